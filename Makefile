@@ -1,0 +1,45 @@
+# Two commands do all the set-up: `make demo` and `make test` (a fresh machine needs only Python 3.11).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+export PATH := $(BIN):$(PATH)
+export MLFLOW_TRACKING_URI ?= sqlite:///$(abspath mlflow.db)
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONWARNINGS ?= ignore::DeprecationWarning
+
+.PHONY: install demo test bench reproduce-table4 mlflow-ui clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)  ## create .venv and install the locked dependencies and the package (editable)
+
+demo: install  ## run the whole pipeline (dvc repro) on the embedded demo dataset and print a summary
+	$(BIN)/dvc repro
+	$(BIN)/sales-ability summary
+
+test: install  ## run the tests
+	$(BIN)/python -m pytest
+
+bench: install  ## benchmarks: featurize speed (ratios measured in one run)
+	$(BIN)/python -m benchmarks
+
+FI_LABELS ?= ../shared/data/first_impressions_v2/annotation_training.pkl
+reproduce-table4: install  ## fitted thresholds vs the paper's Table IV with bin shares (FI_LABELS=...pkl)
+	$(BIN)/sales-ability thresholds compare --labels $(FI_LABELS)
+
+mlflow-ui: install  ## MLflow UI on the project's store
+	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --port 5000
+
+clean:  ## remove pipeline outputs (keeps .venv and the DVC cache)
+	rm -rf data/faces data/manifest.csv models metrics plots reports

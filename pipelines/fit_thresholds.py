@@ -1,0 +1,25 @@
+"""DVC stage fit_thresholds: the training labels of the active dataset -> knowledge base (KB.json)."""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+
+from sales_ability.config import load_params
+from sales_ability.knowledge_base import fit_knowledge_base, save_knowledge_base
+from sales_ability.validation import plot_trait_distributions
+
+
+def main(manifest_file: str, kb_file: str, figure_file: str) -> None:
+    kbp = load_params().knowledge_base
+    manifest = pd.read_csv(manifest_file, dtype={"clip_id": str, "split": str})
+    train = manifest[manifest["split"] == "train"]
+    kb = fit_knowledge_base(train, dict(kbp.directions), list(kbp.distributions), source=f"{manifest_file} (train split)")
+    save_knowledge_base(kb, kb_file)
+    plot_trait_distributions(train, kb, figure_file)
+    print(f"fit_thresholds: {len(train)} training clips -> {kb_file}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,217 @@
+"""The ``sales-ability`` command line: one entry point for every stage."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from sales_ability.errors import SalesAbilityError
+
+app = typer.Typer(
+    help="Estimate sales potential from self-introduction videos (decision support, never an automatic rejection).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+ipip50_app = typer.Typer(help="IPIP-50 questionnaire: the ground-truth Big Five labels.", no_args_is_help=True)
+app.add_typer(ipip50_app, name="ipip50")
+thresholds_app = typer.Typer(help="Knowledge base: per-trait thresholds that turn traits into 1..10 scores.", no_args_is_help=True)
+app.add_typer(thresholds_app, name="thresholds")
+
+console = Console(stderr=True)
+
+
+def clear_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Print a SalesAbilityError as one clear line and exit 2, instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SalesAbilityError as err:
+            console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+@app.command("demo-data")
+@clear_errors
+def demo_data(
+    out: Annotated[Path, typer.Argument(help="Folder to write the clips and labels into.")],
+    clips: Annotated[int, typer.Option(min=3, help="Number of clips.")] = 36,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same bytes.")] = 7,
+    clips_per_participant: Annotated[int, typer.Option(min=1, help="Clips of each person.")] = 4,
+    frames: Annotated[int, typer.Option(min=1, help="Frames per clip (at least 60 for featurize).")] = 64,
+    fps: Annotated[int, typer.Option(min=1, help="Frames per second.")] = 15,
+    layout: Annotated[str, typer.Option(help="demo (labels.csv) or first_impressions (annotation pickles).")] = "demo",
+) -> None:
+    """Write the embedded demo dataset: interview-like clips of real faces with planted trait signals."""
+    from sales_ability.demo_data import write_demo_dataset
+
+    written = write_demo_dataset(
+        out, clips=clips, seed=seed, clips_per_participant=clips_per_participant,
+        frames=frames, fps=fps, layout=layout, progress=True,
+    )
+    people = len({c.participant_id for c in written})
+    console.print(f"wrote {len(written)} clips of {people} participants to {out} ({layout} layout)")
+
+
+@ipip50_app.command("score")
+@clear_errors
+def ipip50_score(
+    answers: Annotated[Path, typer.Argument(help="CSV with participant_id, q1..q50 (answers 1..5).")],
+    out: Annotated[Path, typer.Option("--out", help="CSV to write: participant_id and the five traits.")],
+) -> None:
+    """Score IPIP-50 answer sheets into Big Five traits in [0, 1]; any bad answer writes nothing."""
+    import pandas as pd
+
+    from sales_ability.errors import IPIPError
+    from sales_ability.io_utils import write_csv_atomic
+    from sales_ability.ipip50 import score_sheet
+
+    if not answers.is_file():
+        raise IPIPError(f"{answers}: file not found")
+    scores = score_sheet(pd.read_csv(answers, dtype={"participant_id": str}), source=answers)
+    write_csv_atomic(out, scores)
+    console.print(f"scored {len(scores)} participants -> {out}")
+
+
+@app.command("manifest")
+@clear_errors
+def manifest(
+    raw_dir: Annotated[Path, typer.Argument(help="The dataset's raw folder.")],
+    out: Annotated[Path, typer.Option("--out", help="CSV to write the clip manifest to.")],
+    params: Annotated[Path, typer.Option(help="params.yaml to read the dataset and split from.")] = Path("params.yaml"),
+) -> None:
+    """List the active dataset's clips with participant, split and labels (checks the dataset)."""
+    from sales_ability.config import load_params
+    from sales_ability.datasets import build_manifest
+    from sales_ability.io_utils import write_csv_atomic
+
+    table = build_manifest(raw_dir, load_params(params))
+    write_csv_atomic(out, table)
+    counts = table["split"].value_counts().to_dict()
+    console.print(f"{len(table)} clips, {table['participant_id'].nunique()} participants, splits {counts} -> {out}")
+
+
+@app.command("featurize")
+@clear_errors
+def featurize(
+    inputs: Annotated[list[Path], typer.Argument(help="Video files or folders (searched recursively).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the Parquet shards and rejects.csv.")],
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    strict: Annotated[bool, typer.Option(help="Exit non-zero when any video was rejected.")] = False,
+    params: Annotated[Path, typer.Option(help="params.yaml (featurize section).")] = Path("params.yaml"),
+) -> None:
+    """Turn videos into 60 face crops each (64x64 RGB uint8) in sharded Parquet; bad videos go to rejects.csv."""
+    from sales_ability.config import FeaturizeParams, load_params
+    from sales_ability.featurize import featurize_manifest, manifest_from_inputs
+
+    settings = load_params(params).featurize if params.is_file() else FeaturizeParams()
+    summary = featurize_manifest(manifest_from_inputs(inputs), out, settings, workers=workers)
+    for reject in summary.rejects:
+        console.print(f"[yellow]rejected[/] {reject['source']}: {reject['reason']}", highlight=False)
+    console.print(summary.line())
+    if strict and summary.rejected:
+        raise typer.Exit(1)
+
+
+@thresholds_app.command("fit")
+@clear_errors
+def thresholds_fit(
+    labels: Annotated[Path, typer.Option("--labels", help="First Impressions annotation .pkl, or CSV/Parquet with the five traits.")],
+    out: Annotated[Path, typer.Option("--out", help="KB.json to write.")],
+    params: Annotated[Path, typer.Option(help="params.yaml (knowledge_base section: directions, candidates).")] = Path("params.yaml"),
+) -> None:
+    """Fit a distribution per trait (chosen by AIC, KS-checked); thresholds are its 10%..90% quantiles."""
+    from sales_ability.config import KnowledgeBaseParams, load_params
+    from sales_ability.knowledge_base import fit_knowledge_base, read_trait_labels, save_knowledge_base
+
+    kbp = load_params(params).knowledge_base if params.is_file() else KnowledgeBaseParams()
+    kb = fit_knowledge_base(read_trait_labels(labels), dict(kbp.directions), list(kbp.distributions), source=str(labels))
+    save_knowledge_base(kb, out)
+    for trait, entry in kb["traits"].items():
+        d = entry["distribution"]
+        console.print(f"{trait:18} {entry['direction']:8} {d['name']:9} KS={d['ks_statistic']:.3f} "
+                      + " ".join(f"{t:.3f}" for t in entry["thresholds"]), highlight=False)
+    console.print(f"fitted on {kb['n']} rows -> {out}")
+
+
+@thresholds_app.command("paper")
+@clear_errors
+def thresholds_paper(out: Annotated[Path, typer.Option("--out", help="KB.json to write.")]) -> None:
+    """Write the paper's Table IV verbatim (note: its A and N rows give uneven bins)."""
+    from sales_ability.knowledge_base import paper_knowledge_base, save_knowledge_base
+
+    save_knowledge_base(paper_knowledge_base(), out)
+    console.print(f"paper Table IV -> {out}")
+
+
+@thresholds_app.command("compare")
+@clear_errors
+def thresholds_compare(
+    labels: Annotated[Path, typer.Option("--labels", help="Labels to fit on and to measure bin shares with.")],
+    params: Annotated[Path, typer.Option(help="params.yaml (knowledge_base section).")] = Path("params.yaml"),
+    csv: Annotated[Path | None, typer.Option(help="Also write the comparison as CSV.")] = None,
+) -> None:
+    """Fitted thresholds against the paper's Table IV, with each score bin's share of the population."""
+    from rich.table import Table
+
+    from sales_ability.config import KnowledgeBaseParams, load_params
+    from sales_ability.io_utils import write_csv_atomic
+    from sales_ability.knowledge_base import compare_with_paper, fit_knowledge_base, read_trait_labels
+
+    kbp = load_params(params).knowledge_base if params.is_file() else KnowledgeBaseParams()
+    frame = read_trait_labels(labels)
+    kb = fit_knowledge_base(frame, dict(kbp.directions), list(kbp.distributions), source=str(labels))
+    table = compare_with_paper(frame, kb)
+    out = Console()
+    for trait, part in table.groupby("trait", sort=False):
+        view = Table(title=f"{trait} ({kb['traits'][trait]['direction']}), n={len(frame)}")
+        for column in ("score", "fitted range", "fitted share", "Table IV range", "Table IV share"):
+            view.add_column(column, justify="right")
+        for r in part.itertuples():
+            flag = " [red]uneven[/]" if abs(r.paper_share - 0.1) > 0.05 else ""
+            view.add_row(str(r.score), r.fitted_range, f"{r.fitted_share:.1%}", r.paper_range, f"{r.paper_share:.1%}{flag}")
+        out.print(view)
+    if csv:
+        write_csv_atomic(csv, table)
+
+
+@app.command("rate")
+@clear_errors
+def rate_command(
+    traits: Annotated[Path, typer.Argument(help="CSV with clip_id and the five traits in [0, 1].")],
+    thresholds: Annotated[Path, typer.Option("--thresholds", help="KB.json (fitted or paper).")],
+    out: Annotated[Path, typer.Option("--out", help="CSV to write: input plus score_<trait> and sales_score.")],
+) -> None:
+    """Turn traits into 1..10 scores and a sales score; bad rows are reported by clip id, the rest rated."""
+    import pandas as pd
+
+    from sales_ability.io_utils import write_csv_atomic
+    from sales_ability.knowledge_base import KnowledgeBaseError, load_knowledge_base, rate
+
+    if not traits.is_file():
+        raise KnowledgeBaseError(f"{traits}: file not found")
+    rated, bad = rate(pd.read_csv(traits, dtype={"clip_id": str}), load_knowledge_base(thresholds))
+    write_csv_atomic(out, rated)
+    for row in bad.itertuples():
+        console.print(f"[yellow]not rated[/] {row.clip_id}: {row.reason}", highlight=False)
+    console.print(f"rated {len(rated)} rows, {len(bad)} bad -> {out}")
+
+
+@app.command("summary")
+def summary(root: Annotated[Path, typer.Argument(help="Project folder.")] = Path(".")) -> None:
+    """Print what the pipeline produced (clips, face tensors, knowledge base, metrics)."""
+    from sales_ability.summary import print_summary
+
+    print_summary(root)
+
+
+def main() -> None:  # pragma: no cover - console-script shim
+    app()

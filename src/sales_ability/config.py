@@ -1,0 +1,156 @@
+"""Typed view of ``params.yaml``: read once per stage, validated with pydantic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sales_ability.errors import ConfigError
+from sales_ability.traits import TRAITS
+
+DatasetName = Literal["demo", "first_impressions", "collected"]
+SplitStrategy = Literal["official", "by_participant", "paper_2_1_1"]
+Direction = Literal["positive", "negative"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SplitFractions(_Strict):
+    train: float = Field(0.6, gt=0, lt=1)
+    validation: float = Field(0.2, ge=0, lt=1)
+    test: float = Field(0.2, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> SplitFractions:
+        total = self.train + self.validation + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + validation + test must be 1, got {total:g}")
+        return self
+
+
+class DatasetParams(_Strict):
+    name: DatasetName = "demo"
+    split: SplitStrategy = "by_participant"
+    split_fractions: SplitFractions = SplitFractions()
+    seed: int = 42
+    clip_seconds: float = Field(15.0, gt=0)
+
+
+class DemoParams(_Strict):
+    clips: int = Field(36, ge=3)
+    clips_per_participant: int = Field(4, ge=1)
+    seed: int = 7
+    fps: int = Field(15, ge=1, le=60)
+    frames: int = Field(64, ge=1)
+    width: int = Field(320, ge=64)
+    height: int = Field(240, ge=64)
+
+
+class FeaturizeParams(_Strict):
+    n_frames: int = Field(60, ge=1)
+    crop_size: int = Field(64, ge=8)
+    margin: float = Field(0.2, ge=0, le=1)
+    detector: Literal["mtcnn"] = "mtcnn"
+    detect_every: int = Field(10, ge=1)
+    detect_max_side: int = Field(360, ge=64)
+    track_min_score: float = Field(0.6, ge=-1, le=1)
+    min_face_fraction: float = Field(0.5, ge=0, le=1)
+    short_clip_policy: Literal["reject"] = "reject"
+    shard_size: int = Field(64, ge=1)
+    workers: int = Field(1, ge=1)
+
+
+class ModelParams(_Strict):
+    preset: str = "efficientnetb2"
+    weights: str | None = None
+    freeze_layers: int = Field(0, ge=0)
+    lstm_units: list[int] | None = None
+    dense_units: list[int] | None = None
+    dropout: float = Field(0.2, ge=0, lt=1)
+
+
+class KnowledgeBaseParams(_Strict):
+    directions: dict[str, Direction] = Field(
+        default_factory=lambda: {
+            "openness": "positive",
+            "conscientiousness": "positive",
+            "extraversion": "positive",
+            "agreeableness": "negative",
+            "neuroticism": "negative",
+        }
+    )
+    distributions: list[Literal["beta", "norm", "skewnorm", "truncnorm", "gamma"]] = Field(
+        default_factory=lambda: ["beta", "norm", "skewnorm", "truncnorm", "gamma"], min_length=1
+    )
+
+    @model_validator(mode="after")
+    def _every_trait_once(self) -> KnowledgeBaseParams:
+        if set(self.directions) != set(TRAITS):
+            missing = sorted(set(TRAITS) - set(self.directions))
+            unknown = sorted(set(self.directions) - set(TRAITS))
+            raise ValueError(f"directions must name each trait once; missing {missing}, unknown {unknown}")
+        return self
+
+
+class Params(_Strict):
+    dataset: DatasetParams = DatasetParams()
+    demo: DemoParams = DemoParams()
+    featurize: FeaturizeParams = FeaturizeParams()
+    model: ModelParams = ModelParams()
+    knowledge_base: KnowledgeBaseParams = KnowledgeBaseParams()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Params:
+        if self.demo.frames < self.featurize.n_frames:
+            raise ValueError(
+                f"demo.frames ({self.demo.frames}) must be at least featurize.n_frames ({self.featurize.n_frames})"
+            )
+        if self.dataset.split == "official" and self.dataset.name != "first_impressions":
+            raise ValueError("dataset.split 'official' exists only for dataset.name 'first_impressions'")
+        return self
+
+
+def _format_validation_error(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: invalid parameters"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"  {key}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_params(raw: dict, source: str | Path = "params.yaml") -> Params:
+    """Validate a params mapping; raise ConfigError naming each bad key."""
+    try:
+        return Params.model_validate(raw or {})
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(Path(source), err)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate ``params.yaml``.
+
+    Args:
+        path: the YAML file.
+
+    Returns:
+        The typed parameters.
+
+    Raises:
+        ConfigError: the file is missing, is not YAML, or holds an unknown key or a bad value.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: parameters file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return parse_params(raw, path)

@@ -1,0 +1,352 @@
+"""Featurize: raw clips -> 60 RGB face crops each, written as sharded Parquet with labels and split.
+
+One row per clip (see README "Face tensor schema"). Every input ends in exactly one of two places: a
+Parquet shard, or ``rejects.csv`` with the reason. Shards are written atomically and the run resumes:
+clips already in a shard or in the rejects are skipped when a killed run is started again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sales_ability.config import FeaturizeParams
+from sales_ability.datasets import MANIFEST_COLUMNS, find_videos
+from sales_ability.errors import VideoError
+from sales_ability.io_utils import atomic_path, write_csv_atomic, write_json_atomic
+from sales_ability.traits import INTERVIEW, TRAITS
+
+SHARD_PATTERN = "part-{:05d}.parquet"
+REJECTS_FILE = "rejects.csv"
+STATE_FILE = "_featurize_state.json"
+LABEL_COLUMNS: tuple[str, ...] = (*TRAITS, INTERVIEW)
+_FI_CLIP = re.compile(r"^[A-Za-z0-9_-]{11}\.\d{3}$")
+
+
+def face_tensor_schema(n_frames: int = 60, size: int = 64) -> pa.Schema:
+    """The Parquet contract: one row per clip."""
+    return pa.schema([
+        pa.field("clip_id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("participant_id", pa.string()),
+        pa.field("split", pa.string()),
+        pa.field("frames", pa.fixed_shape_tensor(pa.uint8(), [n_frames, size, size, 3]), nullable=False),
+        pa.field("frame_index", pa.list_(pa.int64(), n_frames)),
+        pa.field("face_found", pa.list_(pa.bool_(), n_frames)),
+        pa.field("boxes", pa.list_(pa.list_(pa.float32(), 4), n_frames)),
+        pa.field("fps", pa.float32()),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("n_frames", pa.int32()),
+        pa.field("start_s", pa.float32()),
+        pa.field("end_s", pa.float32()),
+        pa.field("detector", pa.string()),
+        *[pa.field(c, pa.float32()) for c in LABEL_COLUMNS],
+    ])
+
+
+@dataclass
+class ClipFeatures:
+    """The face tensor of one clip and what it came from."""
+
+    clip: dict
+    frames: np.ndarray  # (T, S, S, 3) uint8 RGB
+    frame_index: np.ndarray
+    face_found: np.ndarray
+    boxes: np.ndarray
+    fps: float
+    width: int
+    height: int
+    n_frames: int
+    detector: str
+
+
+def featurize_clip(clip: dict, params: FeaturizeParams, detector) -> ClipFeatures:
+    """Sample, detect, track and crop one clip (a manifest row).
+
+    Raises:
+        VideoError: the reject reason (unreadable, truncated, too short, no face).
+    """
+    from sales_ability.faces import fill_missing_boxes, locate_faces, square_crop
+    from sales_ability.video import read_sampled_frames
+
+    start = clip.get("start_s")
+    end = clip.get("end_s")
+    indices, frames, info = read_sampled_frames(
+        clip["source"], params.n_frames,
+        None if start is None or _isnan(start) else float(start),
+        None if end is None or _isnan(end) else float(end),
+    )
+    track = locate_faces(frames, detector, params.detect_every, params.detect_max_side, params.track_min_score)
+    share = float(track.found.mean())
+    if share < params.min_face_fraction:
+        raise VideoError(
+            f"no face: found in {int(track.found.sum())} of {len(frames)} sampled frames "
+            f"(need {params.min_face_fraction:.0%})"
+        )
+    crop_boxes = fill_missing_boxes(track.boxes, frames[0].shape[:2])
+    crops = np.stack([square_crop(f, b, params.margin, params.crop_size) for f, b in zip(frames, crop_boxes, strict=True)])
+    return ClipFeatures(
+        clip=clip, frames=crops, frame_index=indices, face_found=track.found, boxes=track.boxes,
+        fps=info.fps, width=info.width, height=info.height, n_frames=info.n_frames, detector=detector.name,
+    )
+
+
+def _isnan(v: object) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+class FaceTensorWriter:
+    """Collects clips and writes them as Parquet shards of ``shard_size`` rows, each atomically."""
+
+    def __init__(self, out_dir: str | Path, shard_size: int, n_frames: int, size: int) -> None:
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.shard_size = shard_size
+        self.schema = face_tensor_schema(n_frames, size)
+        self._pending: list[ClipFeatures] = []
+        existing = sorted(self.out_dir.glob("part-*.parquet"))
+        self._next = 1 + max((int(p.stem.split("-")[1]) for p in existing), default=-1)
+        self.written = 0
+
+    def add(self, features: ClipFeatures) -> None:
+        self._pending.append(features)
+        if len(self._pending) >= self.shard_size:
+            self.flush()
+
+    def flush(self) -> Path | None:
+        """Write the pending clips as one shard (atomic rename); returns its path."""
+        if not self._pending:
+            return None
+        table = self._table(self._pending)
+        path = self.out_dir / SHARD_PATTERN.format(self._next)
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp, compression="zstd")
+        self._next += 1
+        self.written += len(self._pending)
+        self._pending = []
+        return path
+
+    def _table(self, rows: list[ClipFeatures]) -> pa.Table:
+        def col(key: str) -> list:
+            return [None if _isnan(r.clip.get(key)) else r.clip.get(key) for r in rows]
+
+        tensor_type = self.schema.field("frames").type
+        frames = pa.ExtensionArray.from_storage(
+            tensor_type,
+            pa.FixedSizeListArray.from_arrays(
+                pa.array(np.stack([r.frames for r in rows]).reshape(-1), pa.uint8()),
+                int(np.prod(rows[0].frames.shape)),
+            ),
+        )
+        data = {
+            "clip_id": [str(r.clip["clip_id"]) for r in rows],
+            "source": [str(r.clip["source"]) for r in rows],
+            "participant_id": [None if v is None else str(v) for v in col("participant_id")],
+            "split": [None if v is None else str(v) for v in col("split")],
+            "frames": frames,
+            "frame_index": [r.frame_index.astype(np.int64).tolist() for r in rows],
+            "face_found": [r.face_found.tolist() for r in rows],
+            "boxes": [[[float(v) for v in b] for b in r.boxes] for r in rows],
+            "fps": [r.fps for r in rows],
+            "width": [r.width for r in rows],
+            "height": [r.height for r in rows],
+            "n_frames": [r.n_frames for r in rows],
+            "start_s": col("start_s"),
+            "end_s": col("end_s"),
+            "detector": [r.detector for r in rows],
+            **{c: col(c) for c in LABEL_COLUMNS},
+        }
+        return pa.table(data, schema=self.schema)
+
+
+def read_face_tensors(folder: str | Path, columns: list[str] | None = None) -> pa.Table:
+    """All shards of a featurized folder as one table."""
+    paths = sorted(Path(folder).glob("part-*.parquet"))
+    if not paths:
+        return face_tensor_schema().empty_table() if columns is None else face_tensor_schema().empty_table().select(columns)
+    return pa.concat_tables(pq.read_table(p, columns=columns) for p in paths)
+
+
+def frames_array(table: pa.Table) -> np.ndarray:
+    """The ``frames`` column as a (N, T, S, S, 3) uint8 array (zero-copy where Arrow allows)."""
+    column = table.column("frames").combine_chunks()
+    return column.to_numpy_ndarray()
+
+
+def manifest_from_inputs(inputs: list[str | Path]) -> pd.DataFrame:
+    """An unlabelled manifest for loose videos: clip id = file name without extension."""
+    rows = []
+    for path in find_videos(inputs):
+        stem = path.stem
+        rows.append({
+            "clip_id": stem, "source": str(path),
+            "participant_id": stem[:11] if _FI_CLIP.match(stem) else stem,
+            "split": np.nan, "start_s": np.nan, "end_s": np.nan,
+            **{c: np.nan for c in LABEL_COLUMNS},
+        })
+    return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+
+
+@dataclass
+class FeaturizeSummary:
+    """What a featurize run did."""
+
+    kept: int
+    rejected: int
+    skipped: int
+    seconds: float
+    rejects: list[dict] = field(default_factory=list)
+
+    def line(self) -> str:
+        resumed = f", {self.skipped} already done" if self.skipped else ""
+        return f"featurize: kept {self.kept}, rejected {self.rejected}{resumed} in {self.seconds:.1f} s"
+
+
+# --- workers: one detector per process, created once ---------------------------------------------
+
+_WORKER: dict = {}
+
+
+def _init_worker(params_json: str, single_thread: bool) -> None:
+    if single_thread:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+        os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+        import cv2
+
+        cv2.setNumThreads(1)
+    from sales_ability.faces import make_detector
+
+    params = FeaturizeParams.model_validate_json(params_json)
+    _WORKER["params"] = params
+    _WORKER["detector"] = make_detector(params.detector)
+
+
+def _work(clip: dict) -> tuple[dict, ClipFeatures | None, str | None]:
+    try:
+        return clip, featurize_clip(clip, _WORKER["params"], _WORKER["detector"]), None
+    except VideoError as err:
+        return clip, None, str(err)
+    except Exception as err:  # noqa: BLE001 - one bad file must never stop the batch
+        return clip, None, f"unexpected error: {type(err).__name__}: {err}"
+
+
+def _results(clips: list[dict], params: FeaturizeParams, workers: int) -> Iterator[tuple[dict, ClipFeatures | None, str | None]]:
+    if workers <= 1:
+        _init_worker(params.model_dump_json(), single_thread=False)
+        for clip in clips:
+            yield _work(clip)
+        return
+    import multiprocessing as mp
+
+    # Spawned workers (TensorFlow does not survive fork); a window of 2 tasks per worker bounds memory.
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=mp.get_context("spawn"),
+        initializer=_init_worker, initargs=(params.model_dump_json(), True),
+    ) as pool:
+        window: deque[Future] = deque()
+        it = iter(clips)
+        for clip in it:
+            window.append(pool.submit(_work, clip))
+            if len(window) >= 2 * workers:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
+def _fingerprint(manifest: pd.DataFrame, params: FeaturizeParams) -> str:
+    digest = hashlib.sha256(params.model_dump_json(exclude={"workers", "shard_size"}).encode())
+    digest.update(manifest.to_csv(index=False).encode())
+    return digest.hexdigest()
+
+
+def _done_clip_ids(out_dir: Path) -> set[str]:
+    done: set[str] = set()
+    for shard in sorted(out_dir.glob("part-*.parquet")):
+        done.update(pq.read_table(shard, columns=["clip_id"]).column("clip_id").to_pylist())
+    return done
+
+
+def _read_rejects(out_dir: Path) -> list[dict]:
+    path = out_dir / REJECTS_FILE
+    if not path.is_file():
+        return []
+    return pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")
+
+
+def _write_rejects(out_dir: Path, rejects: list[dict]) -> None:
+    write_csv_atomic(out_dir / REJECTS_FILE, pd.DataFrame(rejects, columns=["source", "reason", "clip_id"]))
+
+
+def featurize_manifest(
+    manifest: pd.DataFrame,
+    out_dir: str | Path,
+    params: FeaturizeParams,
+    workers: int | None = None,
+    progress: bool = True,
+) -> FeaturizeSummary:
+    """Featurize every clip of ``manifest`` into ``out_dir`` (shards + ``rejects.csv``), resuming if possible.
+
+    A folder holding a run of a different manifest or different parameters is cleared first.
+    """
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = _fingerprint(manifest, params)
+    state_path = out_dir / STATE_FILE
+    previous = json.loads(state_path.read_text()).get("fingerprint") if state_path.is_file() else None
+    if previous != fingerprint:
+        for stale in [*out_dir.glob("part-*.parquet"), out_dir / REJECTS_FILE]:
+            stale.unlink(missing_ok=True)
+        write_json_atomic(state_path, {"fingerprint": fingerprint})
+    for leftover in out_dir.glob(".*.tmp"):
+        leftover.unlink()
+
+    done = _done_clip_ids(out_dir)
+    rejects = [r for r in _read_rejects(out_dir) if r["clip_id"] in set(manifest["clip_id"])]
+    rejected_ids = {r["clip_id"] for r in rejects}
+    clips = [
+        {k: (None if _isnan(v) else v) for k, v in row.items()}
+        for row in manifest.to_dict("records")
+        if row["clip_id"] not in done and row["clip_id"] not in rejected_ids
+    ]
+    skipped = len(manifest) - len(clips)
+    writer = FaceTensorWriter(out_dir, params.shard_size, params.n_frames, params.crop_size)
+    n_workers = workers or params.workers
+
+    kept = 0
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("featurize"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=not progress,
+    ) as bar:
+        task = bar.add_task("clips", total=len(clips))
+        for clip, features, reason in _results(clips, params, n_workers):
+            if features is not None:
+                writer.add(features)
+                kept += 1
+            else:
+                rejects.append({"source": str(clip["source"]), "reason": reason, "clip_id": str(clip["clip_id"])})
+                _write_rejects(out_dir, rejects)
+            bar.advance(task)
+        writer.flush()
+    _write_rejects(out_dir, rejects)
+    return FeaturizeSummary(
+        kept=kept + len(done & set(manifest["clip_id"])), rejected=len(rejects), skipped=skipped,
+        seconds=time.perf_counter() - started, rejects=rejects,
+    )

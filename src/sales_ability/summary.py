@@ -1,0 +1,55 @@
+"""A short account of what the pipeline produced (printed at the end of ``make demo``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def pipeline_summary(root: str | Path = ".") -> Table:
+    """A table of the pipeline's outputs under ``root``."""
+    import pandas as pd
+
+    root = Path(root)
+    table = Table(title="sales-ability pipeline summary", show_header=True)
+    table.add_column("stage")
+    table.add_column("output")
+    table.add_column("result")
+    manifest = root / "data/manifest.csv"
+    if manifest.is_file():
+        m = pd.read_csv(manifest)
+        splits = ", ".join(f"{k} {v}" for k, v in m["split"].value_counts().sort_index().items())
+        table.add_row("prepare", str(manifest), f"{len(m)} clips of {m['participant_id'].nunique()} participants ({splits})")
+    feat = _json(root / "metrics/featurize.json").get("featurize")
+    if feat:
+        table.add_row("featurize", "data/faces/", f"kept {feat['kept']}, rejected {feat['rejected']} in {feat['seconds']} s")
+    kb = _json(root / "models/knowledge_base.json")
+    if kb:
+        dists = ", ".join(f"{t[0].upper()}:{e['distribution']['name']}" for t, e in kb["traits"].items() if "distribution" in e)
+        table.add_row("fit_thresholds", "models/knowledge_base.json", f"{kb['knowledge_base']} on {kb.get('n', '?')} clips ({dists})")
+    for stage in ("train", "finetune"):
+        model = _json(root / f"metrics/{stage}.json").get(stage)
+        if model:
+            table.add_row(stage, f"models/{stage}/", ", ".join(f"{k} {v}" for k, v in model.items() if not isinstance(v, dict)))
+    ev = _json(root / "metrics/evaluate.json").get("test")
+    if ev:
+        table.add_row("evaluate", "metrics/evaluate.json",
+                      f"mean accuracy {ev['mean_accuracy']:.4f} vs baseline {ev['baseline_mean_accuracy']:.4f}")
+    rated = _json(root / "metrics/knowledge_base.json").get("knowledge_base")
+    if rated:
+        k4 = rated.get("clusters", {}).get("k4", {})
+        extra = f", k=4 eta^2 {k4['eta_squared']}" if k4 else ""
+        table.add_row("rate", "reports/rated_test.csv",
+                      f"{rated['rated']} rated from {rated['traits_source']}, mean sales score {rated['mean_sales_score']}{extra}")
+    return table
+
+
+def print_summary(root: str | Path = ".") -> None:
+    Console().print(pipeline_summary(root))

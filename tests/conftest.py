@@ -1,0 +1,75 @@
+"""Shared fixtures: a small demo dataset and its face tensors, made once per test session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 demo clips of 3 participants (64 frames each)."""
+    from sales_ability.demo_data import write_demo_dataset
+
+    out = tmp_path_factory.mktemp("demo")
+    write_demo_dataset(out, clips=12, clips_per_participant=4, seed=11)
+    return out
+
+
+@pytest.fixture(scope="session")
+def featurized_demo(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo clips featurized with the default parameters (shards of 5)."""
+    from sales_ability.config import FeaturizeParams
+    from sales_ability.datasets import demo_manifest
+    from sales_ability.featurize import featurize_manifest
+
+    out = tmp_path_factory.mktemp("faces")
+    summary = featurize_manifest(demo_manifest(demo_dir), out, FeaturizeParams(shard_size=5), progress=False)
+    assert summary.kept == 12 and summary.rejected == 0
+    return out
+
+
+@pytest.fixture()
+def isolated_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh SQLite MLflow store for one test."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+def copy_project(dest: Path) -> Path:
+    """Copy the tracked project files (no data, no .venv) into ``dest`` for a pipeline test."""
+    import subprocess
+
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout.split()
+    for rel in files:
+        src = REPO / rel
+        if src.is_file():
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+    return dest
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600):
+    """Run the installed ``sales-ability`` console script (the venv's, whatever PATH says)."""
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent / "sales-ability"
+    return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout)

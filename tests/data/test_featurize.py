@@ -1,0 +1,132 @@
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from sales_ability.demo_data import face_track, render_clip, write_demo_dataset
+from sales_ability.featurize import face_tensor_schema, frames_array, read_face_tensors
+from sales_ability.traits import TRAITS
+from sales_ability.video import write_video
+from tests.conftest import run_cli
+
+
+def test_schema_round_trips(featurized_demo: Path) -> None:
+    shards = sorted(featurized_demo.glob("part-*.parquet"))
+    assert len(shards) == 3  # 12 clips in shards of 5
+    table = pq.read_table(shards[0])
+    assert table.schema.equals(face_tensor_schema(), check_metadata=False)
+    frames = frames_array(table)
+    assert frames.shape == (5, 60, 64, 64, 3) and frames.dtype == np.uint8
+    row = table.slice(0, 1).to_pylist()[0]
+    assert len(row["frame_index"]) == 60 and len(row["face_found"]) == 60 and len(row["boxes"][0]) == 4
+    assert row["detector"] == "mtcnn" and row["split"] is None
+    assert row["fps"] == 15 and (row["width"], row["height"]) == (320, 240) and row["n_frames"] == 64
+    for trait in TRAITS:
+        assert 0 <= row[trait] <= 1
+
+
+def test_crops_land_on_the_face(featurized_demo: Path) -> None:
+    table = read_face_tensors(featurized_demo, columns=["clip_id", "boxes", "face_found", "width", "height"])
+    cx, cy = face_track(320, 240)
+    for row in table.to_pylist():
+        assert sum(row["face_found"]) >= 55
+        boxes = np.array([b for b, f in zip(row["boxes"], row["face_found"], strict=True) if f])
+        centres = boxes[:, :2] + boxes[:, 2:] / 2
+        # the face sways by at most 10 px, bobs 5 px around its resting centre; the patch is 110 px
+        assert np.abs(centres[:, 0] - cx).max() < 25, row["clip_id"]
+        assert np.abs(centres[:, 1] - cy).max() < 25, row["clip_id"]
+        assert 40 < boxes[:, 2].mean() < 130
+
+
+def _bad_and_good_folder(root: Path, demo_dir: Path) -> dict[str, str]:
+    """Files and the outcome each must get: 'kept' or a word of the reject reason."""
+    import av  # noqa: F401 - PyAV writes the webm
+
+    root.mkdir()
+    (root / "zero.mp4").write_bytes(b"")
+    (root / "text.mp4").write_text("this is not a video\n" * 50)
+    good = (demo_dir / "p000_c0.mp4").read_bytes()
+    (root / "good.mp4").write_bytes(good)
+    (root / "truncated.mp4").write_bytes(good[: len(good) // 3])
+    rng = np.random.default_rng(0)
+    background = np.full((240, 320, 3), 120, np.float32)
+    write_video(root / "noface.mp4", [np.clip(background + rng.normal(0, 8, background.shape), 0, 255).astype(np.uint8) for _ in range(64)], 15)
+    from skimage import data
+    import cv2
+
+    face = cv2.resize(data.astronaut()[20:200, 140:310], (110, 110))
+    labels = dict.fromkeys(TRAITS, 0.5)
+    write_video(root / "short.mp4", render_clip(face, background, labels, 30, 15, rng), 15)
+    (root / "sub").mkdir()
+    write_video(root / "sub" / "recorded.webm", render_clip(face, background, labels, 64, 15, rng), 15, codec="libvpx")
+    return {"zero.mp4": "empty", "text.mp4": "not a readable video", "good.mp4": "kept", "truncated.mp4": "",
+            "noface.mp4": "no face", "short.mp4": "too short", "recorded.webm": "kept"}
+
+
+def test_good_and_bad_files_are_sorted(tmp_path: Path, demo_dir: Path) -> None:
+    expected = _bad_and_good_folder(tmp_path / "in", demo_dir)
+    run = run_cli("featurize", tmp_path / "in", "--out", tmp_path / "out", "--params", tmp_path / "none.yaml")
+    assert run.returncode == 0, run.stderr
+    assert "kept 2, rejected 5" in run.stderr
+    kept = set(read_face_tensors(tmp_path / "out", columns=["clip_id"]).column("clip_id").to_pylist())
+    rejects = pd.read_csv(tmp_path / "out" / "rejects.csv")
+    assert list(rejects.columns)[:2] == ["source", "reason"]
+    reasons = {Path(s).name: r for s, r in zip(rejects["source"], rejects["reason"], strict=True)}
+    for name, outcome in expected.items():
+        if outcome == "kept":
+            assert Path(name).stem in kept and name not in reasons
+        else:
+            assert name in reasons and outcome in reasons[name], (name, reasons.get(name))
+            assert Path(name).stem not in kept
+    assert len(kept) + len(reasons) == len(expected)
+    strict = run_cli("featurize", tmp_path / "in", "--out", tmp_path / "out2", "--strict", "--params", tmp_path / "none.yaml")
+    assert strict.returncode == 1
+
+
+def test_killed_run_resumes_without_duplicates(tmp_path: Path) -> None:
+    write_demo_dataset(tmp_path / "clips", clips=10, seed=5)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"featurize": {"shard_size": 2}}))
+    out = tmp_path / "faces"
+    exe = Path(sys.executable).parent / "sales-ability"
+    proc = subprocess.Popen([str(exe), "featurize", str(tmp_path / "clips"), "--out", str(out), "--params", str(params)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (out / "part-00001.parquet").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(list(out.glob("part-*.parquet")))
+    assert 1 <= done_before < 5, "the run must be killed midway"
+    run = run_cli("featurize", tmp_path / "clips", "--out", out, "--params", params)
+    assert run.returncode == 0, run.stderr
+    assert "already done" in run.stderr
+    ids = read_face_tensors(out, columns=["clip_id"]).column("clip_id").to_pylist()
+    assert sorted(ids) == sorted(p.stem for p in (tmp_path / "clips").glob("*.mp4"))
+    assert len(ids) == len(set(ids))
+    assert not list(out.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("workers", [2])
+def test_workers_give_the_same_tensors(tmp_path: Path, demo_dir: Path, featurized_demo: Path, workers: int) -> None:
+    from sales_ability.config import FeaturizeParams
+    from sales_ability.datasets import demo_manifest
+    from sales_ability.featurize import featurize_manifest
+
+    manifest = demo_manifest(demo_dir).head(4)
+    summary = featurize_manifest(manifest, tmp_path / "w", FeaturizeParams(shard_size=5), workers=workers, progress=False)
+    assert summary.kept == 4
+    parallel = read_face_tensors(tmp_path / "w")
+    serial = read_face_tensors(featurized_demo)
+    index = {c: i for i, c in enumerate(serial.column("clip_id").to_pylist())}
+    a = frames_array(parallel)
+    b = frames_array(serial)
+    for i, clip in enumerate(parallel.column("clip_id").to_pylist()):
+        assert np.array_equal(a[i], b[index[clip]])
