@@ -95,7 +95,7 @@ def render_clip(
         cx = width / 2 + sway * np.sin(2 * np.pi * 0.4 * s + phase[0])
         cy = height / 2 - 10 + bob * np.sin(2 * np.pi * 1.3 * s + phase[1])
         scale = 1.0 + 0.03 * np.sin(2 * np.pi * 0.7 * s + phase[2])
-        side = int(round(FACE_SIDE * scale))
+        side = int(round(face.shape[0] * scale))
         patch = cv2.resize(face, (side, side), interpolation=cv2.INTER_LINEAR).astype(np.float32)
         frame = background.copy()
         x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))

@@ -211,6 +211,14 @@ class FeaturizeSummary:
     skipped: int
     seconds: float
     rejects: list[dict] = field(default_factory=list)
+    completed_at: list[float] = field(default_factory=list)  # seconds since start, per clip processed
+
+    def steady_clips_per_s(self, warmup: int) -> float:
+        """Throughput after the first ``warmup`` clips (which carry each worker's start-up)."""
+        t = self.completed_at
+        if len(t) <= warmup + 1:
+            return float("nan")
+        return (len(t) - 1 - warmup) / (t[-1] - t[warmup])
 
     def line(self) -> str:
         resumed = f", {self.skipped} already done" if self.skipped else ""
@@ -227,6 +235,7 @@ def _init_worker(params_json: str, single_thread: bool) -> None:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
         os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+        os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "threads;1")  # FFmpeg decodes on all cores otherwise
         import cv2
 
         cv2.setNumThreads(1)
@@ -246,8 +255,10 @@ def _work(clip: dict) -> tuple[dict, ClipFeatures | None, str | None]:
         return clip, None, f"unexpected error: {type(err).__name__}: {err}"
 
 
-def _results(clips: list[dict], params: FeaturizeParams, workers: int) -> Iterator[tuple[dict, ClipFeatures | None, str | None]]:
-    if workers <= 1:
+def _results(
+    clips: list[dict], params: FeaturizeParams, workers: int, use_pool: bool = False
+) -> Iterator[tuple[dict, ClipFeatures | None, str | None]]:
+    if workers <= 1 and not use_pool:
         _init_worker(params.model_dump_json(), single_thread=False)
         for clip in clips:
             yield _work(clip)
@@ -299,10 +310,12 @@ def featurize_manifest(
     params: FeaturizeParams,
     workers: int | None = None,
     progress: bool = True,
+    use_pool: bool = False,
 ) -> FeaturizeSummary:
     """Featurize every clip of ``manifest`` into ``out_dir`` (shards + ``rejects.csv``), resuming if possible.
 
     A folder holding a run of a different manifest or different parameters is cleared first.
+    ``use_pool`` runs even a single worker in a separate single-threaded process (for benchmarks).
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -330,13 +343,15 @@ def featurize_manifest(
     n_workers = workers or params.workers
 
     kept = 0
+    completed_at: list[float] = []
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(
         TextColumn("featurize"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=not progress,
     ) as bar:
         task = bar.add_task("clips", total=len(clips))
-        for clip, features, reason in _results(clips, params, n_workers):
+        for clip, features, reason in _results(clips, params, n_workers, use_pool):
+            completed_at.append(time.perf_counter() - started)
             if features is not None:
                 writer.add(features)
                 kept += 1
@@ -348,5 +363,5 @@ def featurize_manifest(
     _write_rejects(out_dir, rejects)
     return FeaturizeSummary(
         kept=kept + len(done & set(manifest["clip_id"])), rejected=len(rejects), skipped=skipped,
-        seconds=time.perf_counter() - started, rejects=rejects,
+        seconds=time.perf_counter() - started, rejects=rejects, completed_at=completed_at,
     )
