@@ -7,9 +7,11 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 export PATH := $(BIN):$(PATH)
 export MLFLOW_TRACKING_URI ?= sqlite:///$(abspath mlflow.db)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export DVC_NO_ANALYTICS ?= 1
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install demo test bench reproduce-table4 mlflow-ui clean help
+.PHONY: install demo test bench reproduce-table4 table3 mlflow-ui clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -38,8 +40,14 @@ FI_LABELS ?= ../shared/data/first_impressions_v2/annotation_training.pkl
 reproduce-table4: install  ## fitted thresholds vs the paper's Table IV with bin shares (FI_LABELS=...pkl)
 	$(BIN)/sales-ability thresholds compare --labels $(FI_LABELS)
 
+TABLE3_PRESETS ?=
+TABLE3_EPOCHS ?=
+table3: install  ## train every Table III backbone on the active dataset (after dvc repro featurize); MLflow parent + children
+	$(BIN)/dvc repro featurize
+	$(BIN)/sales-ability table3 $(if $(TABLE3_PRESETS),--presets $(TABLE3_PRESETS)) $(if $(TABLE3_EPOCHS),--epochs $(TABLE3_EPOCHS))
+
 mlflow-ui: install  ## MLflow UI on the project's store
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --port 5000
 
 clean:  ## remove pipeline outputs (keeps .venv and the DVC cache)
-	rm -rf data/faces data/manifest.csv models metrics plots reports
+	rm -rf data/faces data/manifests models metrics plots reports

@@ -1,7 +1,4 @@
-"""DVC stage rate: test-split traits -> sales scores, plus the knowledge base's validation and figures.
-
-Until the model stages exist the traits are the test labels themselves.
-"""
+"""DVC stage rate: the model's test predictions -> sales scores, plus the knowledge base's validation."""
 
 from __future__ import annotations
 
@@ -14,12 +11,14 @@ from sales_ability.knowledge_base import load_knowledge_base
 from sales_ability.rating import rate_and_validate
 
 
-def main(manifest_file: str, kb_file: str, rated_file: str, metrics_file: str, plots_dir: str) -> None:
-    manifest = pd.read_csv(manifest_file, dtype={"clip_id": str, "participant_id": str, "split": str})
-    test = manifest[manifest["split"] == "test"]
+def main(predictions_file: str, manifest_file: str, kb_file: str, rated_file: str, metrics_file: str, plots_dir: str) -> None:
+    predictions = pd.read_csv(predictions_file, dtype={"clip_id": str})
+    manifest = pd.read_csv(manifest_file, dtype={"clip_id": str, "participant_id": str})
+    extra = [c for c in ("participant_id", "interview", "gender") if c in manifest]
+    traits = predictions.merge(manifest[["clip_id", *extra]], on="clip_id", how="left")
     result = rate_and_validate(
-        traits=test, kb=load_knowledge_base(kb_file), rated_file=Path(rated_file),
-        metrics_file=Path(metrics_file), plots_dir=Path(plots_dir), source="test labels",
+        traits=traits, kb=load_knowledge_base(kb_file), rated_file=Path(rated_file),
+        metrics_file=Path(metrics_file), plots_dir=Path(plots_dir), source="model test predictions",
     )
     print(f"rate: {result['rated']} test clips rated, mean sales score {result['mean_sales_score']:.2f}")
 

@@ -205,6 +205,59 @@ def rate_command(
     console.print(f"rated {len(rated)} rows, {len(bad)} bad -> {out}")
 
 
+@app.command("table3")
+@clear_errors
+def table3(
+    faces: Annotated[Path, typer.Option(help="Featurized folder with train/validation/test splits.")] = Path("data/faces/train"),
+    presets: Annotated[str, typer.Option(help="Comma-separated presets (default: every Table III backbone).")] = "",
+    epochs: Annotated[int | None, typer.Option(min=1, help="Override train.epochs.")] = None,
+    out: Annotated[Path, typer.Option(help="Comparison table (CSV).")] = Path("reports/table3.csv"),
+    metrics: Annotated[Path, typer.Option(help="DVC metrics file.")] = Path("metrics/table3.json"),
+    params: Annotated[Path, typer.Option(help="params.yaml.")] = Path("params.yaml"),
+) -> None:
+    """Reproduce the paper's Table III: train every backbone preset, compare MSE, mean accuracy, size, time."""
+    from rich.table import Table
+
+    from sales_ability.config import load_params
+    from sales_ability.model import TABLE_III
+    from sales_ability.table3 import run_table3
+
+    names = [p.strip() for p in presets.split(",") if p.strip()] or list(TABLE_III)
+    try:
+        frame = run_table3(faces, names, load_params(params), out, metrics, epochs)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    view = Table(title="Table III (reproduced)")
+    for column in ("preset", "lstm", "dense", "parameters", "train_seconds", "mse", "mean_accuracy", "paper_mean_accuracy"):
+        view.add_column(column, justify="right")
+    for r in frame.itertuples():
+        view.add_row(r.preset, r.lstm, r.dense, f"{r.parameters:,}", f"{r.train_seconds}", f"{r.mse:.5f}",
+                     f"{r.mean_accuracy:.4f}", "" if pd_isna(r.paper_mean_accuracy) else f"{r.paper_mean_accuracy:.4f}")
+    Console().print(view)
+
+
+def pd_isna(value: object) -> bool:
+    import math
+
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+@app.command("presets")
+def presets_command() -> None:
+    """List the model presets (the paper's Table III rows, plus small CNNs for demos and tests)."""
+    from rich.table import Table
+
+    from sales_ability.model import PRESETS
+
+    view = Table(title="model presets")
+    for column in ("preset", "backbone", "LSTM", "Dense", "paper MSE", "paper mean acc."):
+        view.add_column(column)
+    for name, p in PRESETS.items():
+        view.add_row(name, p.backbone, "+".join(map(str, p.lstm_units)), "+".join(map(str, p.dense_units)),
+                     "" if p.paper_mse is None else str(p.paper_mse), "" if p.paper_mean_accuracy is None else str(p.paper_mean_accuracy))
+    Console().print(view)
+
+
 @app.command("summary")
 def summary(root: Annotated[Path, typer.Argument(help="Project folder.")] = Path(".")) -> None:
     """Print what the pipeline produced (clips, face tensors, knowledge base, metrics)."""

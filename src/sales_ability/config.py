@@ -49,6 +49,7 @@ class DemoParams(_Strict):
     frames: int = Field(64, ge=1)
     width: int = Field(320, ge=64)
     height: int = Field(240, ge=64)
+    model_preset: str | None = "small"
 
 
 class FeaturizeParams(_Strict):
@@ -66,12 +67,41 @@ class FeaturizeParams(_Strict):
 
 
 class ModelParams(_Strict):
+    """Defaults are the paper's best: EfficientNetB2 with its Table III sizes (LSTM 64+64, Dense 32)."""
+
     preset: str = "efficientnetb2"
     weights: str | None = None
     freeze_layers: int = Field(0, ge=0)
     lstm_units: list[int] | None = None
     dense_units: list[int] | None = None
     dropout: float = Field(0.2, ge=0, lt=1)
+
+
+class TrainParams(_Strict):
+    epochs: int = Field(60, ge=1)
+    batch_size: int = Field(4, ge=1)
+    learning_rate: float = Field(2e-3, gt=0)
+    patience: int = Field(15, ge=1)
+    augment_flip: bool = True
+    seed: int = 0
+    jit_compile: bool = False
+
+
+class FinetuneParams(_Strict):
+    dataset: DatasetName = "demo"
+    split: SplitStrategy = "by_participant"
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(4, ge=1)
+    learning_rate: float = Field(3e-4, gt=0)
+    patience: int = Field(5, ge=1)
+    freeze_layers: int = Field(0, ge=0)
+    augment_flip: bool = True
+    seed: int = 1
+
+
+class RegistryParams(_Strict):
+    model_name: str = Field("sales-ability", min_length=1)
+    promotion_margin: float = Field(0.001, ge=0)
 
 
 class KnowledgeBaseParams(_Strict):
@@ -102,6 +132,9 @@ class Params(_Strict):
     demo: DemoParams = DemoParams()
     featurize: FeaturizeParams = FeaturizeParams()
     model: ModelParams = ModelParams()
+    train: TrainParams = TrainParams()
+    finetune: FinetuneParams = FinetuneParams()
+    registry: RegistryParams = RegistryParams()
     knowledge_base: KnowledgeBaseParams = KnowledgeBaseParams()
 
     @model_validator(mode="after")
@@ -110,9 +143,15 @@ class Params(_Strict):
             raise ValueError(
                 f"demo.frames ({self.demo.frames}) must be at least featurize.n_frames ({self.featurize.n_frames})"
             )
-        if self.dataset.split == "official" and self.dataset.name != "first_impressions":
-            raise ValueError("dataset.split 'official' exists only for dataset.name 'first_impressions'")
+        for where, ds in (("dataset", self.dataset), ("finetune", self.finetune)):
+            if ds.split == "official" and (ds.name if where == "dataset" else ds.dataset) != "first_impressions":
+                raise ValueError(f"{where}.split 'official' exists only for the first_impressions dataset")
         return self
+
+    def effective_preset(self, dataset: str | None = None) -> str:
+        """The preset the train stage builds: ``demo.model_preset`` on the demo dataset, else ``model.preset``."""
+        name = dataset or self.dataset.name
+        return self.demo.model_preset if name == "demo" and self.demo.model_preset else self.model.preset
 
 
 def _format_validation_error(path: Path, err: ValidationError) -> str:

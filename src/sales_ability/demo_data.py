@@ -10,8 +10,8 @@ trait                     planted signal
 openness                  colour temperature (red vs blue gain)
 conscientiousness         brightness
 extraversion              contrast around the mean
-agreeableness             sharpness (Gaussian blur, stronger when low)
-neuroticism               frame-to-frame brightness flicker (a temporal cue)
+agreeableness             colour saturation (greyer when low)
+neuroticism               green cast (green gain)
 ========================  =================================================
 
 Same ``seed``, same bytes: the noise comes from one seeded generator and the encoder runs single-threaded.
@@ -55,13 +55,14 @@ def _faces(n: int, rng: np.random.Generator) -> list[np.ndarray]:
     lfw = data.lfw_subset()[:100]  # the first 100 are faces, the rest are not
     for idx in rng.choice(len(lfw), size=max(0, n - 1), replace=n - 1 > len(lfw)):
         grey = cv2.resize((lfw[idx] * 255).astype(np.float32), (FACE_SIDE, FACE_SIDE), interpolation=cv2.INTER_CUBIC)
-        skin = rng.uniform([0.85, 0.65, 0.5], [1.0, 0.85, 0.75])
+        # one skin tone and one background for everybody: colour then carries only the planted traits
+        skin = np.array([0.95, 0.8, 0.68], np.float32)
         patches.append(np.clip(grey[..., None] * skin, 0, 255).astype(np.uint8))
     return patches[:n]
 
 
 def _background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
-    top, bottom = rng.uniform(40, 200, size=(2, 3))
+    top, bottom = np.full(3, rng.uniform(130, 150)), np.full(3, rng.uniform(80, 100))
     ramp = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
     return np.broadcast_to(top * (1 - ramp) + bottom * ramp, (height, width, 3)).astype(np.float32)
 
@@ -84,11 +85,12 @@ def render_clip(
     height, width = background.shape[:2]
     phase = rng.uniform(0, 2 * np.pi, size=3)
     sway, bob = rng.uniform(4, 10), rng.uniform(2, 5)
-    blur_sigma = 2.5 * (1.0 - labels["agreeableness"])
-    gains = np.array([0.75 + 0.5 * labels["openness"], 1.0, 1.25 - 0.5 * labels["openness"]], np.float32)
+    saturation = 0.2 + 1.6 * labels["agreeableness"]
+    gains = np.array(
+        [0.75 + 0.5 * labels["openness"], 0.75 + 0.5 * labels["neuroticism"], 1.25 - 0.5 * labels["openness"]], np.float32
+    )
     brightness = 0.6 + 0.7 * labels["conscientiousness"]
     contrast = 0.5 + 1.0 * labels["extraversion"]
-    flicker = 0.3 * labels["neuroticism"] * rng.uniform(-1, 1, size=n_frames)
     frames = []
     for t in range(n_frames):
         s = t / fps
@@ -100,11 +102,11 @@ def render_clip(
         frame = background.copy()
         x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
         frame[y0 : y0 + side, x0 : x0 + side] = patch
-        if blur_sigma > 0.05:
-            frame = cv2.GaussianBlur(frame, (0, 0), blur_sigma)
+        grey = frame.mean(axis=2, keepdims=True)
+        frame = grey + (frame - grey) * saturation
         mean = frame.mean()
         frame = mean + (frame - mean) * contrast
-        frame = frame * gains * brightness * (1.0 + flicker[t])
+        frame = frame * gains * brightness
         frames.append(np.clip(frame, 0, 255).astype(np.uint8))
     return frames
 
@@ -176,7 +178,7 @@ def write_demo_dataset(
     backgrounds = [_background(width, height, rng) for _ in range(n_people)]
     base = [_participant_traits(rng) for _ in range(n_people)]
     for p, k in iterator:
-        values = np.clip(base[p] + rng.normal(0, 0.03, size=len(TRAITS)), 0.02, 0.98)
+        values = np.clip(base[p] + rng.normal(0, 0.08, size=len(TRAITS)), 0.02, 0.98)
         labels = {t: round(float(v), 4) for t, v in zip(TRAITS, values, strict=True)}
         labels[INTERVIEW] = round(_interview(labels, rng), 4)
         pid = people[p]

@@ -22,14 +22,14 @@ def pipeline_summary(root: str | Path = ".") -> Table:
     table.add_column("stage")
     table.add_column("output")
     table.add_column("result")
-    manifest = root / "data/manifest.csv"
+    manifest = root / "data/manifests/train.csv"
     if manifest.is_file():
         m = pd.read_csv(manifest)
         splits = ", ".join(f"{k} {v}" for k, v in m["split"].value_counts().sort_index().items())
         table.add_row("prepare", str(manifest), f"{len(m)} clips of {m['participant_id'].nunique()} participants ({splits})")
     feat = _json(root / "metrics/featurize.json").get("featurize")
     if feat:
-        table.add_row("featurize", "data/faces/", f"kept {feat['kept']}, rejected {feat['rejected']} in {feat['seconds']} s")
+        table.add_row("featurize", "data/faces/train/", f"kept {feat['kept']}, rejected {feat['rejected']} in {feat['seconds']} s")
     kb = _json(root / "models/knowledge_base.json")
     if kb:
         dists = ", ".join(f"{t[0].upper()}:{e['distribution']['name']}" for t, e in kb["traits"].items() if "distribution" in e)

@@ -9,6 +9,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+# No telemetry calls from a machine that may have no network.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
 EXPERIMENT = "sales-ability"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 

@@ -38,11 +38,15 @@ def test_crops_land_on_the_face(featurized_demo: Path) -> None:
     for row in table.to_pylist():
         assert sum(row["face_found"]) >= 55
         boxes = np.array([b for b, f in zip(row["boxes"], row["face_found"], strict=True) if f])
-        centres = boxes[:, :2] + boxes[:, 2:] / 2
-        # the face sways by at most 10 px, bobs 5 px around its resting centre; the patch is 110 px
-        assert np.abs(centres[:, 0] - cx).max() < 25, row["clip_id"]
-        assert np.abs(centres[:, 1] - cy).max() < 25, row["clip_id"]
-        assert 40 < boxes[:, 2].mean() < 130
+        # the 110 px face patch sways at most 10 px and bobs at most 5 px around its resting centre
+        # (and breathes 3%): every box must lie inside the area the patch can cover
+        half = 110 * 1.03 / 2
+        x0, x1, y0, y1 = cx - half - 10, cx + half + 10, cy - half - 5, cy + half + 5
+        ix = np.clip(np.minimum(boxes[:, 0] + boxes[:, 2], x1) - np.maximum(boxes[:, 0], x0), 0, None)
+        iy = np.clip(np.minimum(boxes[:, 1] + boxes[:, 3], y1) - np.maximum(boxes[:, 1], y0), 0, None)
+        inside = ix * iy / (boxes[:, 2] * boxes[:, 3])
+        assert inside.min() > 0.85, (row["clip_id"], inside.min())
+        assert 40 < boxes[:, 2].mean() < 115
 
 
 def _bad_and_good_folder(root: Path, demo_dir: Path) -> dict[str, str]:

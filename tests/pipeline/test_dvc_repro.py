@@ -21,7 +21,9 @@ def _run(cmd: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
 def reproduced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     root = copy_project(tmp_path_factory.mktemp("project"))
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params["demo"]["clips"] = 12
+    params["demo"]["clips"] = 12  # 4 participants: 2 train, 1 validation, 1 test
+    params["train"]["epochs"] = 2
+    params["finetune"]["epochs"] = 1
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -36,7 +38,7 @@ def reproduced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 def test_repro_builds_every_output(reproduced: tuple[Path, dict]) -> None:
     root, _ = reproduced
     assert len(list((root / "data/raw/demo").glob("*.mp4"))) == 12
-    faces = read_face_tensors(root / "data/faces", columns=["clip_id", "split", "openness"])
+    faces = read_face_tensors(root / "data/faces/train", columns=["clip_id", "split", "openness"])
     assert faces.num_rows == 12
     assert set(faces.column("split").to_pylist()) == {"train", "validation", "test"}
     feat = json.loads((root / "metrics/featurize.json").read_text())["featurize"]
@@ -45,8 +47,60 @@ def test_repro_builds_every_output(reproduced: tuple[Path, dict]) -> None:
     assert kb["knowledge_base"] == "fitted"
     rated = json.loads((root / "metrics/knowledge_base.json").read_text())["knowledge_base"]
     assert rated["rated"] >= 1 and 1 <= rated["mean_sales_score"] <= 10
-    for figure in ("trait_distributions.png", "sales_scores.png"):
+    assert rated["traits_source"] == "model test predictions"
+    for figure in ("trait_distributions.png", "sales_scores.png", "clusters.png"):
         assert (root / "plots/knowledge_base" / figure).stat().st_size > 1000
+
+
+def test_repro_trains_evaluates_and_registers(reproduced: tuple[Path, dict]) -> None:
+    root, env = reproduced
+    for stage in ("train", "finetune"):
+        assert (root / f"models/{stage}/model.keras").stat().st_size > 10_000
+        history = (root / f"plots/{stage}_history.csv").read_text().splitlines()
+        assert history[0].startswith("epoch,") and "val_mean_accuracy" in history[0]
+    train = json.loads((root / "metrics/train.json").read_text())["train"]
+    assert train["preset"] == "small" and train["epochs_run"] <= 2
+    test = json.loads((root / "metrics/evaluate.json").read_text())["test"]
+    for key in ("mean_accuracy", "baseline_mean_accuracy", "mse"):
+        assert 0 <= test[key] <= 1
+    for trait in ("openness", "neuroticism"):
+        assert {"accuracy", "mse", "pearson", "concordance"} <= set(test[trait])
+    predictions = (root / "reports/predictions_test.csv").read_text().splitlines()
+    assert predictions[0].startswith("clip_id,openness") and len(predictions) == 1 + test["n"]
+    assert (root / "plots/evaluate/predicted_vs_true.png").stat().st_size > 1000
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    champion = client.get_model_version_by_alias("sales-ability", "champion")
+    assert champion.tags["test_mean_accuracy"] == f"{test['mean_accuracy']:.6f}"
+    assert "decision support" in champion.description.lower()
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    runs = mlflow.search_runs(experiment_names=["sales-ability"])
+    assert {"train", "finetune", "evaluate", "rate"} <= set(runs["tags.mlflow.runName"])
+    train_run = runs[runs["tags.mlflow.runName"] == "train"].iloc[0]
+    assert train_run["tags.git_commit"] and train_run["tags.dvc.data/faces/train"]
+    history = client.get_metric_history(train_run["run_id"], "val_mean_accuracy")
+    assert len(history) == train["epochs_run"]
+
+
+def test_table3_sweep_two_tiny_presets(reproduced: tuple[Path, dict]) -> None:
+    root, env = reproduced
+    run = _run([str(Path(sys.executable).parent / "sales-ability"), "table3", "--presets", "tiny,small", "--epochs", "1"], root, env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    table = json.loads((root / "metrics/table3.json").read_text())["table3"]
+    assert set(table) == {"tiny", "small"}
+    assert table["small"]["parameters"] > table["tiny"]["parameters"]
+
+    import mlflow
+
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    runs = mlflow.search_runs(experiment_names=["sales-ability"])
+    parent = runs[runs["tags.mlflow.runName"] == "table3"].iloc[0]
+    children = runs[runs["tags.mlflow.parentRunId"] == parent["run_id"]]
+    assert sorted(children["tags.mlflow.runName"]) == ["table3/small", "table3/tiny"]
+    assert children["metrics.mean_accuracy"].between(0, 1).all()
 
 
 def test_second_repro_is_a_no_op_and_params_change_reruns(reproduced: tuple[Path, dict]) -> None:
@@ -57,4 +111,5 @@ def test_second_repro_is_a_no_op_and_params_change_reruns(reproduced: tuple[Path
     params["knowledge_base"]["distributions"] = ["beta", "norm"]
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     status = _run(["dvc", "status"], root, env)
-    assert "fit_thresholds" in status.stdout and "featurize" not in status.stdout
+    assert "fit_thresholds" in status.stdout
+    assert "featurize" not in status.stdout and "train:" not in status.stdout

@@ -1,0 +1,24 @@
+"""DVC stage evaluate: Eq. 1 and friends on the test split, predictions, figures, MLflow registry."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from sales_ability.config import load_params
+from sales_ability.stages import run_evaluate
+
+
+def main(model_dir: str, pretrain_dir: str, faces: str, pretrain_faces: str, metrics_file: str,
+         predictions_file: str, plots_dir: str) -> None:
+    report = run_evaluate(Path(model_dir), Path(pretrain_dir), Path(faces), Path(pretrain_faces),
+                          Path(metrics_file), Path(predictions_file), Path(plots_dir), load_params())
+    test = report["test"]
+    print(f"evaluate: test mean accuracy {test['mean_accuracy']:.4f} vs baseline {test['baseline_mean_accuracy']:.4f}")
+    if "promotion" in report:
+        p = report["promotion"]
+        print(f"registry: version {p['challenger_version']} -> {'champion' if p['promoted'] else 'challenger'} ({p['reason']})")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
