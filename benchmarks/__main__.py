@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_featurize
+from benchmarks import bench_featurize, bench_model
 
-BENCHES = {"featurize": bench_featurize.main}
+BENCHES = {"featurize": bench_featurize.main, "model": bench_model.main}
 
 
 def main(names: list[str]) -> None:
