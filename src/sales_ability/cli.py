@@ -205,6 +205,27 @@ def rate_command(
     console.print(f"rated {len(rated)} rows, {len(bad)} bad -> {out}")
 
 
+@app.command("score")
+@clear_errors
+def score(
+    inputs: Annotated[list[Path], typer.Argument(help="Candidate videos or folders (searched recursively).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for results.parquet, results.csv, rejects.csv, report.html.")],
+    model: Annotated[str, typer.Option("--model", help="Model URI (models:/NAME@alias, runs:/..., or a .keras path).")] = "models:/sales-ability@champion",
+    thresholds: Annotated[Path, typer.Option("--thresholds", help="KB.json (fitted or paper).")] = Path("models/knowledge_base.json"),
+    workers: Annotated[int, typer.Option(min=1, help="Featurize worker processes.")] = 1,
+    params: Annotated[Path, typer.Option(help="params.yaml (featurize section).")] = Path("params.yaml"),
+) -> None:
+    """Score candidates end to end: featurize, predict traits, rate, and write a ranked HTML report."""
+    from sales_ability.config import FeaturizeParams, load_params
+    from sales_ability.knowledge_base import load_knowledge_base
+    from sales_ability.scoring import score_videos
+
+    kb = load_knowledge_base(thresholds)
+    settings = load_params(params).featurize if params.is_file() else FeaturizeParams()
+    result = score_videos(inputs, out, kb, model, settings, workers)
+    console.print(f"scored {result.scored}, rejected {result.rejected} -> {out / 'report.html'}")
+
+
 @app.command("table3")
 @clear_errors
 def table3(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -40,6 +41,7 @@ class FaceTensorDataset(keras.utils.PyDataset):
         augment_flip: bool = False,
         seed: int = 0,
         cache_shards: int = 2,
+        labelled_only: bool = True,
     ) -> None:
         super().__init__(workers=1, use_multiprocessing=False)
         self.folder = Path(folder)
@@ -51,18 +53,24 @@ class FaceTensorDataset(keras.utils.PyDataset):
         self._rng = np.random.default_rng(seed)
         self._cache: OrderedDict[Path, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self.shards: list[tuple[Path, np.ndarray, list[str]]] = []  # path, rows of this split, clip ids
+        self.sources: list[str] = []
         for shard in sorted(self.folder.glob("part-*.parquet")):
-            meta = pq.read_table(shard, columns=["clip_id", "split", *TRAITS])
-            mask = pc.invert(pc.is_null(meta.column(TRAITS[0])))
+            meta = pq.read_table(shard, columns=["clip_id", "source", "split", *TRAITS])
+            if labelled_only:
+                mask = pc.invert(pc.is_null(meta.column(TRAITS[0])))
+            else:
+                mask = pa.array(np.ones(meta.num_rows, bool))
             if split is not None:
                 mask = pc.and_(mask, pc.equal(meta.column("split"), split))
             rows = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
             if len(rows):
                 ids = meta.column("clip_id").to_pylist()
+                sources = meta.column("source").to_pylist()
                 self.shards.append((shard, rows, [ids[r] for r in rows]))
+                self.sources.extend(sources[r] for r in rows)
         self.n_clips = sum(len(r) for _, r, _ in self.shards)
         if self.n_clips == 0:
-            raise ValueError(f"{self.folder}: no labelled clips in split {split!r}")
+            raise ValueError(f"{self.folder}: no {'labelled ' if labelled_only else ''}clips in split {split!r}")
         self._plan = self._make_plan()
 
     @property
@@ -86,7 +94,9 @@ class FaceTensorDataset(keras.utils.PyDataset):
             return self._cache[path]
         table = pq.read_table(path, columns=["frames", *TRAITS])
         frames = table.column("frames").combine_chunks().to_numpy_ndarray()
-        labels = np.stack([table.column(t).to_numpy(zero_copy_only=False) for t in TRAITS], axis=1).astype(np.float32)
+        labels = np.stack(
+            [table.column(t).to_numpy(zero_copy_only=False) for t in TRAITS], axis=1
+        ).astype(np.float32)  # NaN for unlabelled clips (prediction only)
         self._cache[path] = (frames, labels)
         while len(self._cache) > self.cache_shards:
             self._cache.popitem(last=False)

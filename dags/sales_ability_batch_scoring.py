@@ -1,0 +1,99 @@
+"""
+### sales-ability batch scoring
+
+Scores the candidate videos that land in the **inbox** folder with the registry's `champion` model and
+the knowledge base, into the **outbox**: `results.parquet`, `results.csv`, `rejects.csv` and
+`report.html` (candidates ranked by sales score, with the caveat that the score supports, never
+replaces, a human decision).
+
+Runs hourly and whenever the retraining DAG publishes a new champion (the `sales_ability_champion`
+Asset). Videos are known by the sha256 of their content: one already scored or rejected, or a renamed
+copy, is never scored twice, so re-running a DAG run scores nothing again and loses nothing.
+
+1. **list_new_videos**: new videos, split into shards of `shard_size`.
+2. **score_shard** (dynamic task mapping, one per shard): featurize, predict, rate; a bad video goes to
+   the rejects with its reason and the shard goes on.
+3. **merge_shards**: appends the shards to the outbox and the ledger.
+4. **log_to_mlflow**: one MLflow run with the counts and the outbox files.
+
+Trigger by hand: `airflow dags trigger sales_ability_batch_scoring --conf '{"inbox": "/data/inbox"}'`.
+Logic lives in `sales_ability.batch`; this file only wires tasks.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
+
+from sales_ability.assets import CHAMPION_MODEL
+
+PROJECT_DIR = os.environ.get("SALES_ABILITY_PROJECT", str(Path(__file__).resolve().parents[1]))
+
+
+def _params() -> dict:
+    params = get_current_context()["params"]
+    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{Path(params['project_dir']) / 'mlflow.db'}")
+    return params
+
+
+@dag(
+    dag_id="sales_ability_batch_scoring",
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 * * * *", timezone="UTC"), assets=[CHAMPION_MODEL]),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "owner": "mlops",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=30),
+    },
+    tags=["sales-ability", "scoring", "mlflow"],
+    doc_md=__doc__,
+    params={
+        "project_dir": Param(PROJECT_DIR, type="string", description="Project folder (params.yaml, mlflow.db)"),
+        "inbox": Param(f"{PROJECT_DIR}/inbox", type="string", description="Folder of candidate videos"),
+        "outbox": Param(f"{PROJECT_DIR}/outbox", type="string", description="Where results and the report go"),
+        "model_uri": Param("models:/sales-ability@champion", type="string", description="Model to score with"),
+        "knowledge_base": Param(f"{PROJECT_DIR}/models/knowledge_base.json", type="string", description="KB.json"),
+        "shard_size": Param(8, type="integer", minimum=1, description="Videos per mapped scoring task"),
+    },
+)
+def sales_ability_batch_scoring():
+    @task
+    def list_new_videos() -> list[dict]:
+        from sales_ability.batch import list_new_videos as list_new
+
+        p = _params()
+        return list_new(p["inbox"], p["outbox"], int(p["shard_size"]))
+
+    @task(max_active_tis_per_dagrun=4)
+    def score_shard(shard: dict) -> str:
+        from sales_ability.batch import score_shard as score
+
+        p = _params()
+        return score(shard, p["outbox"], p["knowledge_base"], p["model_uri"], Path(p["project_dir"]) / "params.yaml")
+
+    @task
+    def merge_shards(shard_dirs: list[str]) -> dict:
+        from sales_ability.batch import merge_shards as merge
+
+        p = _params()
+        return merge(list(shard_dirs), p["outbox"], p["knowledge_base"], p["model_uri"])
+
+    @task
+    def log_to_mlflow(counts: dict) -> None:
+        from sales_ability.batch import log_batch_run
+
+        p = _params()
+        log_batch_run(counts, p["outbox"], get_current_context()["run_id"])
+
+    shards = list_new_videos()
+    log_to_mlflow(merge_shards(score_shard.expand(shard=shards)))
+
+
+sales_ability_batch_scoring()

@@ -1,0 +1,104 @@
+"""
+### sales-ability nightly retraining
+
+Runs the training side of the DVC pipeline in the project folder, one `dvc repro` at a time (DVC locks
+the workspace, so the repro is never fanned out), then publishes the promotion decision.
+
+1. **champion_before**: the registry's current `champion` version.
+2. **pull_data**: `dvc pull` when a DVC remote is configured (skipped otherwise).
+3. **reproduce**: `dvc repro <target>`: featurize, train, finetune, evaluate (the `evaluate` stage
+   registers the model as `challenger` and promotes it to `champion` when it beats the champion on the
+   same test set by `registry.promotion_margin`), fit_thresholds, rate. Unchanged inputs are skipped by DVC.
+4. **publish_champion**: when the champion changed, updates the `sales_ability_champion` Asset, which
+   triggers batch scoring with the new model; otherwise skipped.
+
+Trigger by hand: `airflow dags trigger sales_ability_retraining --conf '{"force": true}'`.
+Logic lives in `sales_ability.retraining`; this file only wires tasks.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from sales_ability.assets import CHAMPION_MODEL
+
+PROJECT_DIR = os.environ.get("SALES_ABILITY_PROJECT", str(Path(__file__).resolve().parents[1]))
+
+
+def _project() -> Path:
+    project = Path(get_current_context()["params"]["project_dir"])
+    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
+    return project
+
+
+@dag(
+    dag_id="sales_ability_retraining",
+    schedule="0 2 * * *",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "owner": "mlops",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(hours=1),
+    },
+    tags=["sales-ability", "training", "dvc", "mlflow"],
+    doc_md=__doc__,
+    params={
+        "project_dir": Param(PROJECT_DIR, type="string", description="Project folder holding dvc.yaml"),
+        "target": Param("", type="string", description="dvc repro target (empty: the whole pipeline)"),
+        "force": Param(False, type="boolean", description="dvc repro --force (retrain on unchanged data)"),
+    },
+)
+def sales_ability_retraining():
+    @task
+    def champion_before() -> str | None:
+        from sales_ability.retraining import champion_version
+
+        _project()
+        return champion_version()
+
+    @task
+    def pull_data() -> str:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from sales_ability.retraining import has_remote, run_dvc
+
+        project = _project()
+        if not has_remote(project):
+            raise AirflowSkipException("no DVC remote configured: using the data in the workspace")
+        return run_dvc(project, "pull")[-2000:]
+
+    @task(trigger_rule="none_failed")
+    def reproduce() -> str:
+        from sales_ability.retraining import run_dvc
+
+        project = _project()
+        params = get_current_context()["params"]
+        args = ["repro", *(["--force"] if params["force"] else []), *([params["target"]] if params["target"] else [])]
+        return run_dvc(project, *args)[-4000:]
+
+    @task(outlets=[CHAMPION_MODEL])
+    def publish_champion(before: str | None) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from sales_ability.retraining import champion_version
+
+        _project()
+        after = champion_version()
+        if after is None or after == before:
+            raise AirflowSkipException(f"champion unchanged (version {after})")
+        return {"previous": before, "champion": after}
+
+    before = champion_before()
+    repro = reproduce()
+    before >> pull_data() >> repro >> publish_champion(before)
+
+
+sales_ability_retraining()

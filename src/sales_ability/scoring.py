@@ -1,0 +1,119 @@
+"""Score candidate videos end to end: featurize, predict with a registered model, rate, report."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sales_ability.config import FeaturizeParams
+from sales_ability.io_utils import atomic_path, write_csv_atomic, write_text_atomic
+from sales_ability.traits import TRAITS
+
+DEFAULT_MODEL_URI = "models:/sales-ability@champion"
+RESULT_COLUMNS: tuple[str, ...] = (
+    "clip_id", "source", "content_sha256", *TRAITS, *(f"score_{t}" for t in TRAITS), "sales_score",
+    "model_uri", "model_version", "knowledge_base", "scored_at",
+)
+
+
+@dataclass
+class ScoreSummary:
+    """What one scoring call produced."""
+
+    scored: int
+    rejected: int
+    out_dir: Path
+
+
+def content_hash(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes (a renamed copy has the same hash)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_model(uri: str, cache_dir: Path) -> tuple[Path, str]:
+    """The .keras file behind ``uri`` and a version label (registry version, or the file name)."""
+    from sales_ability.registry import download_model
+
+    version = Path(uri).name
+    if uri.startswith("models:/"):
+        from mlflow import MlflowClient
+
+        from sales_ability.tracking import tracking_uri
+
+        name, _, ref = uri.removeprefix("models:/").partition("@")
+        client = MlflowClient(tracking_uri())
+        version = str(client.get_model_version_by_alias(name, ref).version if ref else ref)
+        uri = f"models:/{name}/{version}"
+    return download_model(uri, cache_dir), version
+
+
+def predict_folder(model_file: Path, faces: Path) -> pd.DataFrame:
+    """Predict every clip of a featurized folder (labelled or not): clip_id, source, five traits."""
+    from sales_ability.data_feed import FaceTensorDataset
+    from sales_ability.training import load_model
+
+    data = FaceTensorDataset(faces, None, batch_size=8, labelled_only=False)
+    pred = load_model(model_file).predict(data, verbose=0)
+    frame = pd.DataFrame(np.asarray(pred).round(6), columns=list(TRAITS))
+    frame.insert(0, "clip_id", data.clip_ids)
+    frame.insert(1, "source", data.sources)
+    return frame
+
+
+def score_videos(
+    inputs: list[str | Path],
+    out_dir: str | Path,
+    kb: dict,
+    model_uri: str = DEFAULT_MODEL_URI,
+    featurize_params: FeaturizeParams | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    write_report: bool = True,
+) -> ScoreSummary:
+    """Featurize ``inputs``, predict traits, rate them, and write ``results.parquet``, ``results.csv``,
+    ``rejects.csv`` and ``report.html`` into ``out_dir``. Bad videos are listed with their reason."""
+    from sales_ability.featurize import featurize_manifest, manifest_from_inputs
+    from sales_ability.knowledge_base import rate
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = manifest_from_inputs(inputs)
+    summary = featurize_manifest(manifest, out_dir / "faces", featurize_params or FeaturizeParams(), workers, progress)
+    rejects = pd.DataFrame(summary.rejects, columns=["source", "reason", "clip_id"])
+    if summary.kept:
+        model_file, version = resolve_model(model_uri, out_dir / "model")
+        predictions = predict_folder(model_file, out_dir / "faces")
+        rated, bad = rate(predictions, kb)
+        if len(bad):  # a model output outside [0, 1] would be a bug; keep it visible, not lost
+            rejects = pd.concat([rejects, bad.assign(source=bad["clip_id"], reason="rating: " + bad["reason"])])
+    else:
+        rated, version = pd.DataFrame(columns=["clip_id", "source", *TRAITS]), ""
+    rated["content_sha256"] = [content_hash(s) for s in rated["source"]]
+    rated["model_uri"] = model_uri
+    rated["model_version"] = version
+    rated["knowledge_base"] = kb.get("knowledge_base", "?")
+    rated["scored_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results = rated.reindex(columns=list(RESULT_COLUMNS))
+    write_results(results, rejects, out_dir, kb, f"{model_uri} (version {version})" if version else model_uri, write_report)
+    return ScoreSummary(scored=len(results), rejected=len(rejects), out_dir=out_dir)
+
+
+def write_results(results: pd.DataFrame, rejects: pd.DataFrame, out_dir: Path, kb: dict, model: str, report: bool = True) -> None:
+    """Write results (Parquet + CSV), rejects and the HTML report atomically."""
+    from sales_ability.report import render_report
+
+    with atomic_path(out_dir / "results.parquet") as tmp:
+        results.to_parquet(tmp, index=False)
+    write_csv_atomic(out_dir / "results.csv", results)
+    write_csv_atomic(out_dir / "rejects.csv", rejects.reindex(columns=["source", "reason", "clip_id"]))
+    if report:
+        write_text_atomic(out_dir / "report.html", render_report(results, rejects, kb, model))
