@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export DVC_NO_ANALYTICS ?= 1
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install demo test bench reproduce-table4 table3 mlflow-ui clean help
+.PHONY: install demo test bench reproduce-table4 table3 airflow mlflow-ui clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -45,6 +45,11 @@ TABLE3_EPOCHS ?=
 table3: install  ## train every Table III backbone on the active dataset (after dvc repro featurize); MLflow parent + children
 	$(BIN)/dvc repro featurize
 	$(BIN)/sales-ability table3 $(if $(TABLE3_PRESETS),--presets $(TABLE3_PRESETS)) $(if $(TABLE3_EPOCHS),--epochs $(TABLE3_EPOCHS))
+
+AIRFLOW_HOME ?= $(abspath airflow_home)
+airflow: install  ## airflow standalone (UI on :8080) with AIRFLOW_HOME=airflow_home/ and the DAGs in dags/
+	AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(abspath dags) AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	SALES_ABILITY_PROJECT=$(abspath .) $(BIN)/airflow standalone
 
 mlflow-ui: install  ## MLflow UI on the project's store
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --port 5000

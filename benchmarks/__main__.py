@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_featurize, bench_model
+from benchmarks import bench_featurize, bench_model, bench_scoring
 
-BENCHES = {"featurize": bench_featurize.main, "model": bench_model.main}
+BENCHES = {"featurize": bench_featurize.main, "model": bench_model.main, "scoring": bench_scoring.main}
 
 
 def main(names: list[str]) -> None:

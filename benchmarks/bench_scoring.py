@@ -1,0 +1,59 @@
+"""Batch scoring throughput (clips per minute) on demo clips: one shard task, against two shard tasks in
+parallel processes (what the DAG's mapped `score_shard` tasks get from LocalExecutor with parallelism 2).
+Each task pays its own start-up (TensorFlow, model load), as a real task does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CLIPS = 16
+
+_TASK = """
+import json, sys
+from sales_ability.batch import score_shard
+score_shard(json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4])
+"""
+
+
+def _shard(paths: list[Path], shard_id: str) -> str:
+    import json
+
+    return json.dumps({"shard_id": shard_id, "videos": [{"path": str(p), "sha256": p.stem} for p in paths]})
+
+
+def main() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from sales_ability.demo_data import write_demo_dataset
+    from sales_ability.knowledge_base import paper_knowledge_base, save_knowledge_base
+    from sales_ability.model import build_model
+    from sales_ability.training import save_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        clips = [c.path for c in write_demo_dataset(tmp / "inbox", clips=CLIPS, seed=2)]
+        save_model(build_model("small"), tmp / "model.keras")
+        save_knowledge_base(paper_knowledge_base(), tmp / "kb.json")
+
+        def run(shards: list[list[Path]], outbox: Path) -> float:
+            start = time.perf_counter()
+            procs = [subprocess.Popen([sys.executable, "-c", _TASK, _shard(s, f"s{i}"), str(outbox), str(tmp / "kb.json"), str(tmp / "model.keras")])
+                     for i, s in enumerate(shards)]
+            for p in procs:
+                assert p.wait() == 0
+            return time.perf_counter() - start
+
+        one = run([clips], tmp / "out1")
+        two = run([clips[: CLIPS // 2], clips[CLIPS // 2 :]], tmp / "out2")
+    table = Table(title=f"batch scoring: {CLIPS} demo clips (320x240, 64 frames), small model")
+    table.add_column("setup")
+    table.add_column("seconds", justify="right")
+    table.add_column("clips/min", justify="right")
+    table.add_row("1 shard task", f"{one:.1f}", f"{CLIPS / one * 60:.0f}")
+    table.add_row("2 shard tasks in parallel", f"{two:.1f}", f"{CLIPS / two * 60:.0f}  ({one / two:.2f} x)")
+    Console().print(table)
