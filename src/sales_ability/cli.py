@@ -19,6 +19,8 @@ app = typer.Typer(
 )
 ipip50_app = typer.Typer(help="IPIP-50 questionnaire: the ground-truth Big Five labels.", no_args_is_help=True)
 app.add_typer(ipip50_app, name="ipip50")
+collect_app = typer.Typer(help="The data-collection website (consent, 5 recorded answers, IPIP-50).", no_args_is_help=True)
+app.add_typer(collect_app, name="collect")
 thresholds_app = typer.Typer(help="Knowledge base: per-trait thresholds that turn traits into 1..10 scores.", no_args_is_help=True)
 app.add_typer(thresholds_app, name="thresholds")
 
@@ -224,6 +226,22 @@ def score(
     settings = load_params(params).featurize if params.is_file() else FeaturizeParams()
     result = score_videos(inputs, out, kb, model, settings, workers)
     console.print(f"scored {result.scored}, rejected {result.rejected} -> {out / 'report.html'}")
+
+
+@collect_app.command("serve")
+def collect_serve(
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where participant folders are written.")] = Path("collected_data"),
+    export_dir: Annotated[Path, typer.Option("--export-dir", help="Collected-dataset folder the admin export fills (DVC-tracked).")] = Path("data/raw/collected"),
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    max_upload_mb: Annotated[int, typer.Option(min=1, help="Largest answer recording accepted (MB).")] = 100,
+) -> None:
+    """Serve the collection website (admin API needs SALES_ABILITY_ADMIN_TOKEN in the environment)."""
+    import uvicorn
+
+    from sales_ability.collect.app import create_app
+
+    uvicorn.run(create_app(data_dir, export_dir, max_upload_mb * 1024 * 1024), host=host, port=port)
 
 
 @app.command("table3")

@@ -28,7 +28,9 @@ _TEMPLATE = """<!doctype html>
  th { background: #f3f3f3; }
  .score { font-size: 1.3rem; font-weight: 600; }
  .bar { display: inline-block; height: .7rem; background: #3f7cac; border-radius: 2px; }
+ .bars { table-layout: fixed; width: 30rem; }
  .bars td { border: none; padding: .05rem .3rem; font-size: .8rem; }
+ .bars td:first-child { width: 9rem; } .bars td:nth-child(2) { width: 9rem; }
  .muted { color: #666; font-size: .85rem; }
 </style>
 </head>

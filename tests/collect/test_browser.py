@@ -1,0 +1,108 @@
+"""End to end in real headless Chromium: consent, camera, five recorded answers, the IPIP-50, thank you."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from sales_ability.collect.app import create_app
+from sales_ability.ipip50 import ITEM_COLUMNS, score_answers
+from sales_ability.video import count_frames
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def server(tmp_path: Path):
+    port = _free_port()
+    config = uvicorn.Config(create_app(tmp_path / "data"), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", tmp_path / "data"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture()
+def browser(tmp_path: Path):
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream",
+                 "--use-fake-ui-for-media-stream", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_whole_flow_in_chromium(server, browser) -> None:
+    url, data = server
+    wait = WebDriverWait(browser, 60)
+    browser.get(url)
+
+    # keyboard only for the consent: focus the box, tick it with Space, submit with Enter
+    box = browser.find_element(By.ID, "consent-check")
+    label = browser.find_element(By.CSS_SELECTOR, "label[for='consent-check']")
+    assert "agree" in label.text
+    box.send_keys(Keys.SPACE)
+    assert box.is_selected()
+    browser.find_element(By.ID, "consent-submit").send_keys(Keys.ENTER)
+
+    wait.until(ec.element_to_be_clickable((By.ID, "camera-ok"))).click()
+    for n in range(1, 6):
+        wait.until(ec.text_to_be_present_in_element((By.ID, "q-number"), str(n)))
+        wait.until(ec.element_to_be_clickable((By.ID, "record-start"))).click()
+        time.sleep(1.5)
+        wait.until(ec.element_to_be_clickable((By.ID, "record-stop"))).click()
+        if n < 5:
+            wait.until(ec.text_to_be_present_in_element((By.ID, "q-number"), str(n + 1)))
+
+    wait.until(ec.visibility_of_element_located((By.ID, "ipip-form")))
+    # every answer is a labelled radio button
+    unlabelled = browser.execute_script(
+        "return [...document.querySelectorAll('#ipip-form input')].filter(i => i.labels.length === 0).length")
+    assert unlabelled == 0
+    # submitting with an item missing is refused on the page
+    browser.find_element(By.ID, "ipip-submit").click()
+    assert "Please answer every statement" in wait.until(ec.visibility_of_element_located((By.ID, "ipip-error"))).text
+    answers = {item: (i % 5) + 1 for i, item in enumerate(ITEM_COLUMNS)}
+    for item, value in answers.items():
+        browser.execute_script("document.getElementById(arguments[0]).click()", f"{item}-{value}")
+    browser.find_element(By.ID, "ipip-submit").click()
+
+    code = wait.until(ec.visibility_of_element_located((By.ID, "participant-code"))).text
+    assert code
+    folder = data / code
+    recordings = sorted(folder.glob("answer_*.webm"))
+    assert [p.name for p in recordings] == [f"answer_{n}.webm" for n in range(1, 6)]
+    for rec in recordings:
+        assert count_frames(rec) >= 5  # a real, decodable recording of the fake camera
+    sheet = json.loads((folder / "ipip50.json").read_text())
+    assert sheet["answers"] == answers
+    assert sheet["scores"] == pytest.approx(score_answers(answers))
+    assert json.loads((folder / "metadata.json").read_text())["status"] == "complete"
+    assert json.loads((folder / "consent.json").read_text())["agreed"] is True
