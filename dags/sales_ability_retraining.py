@@ -5,7 +5,8 @@ Runs the training side of the DVC pipeline in the project folder, one `dvc repro
 the workspace, so the repro is never fanned out), then publishes the promotion decision.
 
 1. **champion_before**: the registry's current `champion` version.
-2. **pull_data**: `dvc pull` when a DVC remote is configured (skipped otherwise).
+2. **pull_data**: `dvc pull -r $SALES_ABILITY_DVC_REMOTE` when that variable names a remote (docker/ sets
+   `minio`); skipped otherwise.
 3. **reproduce**: `dvc repro <target>`: featurize, train, finetune, evaluate (the `evaluate` stage
    registers the model as `challenger` and promotes it to `champion` when it beats the champion on the
    same test set by `registry.promotion_margin`), fit_thresholds, rate. Unchanged inputs are skipped by DVC.
@@ -68,12 +69,13 @@ def sales_ability_retraining():
     def pull_data() -> str:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from sales_ability.retraining import has_remote, run_dvc
+        from sales_ability.retraining import REMOTE_ENV, pull_remote, run_dvc
 
         project = _project()
-        if not has_remote(project):
-            raise AirflowSkipException("no DVC remote configured: using the data in the workspace")
-        return run_dvc(project, "pull")[-2000:]
+        remote = pull_remote()
+        if remote is None:
+            raise AirflowSkipException(f"{REMOTE_ENV} is not set: using the data in the workspace")
+        return run_dvc(project, "pull", "-r", remote)[-2000:]
 
     @task(trigger_rule="none_failed")
     def reproduce() -> str:

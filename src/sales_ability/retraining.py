@@ -24,10 +24,15 @@ def run_dvc(project: str | Path, *args: str, timeout: float = 6 * 3600) -> str:
     return proc.stdout
 
 
-def has_remote(project: str | Path) -> bool:
-    """Whether a DVC remote is configured (then data is pulled before the repro)."""
-    proc = subprocess.run(["dvc", "remote", "list"], cwd=project, env=_env(Path(project)), capture_output=True, text=True)
-    return proc.returncode == 0 and bool(proc.stdout.strip())
+REMOTE_ENV = "SALES_ABILITY_DVC_REMOTE"
+
+
+def pull_remote() -> str | None:
+    """The DVC remote to pull from before a repro: ``$SALES_ABILITY_DVC_REMOTE`` (set in docker/), else None.
+
+    A remote named in ``.dvc/config`` is not pulled from unless chosen here, so a laptop without MinIO
+    trains on its workspace data."""
+    return os.environ.get(REMOTE_ENV) or None
 
 
 def champion_version(model_name: str = "sales-ability", tracking: str | None = None) -> str | None:
