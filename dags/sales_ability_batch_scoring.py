@@ -28,7 +28,7 @@ from pathlib import Path
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
 
-from sales_ability.assets import CHAMPION_MODEL
+from sales_ability.airflow_common import CHAMPION_MODEL, task_defaults
 
 PROJECT_DIR = os.environ.get("SALES_ABILITY_PROJECT", str(Path(__file__).resolve().parents[1]))
 
@@ -45,13 +45,7 @@ def _params() -> dict:
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "mlops",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=2),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=30),
-    },
+    default_args=task_defaults(retry_delay=timedelta(minutes=2), max_retry_delay=timedelta(minutes=30)),
     tags=["sales-ability", "scoring", "mlflow"],
     doc_md=__doc__,
     params={

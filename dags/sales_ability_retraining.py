@@ -25,7 +25,7 @@ from pathlib import Path
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from sales_ability.assets import CHAMPION_MODEL
+from sales_ability.airflow_common import CHAMPION_MODEL, task_defaults
 
 PROJECT_DIR = os.environ.get("SALES_ABILITY_PROJECT", str(Path(__file__).resolve().parents[1]))
 
@@ -42,13 +42,7 @@ def _project() -> Path:
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "mlops",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=5),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(hours=1),
-    },
+    default_args=task_defaults(retry_delay=timedelta(minutes=5), max_retry_delay=timedelta(hours=1)),
     tags=["sales-ability", "training", "dvc", "mlflow"],
     doc_md=__doc__,
     params={

@@ -181,6 +181,16 @@ def thresholds_compare(
             flag = " [red]uneven[/]" if abs(r.paper_share - 0.1) > 0.05 else ""
             view.add_row(str(r.score), r.fitted_range, f"{r.fitted_share:.1%}", r.paper_range, f"{r.paper_share:.1%}{flag}")
         out.print(view)
+    from sales_ability.validation import interview_agreement
+
+    agreement = interview_agreement(frame, kb)
+    if agreement is not None:
+        view = Table(title="Spearman of the sales score with First Impressions' `interview` (fitted thresholds)")
+        view.add_column("directions")
+        view.add_column("rho", justify="right")
+        for key, rho in agreement.items():
+            view.add_row("as configured" if key == "configured" else key.replace("flip_", "flip "), f"{rho:+.3f}")
+        out.print(view)
     if csv:
         write_csv_atomic(csv, table)
 

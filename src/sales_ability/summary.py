@@ -37,11 +37,20 @@ def pipeline_summary(root: str | Path = ".") -> Table:
     for stage in ("train", "finetune"):
         model = _json(root / f"metrics/{stage}.json").get(stage)
         if model:
-            table.add_row(stage, f"models/{stage}/", ", ".join(f"{k} {v}" for k, v in model.items() if not isinstance(v, dict)))
+            preset = f"{model['preset']}, " if "preset" in model else ""
+            table.add_row(stage, f"models/{stage}/",
+                          f"{preset}{model['epochs_run']} epochs, best validation mean accuracy "
+                          f"{model['best_val_mean_accuracy']:.4f}, {model['train_clips_per_s']:.0f} clips/s")
     ev = _json(root / "metrics/evaluate.json").get("test")
     if ev:
+        gain = ev["mean_accuracy"] - ev["baseline_mean_accuracy"]
+        verdict = "beats" if gain > 0 else "does NOT beat"
         table.add_row("evaluate", "metrics/evaluate.json",
-                      f"mean accuracy {ev['mean_accuracy']:.4f} vs baseline {ev['baseline_mean_accuracy']:.4f}")
+                      f"test mean accuracy {ev['mean_accuracy']:.4f} {verdict} the constant-predictor baseline "
+                      f"{ev['baseline_mean_accuracy']:.4f} ({gain:+.4f})")
+    promotion = _champion_line()
+    if promotion:
+        table.add_row("registry", "mlflow.db", promotion)
     rated = _json(root / "metrics/knowledge_base.json").get("knowledge_base")
     if rated:
         k4 = rated.get("clusters", {}).get("k4", {})
@@ -51,5 +60,15 @@ def pipeline_summary(root: str | Path = ".") -> Table:
     return table
 
 
+def _champion_line() -> str | None:
+    try:
+        from sales_ability.retraining import champion_version
+
+        version = champion_version()
+    except Exception:  # noqa: BLE001 - the summary never fails on a missing store
+        return None
+    return f"sales-ability@champion is version {version}" if version else None
+
+
 def print_summary(root: str | Path = ".") -> None:
-    Console().print(pipeline_summary(root))
+    Console(width=120).print(pipeline_summary(root))
