@@ -78,7 +78,7 @@ def test_repro_trains_evaluates_and_registers(reproduced: tuple[Path, dict]) -> 
     assert "decision support" in champion.description.lower()
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     runs = mlflow.search_runs(experiment_names=["sales-ability"])
-    assert {"train", "finetune", "evaluate", "rate"} <= set(runs["tags.mlflow.runName"])
+    assert {"train", "finetune", "evaluate", "fit_thresholds", "rate"} <= set(runs["tags.mlflow.runName"])
     train_run = runs[runs["tags.mlflow.runName"] == "train"].iloc[0]
     assert train_run["tags.git_commit"] and train_run["tags.dvc.data/faces/train"]
     history = client.get_metric_history(train_run["run_id"], "val_mean_accuracy")
