@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sales_ability.datasets import GROUP_COLUMNS
 from sales_ability.knowledge_base import load_knowledge_base
 from sales_ability.rating import rate_and_validate
 
@@ -14,7 +15,7 @@ from sales_ability.rating import rate_and_validate
 def main(predictions_file: str, manifest_file: str, kb_file: str, rated_file: str, metrics_file: str, plots_dir: str) -> None:
     predictions = pd.read_csv(predictions_file, dtype={"clip_id": str})
     manifest = pd.read_csv(manifest_file, dtype={"clip_id": str, "participant_id": str})
-    extra = [c for c in ("participant_id", "interview", "gender") if c in manifest]
+    extra = [c for c in ("participant_id", "interview", *GROUP_COLUMNS) if c in manifest]
     traits = predictions.merge(manifest[["clip_id", *extra]], on="clip_id", how="left")
     result = rate_and_validate(
         traits=traits, kb=load_knowledge_base(kb_file), rated_file=Path(rated_file),

@@ -22,6 +22,7 @@ from sales_ability.splits import assign_splits
 from sales_ability.traits import INTERVIEW, TRAITS
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".webm", ".avi", ".mkv", ".mov")
+GROUP_COLUMNS: tuple[str, ...] = ("gender", "age_band")  # optional self-reported groups (collected data)
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "clip_id", "source", "participant_id", "split", "start_s", "end_s", *TRAITS, INTERVIEW,
 )
@@ -209,6 +210,9 @@ def collected_manifest(folder: str | Path, clip_seconds: float = 15.0) -> pd.Dat
             raise DatasetError(f"{sheet}: malformed questionnaire ({err})") from None
         except IPIPError as err:
             raise DatasetError(f"{sheet}: {err}") from None
+        meta_file = person / "metadata.json"
+        profile = json.loads(meta_file.read_text()).get("profile", {}) if meta_file.is_file() else {}
+        groups = {g: (None if profile.get(g) in (None, "prefer_not_to_say") else profile[g]) for g in GROUP_COLUMNS}
         for answer in sorted(person.glob("answer_*")):
             if answer.suffix.lower() not in VIDEO_EXTENSIONS:
                 continue
@@ -226,8 +230,9 @@ def collected_manifest(folder: str | Path, clip_seconds: float = 15.0) -> pd.Dat
                     "end_s": end,
                     **traits,
                     INTERVIEW: np.nan,
+                    **groups,
                 })
-    return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    return pd.DataFrame(rows, columns=[*MANIFEST_COLUMNS, *GROUP_COLUMNS])
 
 
 # --- Any dataset ----------------------------------------------------------------------------------

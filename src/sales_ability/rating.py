@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sales_ability.datasets import GROUP_COLUMNS
 from sales_ability.io_utils import write_csv_atomic, write_json_atomic
 from sales_ability.knowledge_base import rate
 from sales_ability.validation import (
@@ -16,7 +17,6 @@ from sales_ability.validation import (
     plot_sales_scores,
 )
 
-GROUP_COLUMNS: tuple[str, ...] = ("gender", "age_band", "country")
 
 
 def rate_and_validate(

@@ -169,3 +169,24 @@ def test_export_feeds_the_collected_adapter(site, webm: bytes) -> None:
     client.post("/api/admin/export", headers=auth)
     manifest = collected_manifest(export)
     assert len(manifest) == 5 and set(manifest["participant_id"]) == {pid}
+
+
+def test_optional_profile_is_validated_and_feeds_fairness_groups(site, webm: bytes) -> None:
+    from sales_ability.datasets import collected_manifest
+
+    client, data, export = site
+    pid = _participant(client)
+    before = _files(data)
+    r = client.post(f"/api/participants/{pid}/profile", json={"profile": {"gender": "robot"}})
+    assert r.status_code == 422 and "gender must be one of" in r.json()["detail"]
+    r = client.post(f"/api/participants/{pid}/profile", json={"profile": {"shoe_size": "42"}})
+    assert r.status_code == 422 and "unknown profile field" in r.json()["detail"]
+    assert _files(data) == before and "profile" not in json.loads((data / pid / "metadata.json").read_text())
+    assert client.post(f"/api/participants/{pid}/profile", json={"profile": {"gender": "female", "age_band": "prefer_not_to_say"}}).status_code == 200
+    for n in range(1, 6):
+        client.put(f"/api/participants/{pid}/answers/{n}", content=webm)
+    client.post(f"/api/participants/{pid}/ipip50", json={"answers": {c: 4 for c in ITEM_COLUMNS}})
+    client.post(f"/api/participants/{pid}/complete")
+    client.post("/api/admin/export", headers={"Authorization": "Bearer s3cret"})
+    manifest = collected_manifest(export)
+    assert set(manifest["gender"]) == {"female"} and manifest["age_band"].isna().all()

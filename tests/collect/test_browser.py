@@ -70,6 +70,9 @@ def test_whole_flow_in_chromium(server, browser) -> None:
     assert "agree" in label.text
     box.send_keys(Keys.SPACE)
     assert box.is_selected()
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element(By.ID, "profile-gender")).select_by_value("other")
     browser.find_element(By.ID, "consent-submit").send_keys(Keys.ENTER)
 
     wait.until(ec.element_to_be_clickable((By.ID, "camera-ok"))).click()
@@ -104,5 +107,7 @@ def test_whole_flow_in_chromium(server, browser) -> None:
     sheet = json.loads((folder / "ipip50.json").read_text())
     assert sheet["answers"] == answers
     assert sheet["scores"] == pytest.approx(score_answers(answers))
-    assert json.loads((folder / "metadata.json").read_text())["status"] == "complete"
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["status"] == "complete"
+    assert meta["profile"] == {"gender": "other", "age_band": "prefer_not_to_say"}
     assert json.loads((folder / "consent.json").read_text())["agreed"] is True

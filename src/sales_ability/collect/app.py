@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from sales_ability.collect.storage import QUESTIONS, ParticipantError, ParticipantStore
+from sales_ability.collect.storage import PROFILE_CHOICES, QUESTIONS, ParticipantError, ParticipantStore
 from sales_ability.collect.video_check import container_extension, is_decodable_video
 from sales_ability.errors import IPIPError
 from sales_ability.ipip50 import ITEM_COLUMNS, load_key, score_answers
@@ -23,6 +23,10 @@ DEFAULT_MAX_UPLOAD = 100 * 1024 * 1024
 
 class ConsentBody(BaseModel):
     agree: bool
+
+
+class ProfileBody(BaseModel):
+    profile: dict[str, str]
 
 
 class IPIPBody(BaseModel):
@@ -56,6 +60,7 @@ def create_app(data_dir: str | Path, export_dir: str | Path | None = None, max_u
             "questions": list(QUESTIONS),
             "ipip50": [{"item": i.column, "text": i.text} for i in load_key()],
             "scale": ["Very inaccurate", "Moderately inaccurate", "Neither", "Moderately accurate", "Very accurate"],
+            "profile": {k: list(v) for k, v in PROFILE_CHOICES.items()},
         }
 
     @app.post("/api/participants", status_code=201)
@@ -65,6 +70,11 @@ def create_app(data_dir: str | Path, export_dir: str | Path | None = None, max_u
     @app.post("/api/participants/{participant_id}/consent")
     def consent(participant_id: str, body: ConsentBody) -> dict:
         store.consent(participant_id, body.agree)
+        return {"ok": True}
+
+    @app.post("/api/participants/{participant_id}/profile")
+    def profile(participant_id: str, body: ProfileBody) -> dict:
+        store.save_profile(participant_id, body.profile)
         return {"ok": True}
 
     @app.put("/api/participants/{participant_id}/answers/{number}")

@@ -24,6 +24,11 @@ QUESTIONS: tuple[str, ...] = (
     "What achievements are you proud of over the past 3 years?",
 )
 CONSENT_VERSION = "2026-11"
+# Optional self-description, used only to check the scores for fairness across groups.
+PROFILE_CHOICES: dict[str, tuple[str, ...]] = {
+    "gender": ("female", "male", "other", "prefer_not_to_say"),
+    "age_band": ("18-24", "25-34", "35-44", "45-54", "55+", "prefer_not_to_say"),
+}
 
 
 class ParticipantError(Exception):
@@ -72,6 +77,21 @@ class ParticipantStore:
             raise ParticipantError(400, "consent must be given to take part")
         write_json_atomic(folder / "consent.json", {"agreed": True, "version": CONSENT_VERSION, "at": now()})
         self._status(folder, "consented")
+
+    def save_profile(self, participant_id: str, profile: dict[str, str]) -> None:
+        """Store the optional profile (each answer from ``PROFILE_CHOICES``) in metadata.json."""
+        folder = self.folder(participant_id)
+        if not self.has_consent(folder):
+            raise ParticipantError(403, "the profile is accepted only after consent")
+        for key, value in profile.items():
+            if key not in PROFILE_CHOICES:
+                raise ParticipantError(422, f"unknown profile field {key!r}")
+            if value not in PROFILE_CHOICES[key]:
+                raise ParticipantError(422, f"{key} must be one of {', '.join(PROFILE_CHOICES[key])}")
+        meta_path = folder / "metadata.json"
+        meta = json.loads(meta_path.read_text())
+        meta["profile"] = dict(profile)
+        write_json_atomic(meta_path, meta)
 
     def has_consent(self, folder: Path) -> bool:
         return (folder / "consent.json").is_file()

@@ -39,6 +39,8 @@ $("consent-form").addEventListener("submit", async (event) => {
     state.questions = meta.questions; state.items = meta.ipip50; state.scale = meta.scale;
     state.participant = (await api("POST", "/api/participants")).participant_id;
     await api("POST", `/api/participants/${state.participant}/consent`, { agree: true });
+    await api("POST", `/api/participants/${state.participant}/profile`,
+      { profile: { gender: $("profile-gender").value, age_band: $("profile-age").value } });
     show("step-camera");
     startCamera();
   } catch (err) { $("consent-error").textContent = `Could not start: ${err.message}`; }
