@@ -67,7 +67,8 @@ def score_shard(shard: dict, outbox: str | Path, kb_file: str | Path, model_uri:
         return str(folder)
     settings = load_params(params_file).featurize if params_file and Path(params_file).is_file() else FeaturizeParams()
     score_videos([v["path"] for v in shard["videos"]], folder, load_knowledge_base(kb_file), model_uri,
-                 settings, progress=False, write_report=False)
+                 settings, progress=False, write_report=False,
+                 known_hashes={v["path"]: v["sha256"] for v in shard["videos"]})
     (folder / "done.json").write_text(json.dumps(shard))
     return str(folder)
 
@@ -85,6 +86,7 @@ def merge_shards(shard_dirs: list[str], outbox: str | Path, kb_file: str | Path,
     old_rejects = pd.read_csv(outbox / "rejects.csv", dtype=str, keep_default_na=False) if (outbox / "rejects.csv").is_file() else pd.DataFrame(columns=["source", "reason", "clip_id"])
     new_results, new_rejects, entries = [], [], []
     for folder in map(Path, shard_dirs):
+        listed = {v["path"]: v["sha256"] for v in json.loads((folder / "done.json").read_text())["videos"]}
         results = pd.read_parquet(folder / "results.parquet")
         rejects = pd.read_csv(folder / "rejects.csv", dtype=str, keep_default_na=False)
         fresh = results[~results["content_sha256"].isin(known)]
@@ -93,7 +95,8 @@ def merge_shards(shard_dirs: list[str], outbox: str | Path, kb_file: str | Path,
                      for r in fresh.itertuples()]
         known.update(fresh["content_sha256"])
         for r in rejects.itertuples():
-            digest = content_hash(r.source) if Path(r.source).is_file() else hashlib.sha256(r.source.encode()).hexdigest()
+            digest = listed.get(r.source) or (content_hash(r.source) if Path(r.source).is_file()
+                                              else hashlib.sha256(r.source.encode()).hexdigest())
             if digest in known:
                 continue
             known.add(digest)

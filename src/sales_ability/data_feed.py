@@ -20,6 +20,11 @@ import pyarrow.parquet as pq
 from sales_ability.traits import TRAITS
 
 
+def _label_matrix(table: pa.Table) -> np.ndarray:
+    """(N, 5) float32 trait labels of a shard table; NaN for unlabelled clips (prediction only)."""
+    return np.stack([table.column(t).to_numpy(zero_copy_only=False) for t in TRAITS], axis=1).astype(np.float32)
+
+
 class FaceTensorDataset(keras.utils.PyDataset):
     """Batches ``(frames uint8 (B, T, S, S, 3), traits float32 (B, 5))`` of one split.
 
@@ -54,6 +59,7 @@ class FaceTensorDataset(keras.utils.PyDataset):
         self._cache: OrderedDict[Path, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self.shards: list[tuple[Path, np.ndarray, list[str]]] = []  # path, rows of this split, clip ids
         self.sources: list[str] = []
+        self._labels: list[np.ndarray] = []  # per shard, the split's rows: labels without reading frames
         for shard in sorted(self.folder.glob("part-*.parquet")):
             meta = pq.read_table(shard, columns=["clip_id", "source", "split", *TRAITS])
             if labelled_only:
@@ -68,6 +74,7 @@ class FaceTensorDataset(keras.utils.PyDataset):
                 sources = meta.column("source").to_pylist()
                 self.shards.append((shard, rows, [ids[r] for r in rows]))
                 self.sources.extend(sources[r] for r in rows)
+                self._labels.append(_label_matrix(meta)[rows])
         self.n_clips = sum(len(r) for _, r, _ in self.shards)
         if self.n_clips == 0:
             raise ValueError(f"{self.folder}: no {'labelled ' if labelled_only else ''}clips in split {split!r}")
@@ -94,13 +101,10 @@ class FaceTensorDataset(keras.utils.PyDataset):
             return self._cache[path]
         table = pq.read_table(path, columns=["frames", *TRAITS])
         frames = table.column("frames").combine_chunks().to_numpy_ndarray()
-        labels = np.stack(
-            [table.column(t).to_numpy(zero_copy_only=False) for t in TRAITS], axis=1
-        ).astype(np.float32)  # NaN for unlabelled clips (prediction only)
-        self._cache[path] = (frames, labels)
+        entry = self._cache[path] = (frames, _label_matrix(table))
         while len(self._cache) > self.cache_shards:
             self._cache.popitem(last=False)
-        return frames, labels
+        return entry
 
     def __len__(self) -> int:
         return math.ceil(self.n_clips / self.batch_size)
@@ -122,11 +126,8 @@ class FaceTensorDataset(keras.utils.PyDataset):
             self._plan = self._make_plan()
 
     def labels(self) -> np.ndarray:
-        """All labels of the split, in ``clip_ids`` order."""
-        out = []
-        for s, (_, rows, _) in enumerate(self.shards):
-            out.append(self._shard(s)[1][rows])
-        return np.concatenate(out)
+        """All labels of the split, in ``clip_ids`` order (no frames are read)."""
+        return np.concatenate(self._labels)
 
     def label_means(self) -> list[float]:
         """Mean of each trait over the split (the constant predictor)."""

@@ -88,8 +88,8 @@ def featurize_clip(clip: dict, params: FeaturizeParams, detector) -> ClipFeature
     end = clip.get("end_s")
     indices, frames, info = read_sampled_frames(
         clip["source"], params.n_frames,
-        None if start is None or _isnan(start) else float(start),
-        None if end is None or _isnan(end) else float(end),
+        None if _isnan(start) else float(start),
+        None if _isnan(end) else float(end),
     )
     track = locate_faces(frames, detector, params.detect_every, params.detect_max_side, params.track_min_score)
     share = float(track.found.mean())
@@ -330,8 +330,9 @@ def featurize_manifest(
     for leftover in out_dir.glob(".*.tmp"):
         leftover.unlink()
 
-    done = _done_clip_ids(out_dir)
-    rejects = [r for r in _read_rejects(out_dir) if r["clip_id"] in set(manifest["clip_id"])]
+    wanted = set(manifest["clip_id"])
+    done = _done_clip_ids(out_dir) & wanted
+    rejects = [r for r in _read_rejects(out_dir) if r["clip_id"] in wanted]
     rejected_ids = {r["clip_id"] for r in rejects}
     clips = [
         {k: (None if _isnan(v) else v) for k, v in row.items()}
@@ -362,6 +363,6 @@ def featurize_manifest(
         writer.flush()
     _write_rejects(out_dir, rejects)
     return FeaturizeSummary(
-        kept=kept + len(done & set(manifest["clip_id"])), rejected=len(rejects), skipped=skipped,
+        kept=kept + len(done), rejected=len(rejects), skipped=skipped,
         seconds=time.perf_counter() - started, rejects=rejects, completed_at=completed_at,
     )

@@ -78,9 +78,11 @@ def score_videos(
     workers: int = 1,
     progress: bool = True,
     write_report: bool = True,
+    known_hashes: dict[str, str] | None = None,
 ) -> ScoreSummary:
     """Featurize ``inputs``, predict traits, rate them, and write ``results.parquet``, ``results.csv``,
-    ``rejects.csv`` and ``report.html`` into ``out_dir``. Bad videos are listed with their reason."""
+    ``rejects.csv`` and ``report.html`` into ``out_dir``. Bad videos are listed with their reason.
+    ``known_hashes`` (path -> sha256) spares re-reading videos whose content hash the caller already has."""
     from sales_ability.featurize import featurize_manifest, manifest_from_inputs
     from sales_ability.knowledge_base import rate
 
@@ -97,7 +99,8 @@ def score_videos(
             rejects = pd.concat([rejects, bad.assign(source=bad["clip_id"], reason="rating: " + bad["reason"])])
     else:
         rated, version = pd.DataFrame(columns=["clip_id", "source", *TRAITS]), ""
-    rated["content_sha256"] = [content_hash(s) for s in rated["source"]]
+    known = known_hashes or {}
+    rated["content_sha256"] = [known.get(str(s)) or content_hash(s) for s in rated["source"]]
     rated["model_uri"] = model_uri
     rated["model_version"] = version
     rated["knowledge_base"] = kb.get("knowledge_base", "?")

@@ -31,16 +31,40 @@ def _log_result(stage: str, result: dict, files: list[Path]) -> None:
     log_files(files, artifact_path=stage)
 
 
-def run_train(faces: Path, model_dir: Path, metrics_file: Path, history_file: Path, params: Params) -> dict:
-    """Phase 1: build the model (output bias at the training means) and train it on ``faces``."""
-    from sales_ability.data_feed import FaceTensorDataset
-    from sales_ability.model import build_model
+def _dvc_tags(paths: list[Path]) -> dict[str, str]:
+    """MLflow tags with the DVC hashes of a stage's inputs."""
     from sales_ability.registry import dvc_input_hashes
+
+    return {f"dvc.{k}": v for k, v in dvc_input_hashes([str(p) for p in paths]).items()}
+
+
+def _train_means(faces: Path) -> list[float]:
+    from sales_ability.data_feed import FaceTensorDataset
+
+    return FaceTensorDataset(faces, "train").label_means()
+
+
+def _fit_and_save(stage: str, model, faces: Path, means: list[float], settings_from: TrainParams | FinetuneParams,
+                  model_dir: Path, metrics_file: Path, history_file: Path, run_params: dict, tags: dict, extra: dict) -> dict:
+    """Train (tracked in an MLflow run named ``stage``), save the model with its training means, write metrics."""
     from sales_ability.tracking import stage_run
     from sales_ability.training import fit_model, save_model
 
+    with stage_run(stage, params=run_params, tags=tags):
+        result = fit_model(model, faces, _settings(settings_from), history_file) | extra
+        save_model(model, model_dir / "model.keras")
+        write_json_atomic(model_dir / "label_means.json", dict(zip(TRAITS, means, strict=True)))
+        write_json_atomic(metrics_file, {stage: result})
+        _log_result(stage, {k: v for k, v in result.items() if not isinstance(v, str)}, [history_file, metrics_file])
+    return result
+
+
+def run_train(faces: Path, model_dir: Path, metrics_file: Path, history_file: Path, params: Params) -> dict:
+    """Phase 1: build the model (output bias at the training means) and train it on ``faces``."""
+    from sales_ability.model import build_model
+
     preset = params.effective_preset()
-    means = FaceTensorDataset(faces, "train").label_means()
+    means = _train_means(faces)
     model = build_model(
         preset, params.featurize.n_frames, params.featurize.crop_size, params.model.weights,
         params.model.freeze_layers, params.model.lstm_units, params.model.dense_units, params.model.dropout,
@@ -48,36 +72,19 @@ def run_train(faces: Path, model_dir: Path, metrics_file: Path, history_file: Pa
     )
     run_params = {"preset": preset, "dataset": params.dataset.name, "split": params.dataset.split,
                   **params.train.model_dump(), **params.model.model_dump(exclude={"preset"})}
-    tags = {f"dvc.{k}": v for k, v in dvc_input_hashes([str(faces)]).items()}
-    with stage_run("train", params=run_params, tags=tags):
-        result = fit_model(model, faces, _settings(params.train), history_file)
-        result |= {"preset": preset, "parameters": int(model.count_params())}
-        save_model(model, model_dir / "model.keras")
-        write_json_atomic(model_dir / "label_means.json", dict(zip(TRAITS, means, strict=True)))
-        write_json_atomic(metrics_file, {"train": result})
-        _log_result("train", {k: v for k, v in result.items() if k != "preset"}, [history_file, metrics_file])
-    return result
+    return _fit_and_save("train", model, faces, means, params.train, model_dir, metrics_file, history_file, run_params,
+                         _dvc_tags([faces]), {"preset": preset, "parameters": int(model.count_params())})
 
 
 def run_finetune(base_model: Path, faces: Path, model_dir: Path, metrics_file: Path, history_file: Path, params: Params) -> dict:
     """Phase 2: start from the train model, freeze the first K backbone layers, train on ``faces``."""
-    from sales_ability.data_feed import FaceTensorDataset
-    from sales_ability.registry import dvc_input_hashes
-    from sales_ability.tracking import stage_run
-    from sales_ability.training import fit_model, freeze_backbone_layers, load_model, save_model
+    from sales_ability.training import freeze_backbone_layers, load_model
 
     model = load_model(base_model)
     frozen = freeze_backbone_layers(model, params.finetune.freeze_layers)
-    means = FaceTensorDataset(faces, "train").label_means()
-    tags = {f"dvc.{k}": v for k, v in dvc_input_hashes([str(faces), str(base_model.parent)]).items()}
-    with stage_run("finetune", params={**params.finetune.model_dump(), "frozen_backbone_layers": frozen}, tags=tags):
-        result = fit_model(model, faces, _settings(params.finetune), history_file)
-        result |= {"frozen_backbone_layers": frozen}
-        save_model(model, model_dir / "model.keras")
-        write_json_atomic(model_dir / "label_means.json", dict(zip(TRAITS, means, strict=True)))
-        write_json_atomic(metrics_file, {"finetune": result})
-        _log_result("finetune", result, [history_file, metrics_file])
-    return result
+    return _fit_and_save("finetune", model, faces, _train_means(faces), params.finetune, model_dir, metrics_file, history_file,
+                         {**params.finetune.model_dump(), "frozen_backbone_layers": frozen},
+                         _dvc_tags([faces, base_model.parent]), {"frozen_backbone_layers": frozen})
 
 
 def evaluate_model_file(model_file: Path, faces: Path, split: str = "test") -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -120,7 +127,7 @@ def run_evaluate(
     """Score the final model on the test split (Eq. 1, baseline, MSE, Pearson, CCC), write predictions and
     figures, log everything to MLflow, register the model and run the champion/challenger promotion."""
     from sales_ability.evaluation import mean_accuracy, regression_report
-    from sales_ability.registry import dvc_input_hashes, model_card, register_and_promote
+    from sales_ability.registry import model_card, register_and_promote
     from sales_ability.tracking import flatten_metrics, log_files, stage_run
 
     model_file = model_dir / "model.keras"
@@ -140,7 +147,7 @@ def run_evaluate(
                                     f"test: mean accuracy {report['test']['mean_accuracy']:.4f} "
                                     f"(baseline {report['test']['baseline_mean_accuracy']:.4f})")
     decision = None
-    tags = {f"dvc.{k}": v for k, v in dvc_input_hashes([str(faces), str(model_dir)]).items()}
+    tags = _dvc_tags([faces, model_dir])
     with stage_run("evaluate", params={"model": str(model_file), "test_clips": len(ids)}, tags=tags) as run:
         import mlflow
 

@@ -18,7 +18,10 @@ def main(dag_id: str, conf: str) -> None:
 
     bag = DagBag(str(Path(__file__).resolve().parents[2] / "dags"))
     assert not bag.import_errors, bag.import_errors
-    run = bag.dags[dag_id].test(run_conf=json.loads(conf))
+    dag = bag.dags[dag_id]
+    for task in dag.tasks:  # a failing task must fail the test now, not wait out its retry backoff
+        task.retries = 0
+    run = dag.test(run_conf=json.loads(conf))
     with create_session() as session:
         tis = session.query(TaskInstance).filter(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id).all()
         states = {f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else ti.task_id: str(ti.state) for ti in tis}
