@@ -21,3 +21,7 @@ class IPIPError(SalesAbilityError):
 
 class VideoError(SalesAbilityError):
     """A video cannot be used; the message is the reject reason."""
+
+
+class ModelError(SalesAbilityError):
+    """A model cannot be built or loaded: missing weights file, weights that cannot be downloaded."""

@@ -6,18 +6,21 @@ Only ``keras.ops`` is used, so the model runs on the TensorFlow (default) and JA
 
 Input scaling is decided here, once: frames enter as uint8 and are cast to float32 at the model input;
 then each backbone gets the scaling it was trained with (EfficientNet rescales internally and takes
-0..255; ResNetV2 takes [-1, 1]; VGG takes mean-subtracted BGR; the small CNN takes [0, 1] as the paper).
+0..255; ResNetV2 and our small CNNs take [-1, 1]; VGG takes mean-subtracted BGR).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 from keras import layers, ops
 
+from sales_ability.errors import ModelError
 from sales_ability.traits import TRAITS
 
 
@@ -43,8 +46,9 @@ PRESETS: dict[str, Preset] = {
     "efficientnetb3": Preset("EfficientNetB3", (64, 64), (32,), "none", 0.01512, 0.9025),
     "efficientnetb4": Preset("EfficientNetB4", (128, 128), (64,), "none", 0.0155, 0.9012),
     "efficientnetb5": Preset("EfficientNetB5", (1024,), (256,), "none", 0.0155, 0.9009),
-    "small": Preset("small", (32,), (16,), "unit"),
-    "tiny": Preset("small", (8,), (8,), "unit"),
+    # Our small CNNs take zero-centred [-1, 1] input: on [0, 1] they learned several times slower on the demo.
+    "small": Preset("small", (32,), (16,), "tf"),
+    "tiny": Preset("small", (8,), (8,), "tf"),
 }
 TABLE_III: tuple[str, ...] = tuple(k for k in PRESETS if k not in ("small", "tiny"))
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -105,28 +109,94 @@ def small_cnn(input_shape: tuple[int, int, int]) -> keras.Model:
     return keras.Model(inputs, x, name="small_cnn")
 
 
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and the backend, and ask the backend for deterministic kernels.
+
+    Call it before a model is built: the initial weights come from the backend's generator.
+    """
+    keras.utils.set_random_seed(seed)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+@contextlib.contextmanager
+def _keras_weights_from(path: Path | None) -> Iterator[None]:
+    """Serve Keras' ImageNet weights download from ``path`` (or turn a failed download into one clear error).
+
+    Keras builds some backbones differently for ``weights="imagenet"`` (EfficientNet adds an input
+    rescaling layer that a plain ``load_weights`` misses), so a local copy of the weights file must go
+    through the same constructor: the constructor fetches it with ``file_utils.get_file``, which this
+    replaces for the duration of the build.
+    """
+    from keras.src.utils import file_utils
+
+    original = file_utils.get_file
+
+    def get_file(fname=None, origin=None, *args, **kwargs):
+        if path is not None:
+            return str(path)
+        try:
+            return original(fname, origin, *args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - get_file raises a bare Exception when offline
+            raise ModelError(
+                f"ImageNet weights could not be downloaded from {origin} ({err}). Offline, set model.weights to a "
+                "local copy of the Keras weights file (the same file, e.g. from ~/.keras/models/ on a connected "
+                "machine) or to null (random initialisation)"
+            ) from None
+
+    file_utils.get_file = get_file
+    try:
+        yield
+    finally:
+        file_utils.get_file = original
+
+
 def build_backbone(preset: Preset, input_shape: tuple[int, int, int], weights: str | None) -> keras.Model:
     """The per-frame CNN, pooled to one feature vector per frame.
 
     Args:
         preset: which backbone.
         input_shape: (H, W, C) of one frame.
-        weights: ``imagenet`` (needs a connection), a local weights file, or None (random init).
+        weights: ``imagenet`` (downloads once), a local copy of that Keras weights file (``.h5``), or None
+            (random init). A local file builds exactly what ``imagenet`` builds.
+
+    Raises:
+        ModelError: the weights file is missing, ImageNet weights cannot be downloaded, or the small CNN
+            is asked for ImageNet weights.
     """
     if preset.backbone == "small":
+        if weights == "imagenet":
+            raise ModelError("the small CNN has no ImageNet weights: set model.weights to null or a weights file of its own")
         model = small_cnn(input_shape)
-        if weights not in (None, "imagenet"):
-            model.load_weights(weights)
+        if weights is not None:
+            model.load_weights(_existing(weights))
         return model
     constructor = getattr(keras.applications, preset.backbone)
-    if weights in (None, "imagenet"):
-        return constructor(include_top=False, weights=weights, input_shape=input_shape, pooling="avg")
+    if weights is None:
+        return constructor(include_top=False, weights=None, input_shape=input_shape, pooling="avg")
+    local = None if weights == "imagenet" else _existing(weights)
+    with _keras_weights_from(local):
+        return constructor(include_top=False, weights="imagenet", input_shape=input_shape, pooling="avg")
+
+
+def _existing(weights: str) -> Path:
     path = Path(weights)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: backbone weights file not found")
-    model = constructor(include_top=False, weights=None, input_shape=input_shape, pooling="avg")
-    model.load_weights(str(path))
-    return model
+        raise ModelError(f"{path}: backbone weights file not found (model.weights: imagenet, a local file, or null)")
+    return path
+
+
+def freeze_first_layers(backbone: keras.Model, k: int) -> int:
+    """Freeze the first ``k`` backbone layers that hold weights (input, pooling and rescaling layers do not
+    count); the rest stay trainable. Returns how many are frozen."""
+    weighted = [layer for layer in backbone.layers if layer.weights]
+    for layer in backbone.layers:
+        layer.trainable = True
+    for layer in weighted[:k]:
+        layer.trainable = False
+    return min(k, len(weighted))
 
 
 def resolve_sizes(preset: Preset, lstm_units: list[int] | None, dense_units: list[int] | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -151,7 +221,7 @@ def build_model(
         preset_name: a key of ``PRESETS``.
         n_frames, frame_size: input ``(n_frames, frame_size, frame_size, 3)`` uint8.
         weights: backbone weights (see ``build_backbone``).
-        freeze_layers: the first K backbone layers are not trained.
+        freeze_layers: the first K backbone layers that hold weights are not trained.
         lstm_units, dense_units: override the preset's sizes.
         dropout: after each Dense layer.
         output_bias: initial trait means (the model then starts at the constant predictor).
@@ -166,8 +236,7 @@ def build_model(
     lstm_sizes, dense_sizes = resolve_sizes(preset, lstm_units, dense_units)
     frames = keras.Input((n_frames, frame_size, frame_size, 3), dtype="uint8", name="frames")
     backbone = build_backbone(preset, (frame_size, frame_size, 3), weights)
-    for layer in backbone.layers[:freeze_layers]:
-        layer.trainable = False
+    freeze_first_layers(backbone, freeze_layers)
     x = FoldFrames(preset.scaling, name="fold_frames")(frames)
     x = backbone(x)
     x = UnfoldFrames(n_frames, name="unfold_frames")(x)
@@ -183,8 +252,3 @@ def build_model(
         bias = keras.initializers.Constant(logits)
     outputs = layers.Dense(len(TRAITS), activation="sigmoid", bias_initializer=bias, name="traits")(x)
     return keras.Model(frames, outputs, name=f"sales_ability_{preset_name}")
-
-
-def count_params(model: keras.Model) -> int:
-    """All parameters (trainable and not)."""
-    return int(model.count_params())

@@ -28,7 +28,7 @@ def run_table3(faces: Path, presets: list[str], params: Params, out_csv: Path, m
 
     from sales_ability.data_feed import FaceTensorDataset
     from sales_ability.evaluation import regression_report
-    from sales_ability.model import PRESETS, build_model
+    from sales_ability.model import PRESETS, build_model, seed_everything
     from sales_ability.tracking import EXPERIMENT, flatten_metrics, git_commit, tracking_uri
     from sales_ability.training import FitSettings, fit_model, predict
 
@@ -47,7 +47,9 @@ def run_table3(faces: Path, presets: list[str], params: Params, out_csv: Path, m
         for name in presets:
             preset = PRESETS[name]
             with mlflow.start_run(run_name=f"table3/{name}", nested=True):
-                model = build_model(name, params.featurize.n_frames, params.featurize.crop_size, params.model.weights,
+                seed_everything(t.seed)  # every preset starts from the same seed: the sweep repeats
+                weights = None if preset.backbone == "small" else params.model.weights  # no ImageNet set for it
+                model = build_model(name, params.featurize.n_frames, params.featurize.crop_size, weights,
                                     params.model.freeze_layers, None, None, params.model.dropout, output_bias=means)
                 mlflow.log_params({"preset": name, "backbone": preset.backbone,
                                    "lstm_units": list(preset.lstm_units), "dense_units": list(preset.dense_units)})

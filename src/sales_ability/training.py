@@ -70,7 +70,9 @@ def fit_model(
     Returns:
         Figures of the run: epochs run, best validation mean accuracy, seconds, training clips/s.
     """
-    keras.utils.set_random_seed(settings.seed)
+    from sales_ability.model import seed_everything
+
+    seed_everything(settings.seed)  # again: the shuffles, dropout and flips of this fit repeat too
     train = FaceTensorDataset(faces, "train", settings.batch_size, shuffle=True, augment_flip=settings.augment_flip, seed=settings.seed)
     try:
         val = FaceTensorDataset(faces, "validation", settings.batch_size)
@@ -109,11 +111,10 @@ def backbone_of(model: keras.Model) -> keras.Model:
 
 
 def freeze_backbone_layers(model: keras.Model, k: int) -> int:
-    """Freeze the first ``k`` backbone layers (the paper's fine-tuning); returns how many are frozen."""
-    backbone = backbone_of(model)
-    for i, layer in enumerate(backbone.layers):
-        layer.trainable = i >= k
-    return min(k, len(backbone.layers))
+    """Freeze the first ``k`` weight-holding backbone layers (the paper's fine-tuning); returns how many."""
+    from sales_ability.model import freeze_first_layers
+
+    return freeze_first_layers(backbone_of(model), k)
 
 
 def save_model(model: keras.Model, path: str | Path) -> Path:
