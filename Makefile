@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export DVC_NO_ANALYTICS ?= 1
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install demo test bench reproduce-table4 table3 airflow mlflow-ui clean help
+.PHONY: install browser demo test bench reproduce-table4 table3 airflow mlflow-ui clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -30,8 +30,18 @@ demo: install  ## run the whole pipeline (dvc repro) on the embedded demo datase
 	$(BIN)/dvc repro
 	$(BIN)/sales-ability summary
 
-test: install  ## run the tests
-	$(BIN)/python -m pytest
+# The website's end-to-end test drives Debian's Chromium; this is the one place that installs it (.ci/run uses it too).
+browser:  ## install Debian's chromium + chromium-driver for the browser test when missing (needs root or sudo)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO=sudo; \
+	else echo "make test needs Debian's packages chromium and chromium-driver for the browser test:" \
+	  "run 'sudo apt-get install -y chromium chromium-driver' once, then make test again" >&2; exit 1; fi; \
+	echo "installing Debian's chromium and chromium-driver (browser test, about 20 s)"; \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+
+test: install browser  ## run every test (installs what they need first); prints the 15 slowest
+	$(BIN)/python -m pytest --durations=15
 
 bench: install  ## benchmarks: featurize speed (ratios measured in one run)
 	$(BIN)/python -m benchmarks
@@ -48,6 +58,7 @@ table3: install  ## train every Table III backbone on the active dataset (after 
 
 AIRFLOW_HOME ?= $(abspath airflow_home)
 airflow: install  ## airflow standalone (UI on :8080) with AIRFLOW_HOME=airflow_home/ and the DAGs in dags/
+	@mkdir -p inbox outbox  # the batch-scoring DAG's default folders
 	AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(abspath dags) AIRFLOW__CORE__LOAD_EXAMPLES=False \
 	SALES_ABILITY_PROJECT=$(abspath .) $(BIN)/airflow standalone
 

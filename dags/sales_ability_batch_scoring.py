@@ -10,7 +10,9 @@ Runs hourly and whenever the retraining DAG publishes a new champion (the `sales
 Asset). Videos are known by the sha256 of their content: one already scored or rejected, or a renamed
 copy, is never scored twice, so re-running a DAG run scores nothing again and loses nothing.
 
-1. **list_new_videos**: new videos, split into shards of `shard_size`.
+1. **list_new_videos**: new videos, split into shards of `shard_size`. A missing *default* inbox (a fresh
+   install) is a green run with nothing to score; an explicit inbox, knowledge base or model that does not
+   exist fails at once, without retries (a configuration error); other errors keep their retries.
 2. **score_shard** (dynamic task mapping, one per shard): featurize, predict, rate; a bad video goes to
    the rejects with its reason and the shard goes on.
 3. **merge_shards**: appends the shards to the outbox and the ledger.
@@ -31,6 +33,7 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, g
 from sales_ability.airflow_common import CHAMPION_MODEL, task_defaults
 
 PROJECT_DIR = os.environ.get("SALES_ABILITY_PROJECT", str(Path(__file__).resolve().parents[1]))
+DEFAULT_INBOX = f"{PROJECT_DIR}/inbox"
 
 
 def _params() -> dict:
@@ -50,7 +53,7 @@ def _params() -> dict:
     doc_md=__doc__,
     params={
         "project_dir": Param(PROJECT_DIR, type="string", description="Project folder (params.yaml, mlflow.db)"),
-        "inbox": Param(f"{PROJECT_DIR}/inbox", type="string", description="Folder of candidate videos"),
+        "inbox": Param(DEFAULT_INBOX, type="string", description="Folder of candidate videos"),
         "outbox": Param(f"{PROJECT_DIR}/outbox", type="string", description="Where results and the report go"),
         "model_uri": Param("models:/sales-ability@champion", type="string", description="Model to score with"),
         "knowledge_base": Param(f"{PROJECT_DIR}/models/knowledge_base.json", type="string", description="KB.json"),
@@ -60,17 +63,30 @@ def _params() -> dict:
 def sales_ability_batch_scoring():
     @task
     def list_new_videos() -> list[dict]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from sales_ability.batch import ScoringConfigError
         from sales_ability.batch import list_new_videos as list_new
 
         p = _params()
-        return list_new(p["inbox"], p["outbox"], int(p["shard_size"]))
+        try:  # the default inbox of a fresh install may not exist yet: nothing to score, a green run
+            return list_new(p["inbox"], p["outbox"], int(p["shard_size"]), missing_ok=p["inbox"] == DEFAULT_INBOX,
+                            knowledge_base=p["knowledge_base"])
+        except ScoringConfigError as err:  # a configuration error: no retry can fix it
+            raise AirflowFailException(str(err)) from None
 
     @task(max_active_tis_per_dagrun=4)
     def score_shard(shard: dict) -> str:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from sales_ability.batch import ScoringConfigError
         from sales_ability.batch import score_shard as score
 
         p = _params()
-        return score(shard, p["outbox"], p["knowledge_base"], p["model_uri"], Path(p["project_dir"]) / "params.yaml")
+        try:
+            return score(shard, p["outbox"], p["knowledge_base"], p["model_uri"], Path(p["project_dir"]) / "params.yaml")
+        except ScoringConfigError as err:
+            raise AirflowFailException(str(err)) from None
 
     @task
     def merge_shards(shard_dirs: list[str]) -> dict:

@@ -1,22 +1,30 @@
-"""DVC stage demo_data: write the embedded demo dataset into the raw-data folder."""
+"""DVC stage demo_data: the two embedded demo datasets, one per training phase.
+
+``<demo_dir>`` (demo layout, phase 1) and ``<collected_dir>`` (the website's export layout with IPIP-50
+answer sheets and a few broken participants, phase 2); disjoint people, other seeds.
+"""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from sales_ability.config import load_params
 from sales_ability.demo_data import write_demo_dataset
+from sales_ability.stage_runner import run_stage
 
 
-def main(out: str) -> None:
+STAGE = "demo_data"
+
+
+def main(demo_dir: str, collected_dir: str) -> None:
     p = load_params().demo
-    clips = write_demo_dataset(
-        Path(out), clips=p.clips, clips_per_participant=p.clips_per_participant, seed=p.seed,
-        fps=p.fps, frames=p.frames, width=p.width, height=p.height, progress=True,
-    )
-    print(f"demo_data: {len(clips)} clips -> {out}")
+    fmt = {"fps": p.fps, "frames": p.frames, "width": p.width, "height": p.height, "progress": True}
+    clips = write_demo_dataset(Path(demo_dir), clips=p.clips, clips_per_participant=p.clips_per_participant, seed=p.seed, **fmt)
+    answers = write_demo_dataset(Path(collected_dir), clips=p.collected_participants, seed=p.collected_seed,
+                                 layout="collected", broken_participants=p.collected_broken, **fmt)
+    print(f"demo_data: {len(clips)} clips -> {demo_dir}; {p.collected_participants} participants "
+          f"({len(answers)} answers) + {p.collected_broken} broken -> {collected_dir}")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    run_stage(STAGE, main)

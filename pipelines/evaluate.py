@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from sales_ability.config import load_params
 from sales_ability.stages import run_evaluate
+from sales_ability.stage_runner import run_stage
+
+
+STAGE = "evaluate"
 
 
 def main(model_dir: str, pretrain_dir: str, faces: str, pretrain_faces: str, metrics_file: str,
@@ -21,4 +24,4 @@ def main(model_dir: str, pretrain_dir: str, faces: str, pretrain_faces: str, met
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    run_stage(STAGE, main)

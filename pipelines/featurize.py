@@ -9,6 +9,7 @@ import pandas as pd
 from sales_ability.config import load_params
 from sales_ability.featurize import featurize_manifest
 from sales_ability.io_utils import write_json_atomic
+from sales_ability.stage_runner import run_stage
 
 
 def main(manifest_file: str, out_dir: str, metrics_file: str) -> None:
@@ -23,4 +24,5 @@ def main(manifest_file: str, out_dir: str, metrics_file: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    # one script, two stages: data/faces/train (featurize) and data/faces/finetune (featurize_finetune)
+    run_stage("featurize" if sys.argv[2:3] and sys.argv[2].endswith("train") else "featurize_finetune", main)

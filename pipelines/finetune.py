@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from sales_ability.config import load_params
 from sales_ability.stages import run_finetune
+from sales_ability.stage_runner import run_stage
+
+
+STAGE = "finetune"
 
 
 def main(base_model: str, faces: str, model_dir: str, metrics_file: str, history_file: str) -> None:
@@ -15,4 +18,4 @@ def main(base_model: str, faces: str, model_dir: str, metrics_file: str, history
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    run_stage(STAGE, main)

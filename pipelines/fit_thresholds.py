@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +10,10 @@ from sales_ability.config import load_params
 from sales_ability.knowledge_base import fit_knowledge_base, save_knowledge_base
 from sales_ability.tracking import log_files, stage_run
 from sales_ability.validation import plot_trait_distributions
+from sales_ability.stage_runner import run_stage
+
+
+STAGE = "fit_thresholds"
 
 
 def main(manifest_file: str, kb_file: str, figure_file: str) -> None:
@@ -32,4 +35,4 @@ def main(manifest_file: str, kb_file: str, figure_file: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    run_stage(STAGE, main)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +9,10 @@ import pandas as pd
 from sales_ability.datasets import GROUP_COLUMNS
 from sales_ability.knowledge_base import load_knowledge_base
 from sales_ability.rating import rate_and_validate
+from sales_ability.stage_runner import run_stage
+
+
+STAGE = "rate"
 
 
 def main(predictions_file: str, manifest_file: str, kb_file: str, rated_file: str, metrics_file: str, plots_dir: str) -> None:
@@ -25,4 +28,4 @@ def main(predictions_file: str, manifest_file: str, kb_file: str, rated_file: st
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    run_stage(STAGE, main)

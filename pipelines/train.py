@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from sales_ability.config import load_params
 from sales_ability.stages import run_train
+from sales_ability.stage_runner import run_stage
+
+
+STAGE = "train"
 
 
 def main(faces: str, model_dir: str, metrics_file: str, history_file: str) -> None:
@@ -16,4 +19,4 @@ def main(faces: str, model_dir: str, metrics_file: str, history_file: str) -> No
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    run_stage(STAGE, main)

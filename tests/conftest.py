@@ -66,6 +66,35 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
+@pytest.fixture(scope="session")
+def reproduced_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """One `dvc repro` of the demo per test session, in a temporary git + DVC repository with small params.
+
+    The pipeline, DAG and table3 tests share it; a test that changes its params puts them back.
+    Returns the project folder and the environment to run its commands in.
+    """
+    import subprocess
+    import sys
+
+    import yaml
+
+    root = copy_project(tmp_path_factory.mktemp("project"))
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["demo"]["clips"] = 12  # 12 people: 7 train, 3 validation, 2 test
+    params["demo"]["collected_participants"] = 5  # phase 2: 25 answers, plus the broken participants
+    params["train"]["epochs"] = 2
+    params["finetune"]["epochs"] = 1
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"]):
+        assert subprocess.run(cmd, cwd=root, env=env, capture_output=True).returncode == 0
+    repro = subprocess.run(["dvc", "repro"], cwd=root, env=env, capture_output=True, text=True, timeout=1800)
+    assert repro.returncode == 0, repro.stdout[-3000:] + repro.stderr[-3000:]
+    return root, env
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600):
     """Run the installed ``sales-ability`` console script (the venv's, whatever PATH says)."""
     import subprocess

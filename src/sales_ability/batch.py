@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from sales_ability.datasets import find_videos
+from sales_ability.errors import SalesAbilityError
 from sales_ability.io_utils import write_csv_atomic
 
 LEDGER = "ledger.csv"
@@ -28,17 +29,31 @@ def read_ledger(outbox: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
-def list_new_videos(inbox: str | Path, outbox: str | Path, shard_size: int) -> list[dict]:
+class ScoringConfigError(SalesAbilityError):
+    """A folder, knowledge base or model the configuration names does not exist: retrying cannot help."""
+
+
+def list_new_videos(inbox: str | Path, outbox: str | Path, shard_size: int, missing_ok: bool = False,
+                    knowledge_base: str | Path | None = None) -> list[dict]:
     """Shards of inbox videos whose content was never scored or rejected (one copy per content).
+
+    Args:
+        missing_ok: a missing inbox means nothing has arrived yet (the default inbox of a fresh install).
+        knowledge_base: checked when there is something to score.
 
     Returns:
         ``[{"shard_id": ..., "videos": [{"path", "sha256"}, ...]}, ...]`` (JSON-serialisable for XCom).
+
+    Raises:
+        ScoringConfigError: the inbox (unless ``missing_ok``) or the knowledge base does not exist.
     """
     from sales_ability.scoring import content_hash
 
     inbox, outbox = Path(inbox), Path(outbox)
     if not inbox.is_dir():
-        raise FileNotFoundError(f"{inbox}: inbox folder not found")
+        if missing_ok:
+            return []
+        raise ScoringConfigError(f"{inbox}: inbox folder not found")
     done = set(read_ledger(outbox)["content_sha256"])
     seen: set[str] = set()
     new = []
@@ -48,6 +63,8 @@ def list_new_videos(inbox: str | Path, outbox: str | Path, shard_size: int) -> l
             continue
         seen.add(digest)
         new.append({"path": str(path), "sha256": digest})
+    if new and knowledge_base is not None and not Path(knowledge_base).is_file():
+        raise ScoringConfigError(f"{knowledge_base}: knowledge base not found (run `make demo`, or pass knowledge_base)")
     shards = []
     for i in range(0, len(new), shard_size):
         videos = new[i : i + shard_size]
@@ -66,11 +83,34 @@ def score_shard(shard: dict, outbox: str | Path, kb_file: str | Path, model_uri:
     if (folder / "done.json").is_file():  # a retry or re-run of a finished shard
         return str(folder)
     settings = load_params(params_file).featurize if params_file and Path(params_file).is_file() else FeaturizeParams()
+    check_model(model_uri)
     score_videos([v["path"] for v in shard["videos"]], folder, load_knowledge_base(kb_file), model_uri,
                  settings, progress=False, write_report=False,
                  known_hashes={v["path"]: v["sha256"] for v in shard["videos"]})
     (folder / "done.json").write_text(json.dumps(shard))
     return str(folder)
+
+
+def check_model(model_uri: str) -> None:
+    """Raise ScoringConfigError when ``model_uri`` names no registered model version or no file."""
+    if model_uri.startswith("models:/"):
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+
+        from sales_ability.tracking import tracking_uri
+
+        name, _, ref = model_uri.removeprefix("models:/").partition("@")
+        client = MlflowClient(tracking_uri())
+        try:
+            if ref:
+                client.get_model_version_by_alias(name, ref)
+            else:
+                name, _, version = name.partition("/")
+                client.get_model_version(name, version)
+        except MlflowException as err:
+            raise ScoringConfigError(f"{model_uri}: no such model in the registry at {tracking_uri()} ({err.error_code})") from None
+    elif "://" not in model_uri and not Path(model_uri).is_file():
+        raise ScoringConfigError(f"{model_uri}: model file not found")
 
 
 def merge_shards(shard_dirs: list[str], outbox: str | Path, kb_file: str | Path, model_uri: str) -> dict:

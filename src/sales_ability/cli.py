@@ -41,6 +41,13 @@ def clear_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def project_params(path: Path):
+    """``params.yaml`` when it exists (validated), else the documented defaults."""
+    from sales_ability.config import Params, load_params
+
+    return load_params(path) if path.is_file() else Params()
+
+
 @app.command("demo-data")
 @clear_errors
 def demo_data(
@@ -131,11 +138,12 @@ def thresholds_fit(
     params: Annotated[Path, typer.Option(help="params.yaml (knowledge_base section: directions, candidates).")] = Path("params.yaml"),
 ) -> None:
     """Fit a distribution per trait (chosen by AIC, KS-checked); thresholds are its 10%..90% quantiles."""
-    from sales_ability.config import KnowledgeBaseParams, load_params
     from sales_ability.knowledge_base import fit_knowledge_base, read_trait_labels, save_knowledge_base
 
-    kbp = load_params(params).knowledge_base if params.is_file() else KnowledgeBaseParams()
-    kb = fit_knowledge_base(read_trait_labels(labels), dict(kbp.directions), list(kbp.distributions), source=str(labels))
+    project = project_params(params)
+    kbp = project.knowledge_base
+    frame = read_trait_labels(labels, project.dataset.fi_neuroticism_is_stability)
+    kb = fit_knowledge_base(frame, dict(kbp.directions), list(kbp.distributions), source=str(labels))
     save_knowledge_base(kb, out)
     for trait, entry in kb["traits"].items():
         d = entry["distribution"]
@@ -164,12 +172,12 @@ def thresholds_compare(
     """Fitted thresholds against the paper's Table IV, with each score bin's share of the population."""
     from rich.table import Table
 
-    from sales_ability.config import KnowledgeBaseParams, load_params
     from sales_ability.io_utils import write_csv_atomic
-    from sales_ability.knowledge_base import compare_with_paper, fit_knowledge_base, read_trait_labels
+    from sales_ability.knowledge_base import compare_with_paper, fit_knowledge_base, read_trait_labels, threshold_match
 
-    kbp = load_params(params).knowledge_base if params.is_file() else KnowledgeBaseParams()
-    frame = read_trait_labels(labels)
+    project = project_params(params)
+    kbp = project.knowledge_base
+    frame = read_trait_labels(labels, project.dataset.fi_neuroticism_is_stability)
     kb = fit_knowledge_base(frame, dict(kbp.directions), list(kbp.distributions), source=str(labels))
     table = compare_with_paper(frame, kb)
     out = Console()
@@ -181,6 +189,13 @@ def thresholds_compare(
             flag = " [red]uneven[/]" if abs(r.paper_share - 0.1) > 0.05 else ""
             view.add_row(str(r.score), r.fitted_range, f"{r.fitted_share:.1%}", r.paper_range, f"{r.paper_share:.1%}{flag}")
         out.print(view)
+    match = Table(title="Fitted deciles against Table IV, per trait (largest absolute difference of the 9 cut points)")
+    for column in ("trait", "fitted", "Table IV", "max |diff|", "within 0.01"):
+        match.add_column(column, justify="right")
+    for trait, row in threshold_match(kb).items():
+        match.add_row(trait, " ".join(f"{v:.2f}" for v in row["fitted"]), " ".join(f"{v:.2f}" for v in row["paper"]),
+                      f"{row['max_abs_diff']:.3f}", "[green]yes[/]" if row["max_abs_diff"] <= 0.01 else "no")
+    out.print(match)
     from sales_ability.validation import interview_agreement
 
     agreement = interview_agreement(frame, kb)
@@ -198,22 +213,34 @@ def thresholds_compare(
 @app.command("rate")
 @clear_errors
 def rate_command(
-    traits: Annotated[Path, typer.Argument(help="CSV with clip_id and the five traits in [0, 1].")],
+    traits: Annotated[Path, typer.Argument(help="Traits to rate: CSV/Parquet with clip_id and the five traits, or a "
+                                                "First Impressions annotation .pkl (read on the project's scale).")],
     thresholds: Annotated[Path, typer.Option("--thresholds", help="KB.json (fitted or paper).")],
     out: Annotated[Path, typer.Option("--out", help="CSV to write: input plus score_<trait> and sales_score.")],
+    params: Annotated[Path, typer.Option(help="params.yaml (dataset.fi_neuroticism_is_stability).")] = Path("params.yaml"),
 ) -> None:
-    """Turn traits into 1..10 scores and a sales score; bad rows are reported by clip id, the rest rated."""
-    import pandas as pd
+    """Turn traits into 1..10 scores and a sales score; bad rows are reported by clip id, the rest rated.
+    With an ``interview`` column (First Impressions), also print the Spearman agreement per direction."""
+    from rich.table import Table
 
     from sales_ability.io_utils import write_csv_atomic
-    from sales_ability.knowledge_base import KnowledgeBaseError, load_knowledge_base, rate
+    from sales_ability.knowledge_base import load_knowledge_base, rate, read_trait_table
+    from sales_ability.validation import interview_agreement
 
-    if not traits.is_file():
-        raise KnowledgeBaseError(f"{traits}: file not found")
-    rated, bad = rate(pd.read_csv(traits, dtype={"clip_id": str}), load_knowledge_base(thresholds))
+    kb = load_knowledge_base(thresholds)
+    frame = read_trait_table(traits, project_params(params).dataset.fi_neuroticism_is_stability)
+    rated, bad = rate(frame, kb)
     write_csv_atomic(out, rated)
     for row in bad.itertuples():
         console.print(f"[yellow]not rated[/] {row.clip_id}: {row.reason}", highlight=False)
+    agreement = interview_agreement(rated, kb)
+    if agreement is not None:
+        view = Table(title=f"Spearman of the sales score with `interview` ({len(rated)} rows)")
+        view.add_column("directions")
+        view.add_column("rho", justify="right")
+        for key, rho in agreement.items():
+            view.add_row("as configured" if key == "configured" else key.replace("flip_", "flip "), f"{rho:+.3f}")
+        console.print(view)
     console.print(f"rated {len(rated)} rows, {len(bad)} bad -> {out}")
 
 

@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sales_ability.errors import ConfigError
 from sales_ability.traits import TRAITS
 
-DatasetName = Literal["demo", "first_impressions", "collected"]
+# demo_collected: the demo's fine-tuning dataset, in the website's layout (read by the collected adapter)
+DatasetName = Literal["demo", "first_impressions", "collected", "demo_collected"]
 SplitStrategy = Literal["official", "by_participant", "paper_2_1_1"]
 Direction = Literal["positive", "negative"]
 
@@ -39,12 +40,17 @@ class DatasetParams(_Strict):
     split_fractions: SplitFractions = SplitFractions()
     seed: int = 42
     clip_seconds: float = Field(15.0, gt=0)
+    # First Impressions' `neuroticism` label is emotional stability: store 1 - x (see sales_ability.traits).
+    fi_neuroticism_is_stability: bool = True
 
 
 class DemoParams(_Strict):
     clips: int = Field(36, ge=3)
     clips_per_participant: int = Field(4, ge=1)
     seed: int = 7
+    collected_participants: int = Field(40, ge=3)
+    collected_broken: int = Field(3, ge=0)
+    collected_seed: int = 8
     fps: int = Field(15, ge=1, le=60)
     frames: int = Field(64, ge=1)
     width: int = Field(320, ge=64)
@@ -67,10 +73,10 @@ class FeaturizeParams(_Strict):
 
 
 class ModelParams(_Strict):
-    """Defaults are the paper's best: EfficientNetB2 with its Table III sizes (LSTM 64+64, Dense 32)."""
+    """Defaults are the paper's: EfficientNetB2 with its Table III sizes (LSTM 64+64, Dense 32), ImageNet weights."""
 
     preset: str = "efficientnetb2"
-    weights: str | None = None
+    weights: str | None = "imagenet"
     freeze_layers: int = Field(0, ge=0)
     lstm_units: list[int] | None = None
     dense_units: list[int] | None = None
@@ -90,6 +96,7 @@ class TrainParams(_Strict):
 class FinetuneParams(_Strict):
     dataset: DatasetName = "demo"
     split: SplitStrategy = "by_participant"
+    split_fractions: SplitFractions | None = None  # None: dataset.split_fractions
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(4, ge=1)
     learning_rate: float = Field(3e-4, gt=0)
@@ -152,6 +159,12 @@ class Params(_Strict):
         """The preset the train stage builds: ``demo.model_preset`` on the demo dataset, else ``model.preset``."""
         name = dataset or self.dataset.name
         return self.demo.model_preset if name == "demo" and self.demo.model_preset else self.model.preset
+
+    def effective_weights(self, dataset: str | None = None) -> str | None:
+        """Backbone weights of the train stage: none for the demo's own preset (it has no ImageNet weights and
+        the demo runs offline), else ``model.weights``."""
+        name = dataset or self.dataset.name
+        return None if name == "demo" and self.demo.model_preset else self.model.weights
 
 
 def _format_validation_error(path: Path, err: ValidationError) -> str:

@@ -1,8 +1,9 @@
 """Stream face tensors from Parquet shards into Keras, a few batches in memory at a time.
 
-Each epoch visits the shards in a shuffled order and the clips of each shard in a shuffled order; a
-batch touches at most two shards and only the last two shards read are kept. Frames stay uint8 until the
-model's input layer.
+Each epoch visits the shards in a shuffled order and the clips of each shard in a shuffled order, so a
+batch touches at most two shards. Decoded shards are kept while they fit in ``cache_bytes`` (1 GiB by
+default: a demo or a small dataset is decoded once, not once per epoch); past that only the last two.
+Frames stay uint8 until the model's input layer.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class FaceTensorDataset(keras.utils.PyDataset):
         shuffle: bool = False,
         augment_flip: bool = False,
         seed: int = 0,
-        cache_shards: int = 2,
+        cache_bytes: int = 1 << 30,
         labelled_only: bool = True,
     ) -> None:
         super().__init__(workers=1, use_multiprocessing=False)
@@ -54,7 +55,6 @@ class FaceTensorDataset(keras.utils.PyDataset):
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.augment_flip = augment_flip
-        self.cache_shards = cache_shards
         self._rng = np.random.default_rng(seed)
         self._cache: OrderedDict[Path, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self.shards: list[tuple[Path, np.ndarray, list[str]]] = []  # path, rows of this split, clip ids
@@ -78,6 +78,9 @@ class FaceTensorDataset(keras.utils.PyDataset):
         self.n_clips = sum(len(r) for _, r, _ in self.shards)
         if self.n_clips == 0:
             raise ValueError(f"{self.folder}: no {'labelled ' if labelled_only else ''}clips in split {split!r}")
+        largest = max(pq.ParquetFile(path).metadata.num_rows for path, _, _ in self.shards)
+        frame_bytes = int(np.prod(pq.read_schema(self.shards[0][0]).field("frames").type.shape))
+        self.cache_shards = max(2, cache_bytes // max(1, largest * frame_bytes))
         self._plan = self._make_plan()
 
     @property

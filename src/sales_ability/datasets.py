@@ -19,7 +19,7 @@ from sales_ability.config import Params
 from sales_ability.errors import DatasetError, IPIPError
 from sales_ability.ipip50 import score_answers
 from sales_ability.splits import assign_splits
-from sales_ability.traits import INTERVIEW, TRAITS
+from sales_ability.traits import INTERVIEW, TRAITS, fi_to_project_scale
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".webm", ".avi", ".mkv", ".mov")
 GROUP_COLUMNS: tuple[str, ...] = ("gender", "age_band")  # optional self-reported groups (collected data)
@@ -71,8 +71,13 @@ def participant_from_clip_id(clip_id: str) -> str:
 # --- First Impressions V2 -------------------------------------------------------------------------
 
 
-def load_fi_annotation(path: str | Path) -> pd.DataFrame:
+def load_fi_annotation(path: str | Path, neuroticism_is_stability: bool = True) -> pd.DataFrame:
     """Read one First Impressions annotation pickle into ``clip_id``, ``file`` and the label columns.
+
+    Args:
+        path: ``annotation_{training,validation,test}.pkl``.
+        neuroticism_is_stability: FI's ``neuroticism`` is emotional stability: store ``1 - x``, the
+            project's scale (``dataset.fi_neuroticism_is_stability``; see ``sales_ability.traits``).
 
     Raises:
         DatasetError: the file is missing or unreadable, a trait is missing, or a label is NaN or outside [0, 1].
@@ -99,11 +104,13 @@ def load_fi_annotation(path: str | Path) -> pd.DataFrame:
     check_label_range(frame, path)
     if INTERVIEW in raw:
         check_label_range(frame, path, (INTERVIEW,))
+    frame["neuroticism"] = fi_to_project_scale(frame["neuroticism"], neuroticism_is_stability)
     return frame
 
 
-def first_impressions_manifest(folder: str | Path) -> pd.DataFrame:
-    """Manifest of a First Impressions V2 folder: clips plus the three annotation pickles.
+def first_impressions_manifest(folder: str | Path, neuroticism_is_stability: bool = True) -> pd.DataFrame:
+    """Manifest of a First Impressions V2 folder: clips plus the three annotation pickles (labels on the
+    project's scale unless ``neuroticism_is_stability`` is off).
 
     Raises:
         DatasetError: an annotation file is missing, a label is bad, a labelled clip has no video, or a
@@ -114,7 +121,7 @@ def first_impressions_manifest(folder: str | Path) -> pd.DataFrame:
         raise DatasetError(f"{folder}: First Impressions folder not found")
     frames = []
     for split, name in FI_ANNOTATIONS.items():
-        ann = load_fi_annotation(folder / name)
+        ann = load_fi_annotation(folder / name, neuroticism_is_stability)
         ann["split"] = split
         ann["annotation"] = name
         frames.append(ann)
@@ -184,42 +191,44 @@ def segment_bounds(duration_s: float, clip_seconds: float) -> list[tuple[float, 
     return [(round(i * step, 3), round((i + 1) * step, 3)) for i in range(n)]
 
 
-def collected_manifest(folder: str | Path, clip_seconds: float = 15.0) -> pd.DataFrame:
+def collected_manifest(folder: str | Path, clip_seconds: float = 15.0, skipped: dict[str, str] | None = None) -> pd.DataFrame:
     """Manifest of the website's data folder: ``<participant>/answer_<n>.<ext>`` plus ``ipip50.json``.
 
     Labels come from the participant's IPIP-50 answers; each answer is cut into clips of about
-    ``clip_seconds``. Participants without a complete questionnaire are skipped (not yet labelled).
+    ``clip_seconds``. A participant is left out, with the reason recorded in ``skipped`` (participant id
+    -> reason), when the questionnaire is missing or invalid or no answer recording can be read; the
+    others are listed. An answer that cannot be read while others can is listed and featurize rejects it.
 
     Raises:
-        DatasetError: the folder is missing, or an ipip50.json is malformed (file and item named).
+        DatasetError: the folder is missing.
     """
     from sales_ability.video import probe_video  # cv2 only when collected data is read
 
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"{folder}: collected data folder not found")
+    skipped = {} if skipped is None else skipped
     rows = []
-    for person in sorted(p for p in folder.iterdir() if p.is_dir()):
-        sheet = person / "ipip50.json"
-        if not sheet.is_file():
-            continue
+    for person in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
-            payload = json.loads(sheet.read_text())
-            traits = score_answers(payload["answers"], participant=person.name)
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise DatasetError(f"{sheet}: malformed questionnaire ({err})") from None
-        except IPIPError as err:
-            raise DatasetError(f"{sheet}: {err}") from None
+            traits = _participant_traits(person)
+        except DatasetError as err:
+            skipped[person.name] = str(err)
+            continue
         meta_file = person / "metadata.json"
         profile = json.loads(meta_file.read_text()).get("profile", {}) if meta_file.is_file() else {}
         groups = {g: (None if profile.get(g) in (None, "prefer_not_to_say") else profile[g]) for g in GROUP_COLUMNS}
-        for answer in sorted(person.glob("answer_*")):
-            if answer.suffix.lower() not in VIDEO_EXTENSIONS:
-                continue
+        answers = [a for a in sorted(person.glob("answer_*")) if a.suffix.lower() in VIDEO_EXTENSIONS]
+        durations = {}
+        for answer in answers:
             try:
-                duration = probe_video(answer).duration_s
+                durations[answer] = probe_video(answer).duration_s
             except Exception:  # noqa: BLE001 - featurize rejects it with the reason
-                duration = float("nan")
+                durations[answer] = float("nan")
+        if not any(math.isfinite(d) and d > 0 for d in durations.values()):
+            skipped[person.name] = f"{person}: no usable answer ({len(answers)} recordings, none readable)"
+            continue
+        for answer, duration in durations.items():
             for k, (start, end) in enumerate(segment_bounds(duration, clip_seconds)):
                 rows.append({
                     "clip_id": f"{person.name}_{answer.stem}_c{k}",
@@ -235,23 +244,38 @@ def collected_manifest(folder: str | Path, clip_seconds: float = 15.0) -> pd.Dat
     return pd.DataFrame(rows, columns=[*MANIFEST_COLUMNS, *GROUP_COLUMNS])
 
 
+def _participant_traits(person: Path) -> dict[str, float]:
+    """One participant's traits from ``ipip50.json``; DatasetError naming the file and item otherwise."""
+    sheet = person / "ipip50.json"
+    if not sheet.is_file():
+        raise DatasetError(f"{sheet}: missing (questionnaire not submitted)")
+    try:
+        payload = json.loads(sheet.read_text())
+        return score_answers(payload["answers"], participant=person.name)
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+        raise DatasetError(f"{sheet}: malformed questionnaire ({type(err).__name__}: {err})") from None
+    except IPIPError as err:
+        raise DatasetError(f"{sheet}: {err}") from None
+
+
 # --- Any dataset ----------------------------------------------------------------------------------
 
 
-def build_manifest(raw_dir: str | Path, params: Params) -> pd.DataFrame:
+def build_manifest(raw_dir: str | Path, params: Params, skipped: dict[str, str] | None = None) -> pd.DataFrame:
     """Manifest of the active dataset (``params.dataset.name``) with splits assigned.
 
     Args:
         raw_dir: the dataset's raw folder (``data/raw/<dataset>``).
         params: the project parameters.
+        skipped: filled with the participants left out and why (collected data).
     """
     ds = params.dataset
     if ds.name == "first_impressions":
-        manifest = first_impressions_manifest(raw_dir)
+        manifest = first_impressions_manifest(raw_dir, ds.fi_neuroticism_is_stability)
     elif ds.name == "demo":
         manifest = demo_manifest(raw_dir)
-    else:
-        manifest = collected_manifest(raw_dir, ds.clip_seconds)
+    else:  # collected, and the demo's collected-layout dataset
+        manifest = collected_manifest(raw_dir, ds.clip_seconds, skipped)
     if manifest.empty:
         raise DatasetError(f"{raw_dir}: no labelled clips found for dataset {ds.name!r}")
     return assign_splits(manifest, ds.split, ds.split_fractions, ds.seed)

@@ -19,7 +19,7 @@ from sales_ability.traits import TRAITS
 
 N_ITEMS = 50
 ITEM_COLUMNS: tuple[str, ...] = tuple(f"q{i}" for i in range(1, N_ITEMS + 1))
-_FACTOR_TO_TRAIT = {
+FACTOR_TO_TRAIT = {
     "O": "openness",
     "C": "conscientiousness",
     "E": "extraversion",
@@ -80,11 +80,11 @@ def score_answers(answers: dict[str, object], participant: str = "?") -> dict[st
     Raises:
         IPIPError: an answer is missing, non-numeric or outside 1..5 (names participant and item).
     """
-    raw: dict[str, int] = {f: 0 for f in _FACTOR_TO_TRAIT}
+    raw: dict[str, int] = {f: 0 for f in FACTOR_TO_TRAIT}
     for item in load_key():
         value = _validated_answer(participant, item.column, answers.get(item.column))
         raw[item.factor] += value if item.key == "+" else 6 - value
-    normalised = {_FACTOR_TO_TRAIT[f]: (s - 10) / 40 for f, s in raw.items()}
+    normalised = {FACTOR_TO_TRAIT[f]: (s - 10) / 40 for f, s in raw.items()}
     normalised["neuroticism"] = 1.0 - normalised["neuroticism"]
     return {t: normalised[t] for t in TRAITS}
 

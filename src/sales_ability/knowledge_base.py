@@ -3,9 +3,11 @@
 A positive trait (high is good for sales) scores ``1 + #(thresholds <= x)``; a negative one
 ``10 - #(thresholds <= x)``. The sales score is the mean of the five scores.
 
-The paper's Table IV is kept verbatim (``paper_knowledge_base``), but its rows for agreeableness and
-neuroticism are deciles of ``1 - x``: with them the bins are uneven. ``fit_knowledge_base`` fits a
-distribution per trait and uses its 10%..90% quantiles, so every bin holds about 10% of the fitting data.
+Traits are on the project's scale (``sales_ability.traits``: neuroticism high = anxious). The paper's
+Table IV is kept verbatim (``paper_knowledge_base``); on this scale its neuroticism row is the deciles of
+First Impressions' neuroticism (within 0.01), while its agreeableness row gives uneven bins.
+``fit_knowledge_base`` fits a distribution per trait and uses its 10%..90% quantiles, so every bin holds
+about 10% of the fitting data.
 """
 
 from __future__ import annotations
@@ -271,29 +273,53 @@ def compare_with_paper(labels: pd.DataFrame, fitted: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def threshold_match(fitted: dict) -> dict[str, dict]:
+    """Per trait: the fitted cut points, Table IV's, and the largest absolute difference between them."""
+    out = {}
+    for trait in TRAITS:
+        f = np.asarray(fitted["traits"][trait]["thresholds"], float)
+        p = np.asarray(PAPER_TABLE_IV[trait], float)
+        out[trait] = {"fitted": f.round(4).tolist(), "paper": p.tolist(), "max_abs_diff": round(float(np.abs(f - p).max()), 4)}
+    return out
+
+
 def _range_text(thresholds: list[float], direction: str, score: int) -> str:
     edges = [0.0, *thresholds, 1.0]
     k = score - 1 if direction == "positive" else 10 - score
     return f"[{edges[k]:.3f}, {edges[k + 1]:.3f})"
 
 
-def read_trait_labels(path: str | Path) -> pd.DataFrame:
-    """Labels for fitting: a First Impressions annotation pickle, or a CSV/Parquet with the trait columns."""
+def read_trait_table(path: str | Path, fi_neuroticism_is_stability: bool = True) -> pd.DataFrame:
+    """Trait values as they are in a file: a First Impressions annotation pickle (read by the FI adapter, so
+    on the project's scale), or a CSV/Parquet with the trait columns (already on the project's scale).
+
+    Raises:
+        KnowledgeBaseError: the file is missing, of another kind, or lacks a trait column.
+    """
     from sales_ability.datasets import load_fi_annotation
 
     path = Path(path)
     if not path.is_file():
-        raise KnowledgeBaseError(f"{path}: labels file not found")
+        raise KnowledgeBaseError(f"{path}: file not found")
     if path.suffix == ".pkl":
-        return load_fi_annotation(path)
+        return load_fi_annotation(path, fi_neuroticism_is_stability)
     if path.suffix == ".parquet":
         frame = pd.read_parquet(path)
     elif path.suffix == ".csv":
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype={"clip_id": str})
     else:
         raise KnowledgeBaseError(f"{path}: expected a .pkl, .csv or .parquet file")
     check_trait_table(frame, path, id_column=None)
-    frame = frame.dropna(subset=list(TRAITS))
+    return frame
+
+
+def read_trait_labels(path: str | Path, fi_neuroticism_is_stability: bool = True) -> pd.DataFrame:
+    """Labels to fit thresholds on (``read_trait_table``): rows without labels dropped, values checked.
+
+    Raises:
+        KnowledgeBaseError: as ``read_trait_table``, or a value outside [0, 1] (its row named).
+    """
+    frame = read_trait_table(path, fi_neuroticism_is_stability).dropna(subset=list(TRAITS))
     for trait in TRAITS:
         bad = (frame[trait] < 0) | (frame[trait] > 1)
         if bad.any():

@@ -61,25 +61,29 @@ def _fit_and_save(stage: str, model, faces: Path, means: list[float], settings_f
 
 def run_train(faces: Path, model_dir: Path, metrics_file: Path, history_file: Path, params: Params) -> dict:
     """Phase 1: build the model (output bias at the training means) and train it on ``faces``."""
-    from sales_ability.model import build_model
+    from sales_ability.model import build_model, seed_everything
 
     preset = params.effective_preset()
     means = _train_means(faces)
+    seed_everything(params.train.seed)  # before the build: the initial weights come from the seeded generator
     model = build_model(
-        preset, params.featurize.n_frames, params.featurize.crop_size, params.model.weights,
+        preset, params.featurize.n_frames, params.featurize.crop_size, params.effective_weights(),
         params.model.freeze_layers, params.model.lstm_units, params.model.dense_units, params.model.dropout,
         output_bias=means,
     )
     run_params = {"preset": preset, "dataset": params.dataset.name, "split": params.dataset.split,
-                  **params.train.model_dump(), **params.model.model_dump(exclude={"preset"})}
+                  **params.train.model_dump(), **params.model.model_dump(exclude={"preset", "weights"}),
+                  "weights": params.effective_weights()}
     return _fit_and_save("train", model, faces, means, params.train, model_dir, metrics_file, history_file, run_params,
                          _dvc_tags([faces]), {"preset": preset, "parameters": int(model.count_params())})
 
 
 def run_finetune(base_model: Path, faces: Path, model_dir: Path, metrics_file: Path, history_file: Path, params: Params) -> dict:
     """Phase 2: start from the train model, freeze the first K backbone layers, train on ``faces``."""
+    from sales_ability.model import seed_everything
     from sales_ability.training import freeze_backbone_layers, load_model
 
+    seed_everything(params.finetune.seed)
     model = load_model(base_model)
     frozen = freeze_backbone_layers(model, params.finetune.freeze_layers)
     return _fit_and_save("finetune", model, faces, _train_means(faces), params.finetune, model_dir, metrics_file, history_file,

@@ -60,6 +60,58 @@ def pipeline_summary(root: str | Path = ".") -> Table:
     return table
 
 
+def learning_table(root: str | Path = ".") -> Table | None:
+    """Per trait on the test split: Pearson, Eq. 1 accuracy against the constant predictor, prediction sd."""
+    import numpy as np
+    import pandas as pd
+
+    from sales_ability.traits import TRAITS
+
+    root = Path(root)
+    ev = _json(root / "metrics/evaluate.json").get("test")
+    if not ev:
+        return None
+    predictions = root / "reports/predictions_test.csv"
+    spread = pd.read_csv(predictions)[list(TRAITS)].std() if predictions.is_file() else None
+    table = Table(title=f"Does it learn? test split, {ev['n']} clips (Pearson per trait; Eq. 1 accuracy vs baseline)")
+    for column in ("trait", "Pearson", "accuracy", "baseline", "gain", "prediction sd"):
+        table.add_column(column, justify="right")
+    for trait in TRAITS:
+        t = ev[trait]
+        table.add_row(trait, f"{t['pearson']:+.3f}", f"{t['accuracy']:.4f}", f"{t['baseline_accuracy']:.4f}",
+                      f"{t['accuracy'] - t['baseline_accuracy']:+.4f}", "" if spread is None else f"{spread[trait]:.3f}")
+    gain = ev["mean_accuracy"] - ev["baseline_mean_accuracy"]
+    table.add_row("mean", f"{np.mean([ev[t]['pearson'] for t in TRAITS]):+.3f}", f"{ev['mean_accuracy']:.4f}",
+                  f"{ev['baseline_mean_accuracy']:.4f}", f"{gain:+.4f}", "")
+    return table
+
+
+def scores_line(root: str | Path = ".") -> str | None:
+    """How far apart the test candidates' sales scores are (distinct values, sd, range)."""
+    import pandas as pd
+
+    rated = Path(root) / "reports/rated_test.csv"
+    if not rated.is_file():
+        return None
+    scores = pd.read_csv(rated)["sales_score"]
+    return (f"sales scores of the {len(scores)} test clips: {scores.nunique()} distinct values, sd {scores.std():.2f}, "
+            f"range {scores.min():.1f}..{scores.max():.1f}")
+
+
+def stage_times_table(root: str | Path = ".") -> Table | None:
+    """Wall time of each stage of the last run (``metrics/stage_times.json``)."""
+    times = _json(Path(root) / "metrics/stage_times.json")
+    if not times:
+        return None
+    table = Table(title="stage times of the last run (s)")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    for stage, seconds in times.items():
+        table.add_row(stage, f"{seconds:.1f}")
+    table.add_row("all stages", f"{sum(times.values()):.1f}")
+    return table
+
+
 def _champion_line() -> str | None:
     try:
         from sales_ability.retraining import champion_version
@@ -71,4 +123,8 @@ def _champion_line() -> str | None:
 
 
 def print_summary(root: str | Path = ".") -> None:
-    Console(width=120).print(pipeline_summary(root))
+    console = Console(width=120)
+    console.print(pipeline_summary(root))
+    for extra in (learning_table(root), scores_line(root), stage_times_table(root)):
+        if extra is not None:
+            console.print(extra)

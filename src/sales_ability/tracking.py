@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import os
 import subprocess
 from collections.abc import Iterator
@@ -32,10 +33,15 @@ def git_commit() -> str | None:
         return None
 
 
+def _metric_key(key: object) -> str:
+    """A key MLflow accepts (alphanumerics and ``_-. :/``): a group such as ``55+`` becomes ``55_plus``."""
+    return re.sub(r"[^\w\-. :/]", "_", str(key).replace("+", "_plus"))
+
+
 def _flatten(prefix: str, value: Any, out: dict[str, float]) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
-            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+            _flatten(f"{prefix}.{_metric_key(k)}" if prefix else _metric_key(k), v, out)
     elif isinstance(value, bool):
         out[prefix] = float(value)
     elif isinstance(value, int | float) and value is not None:

@@ -30,19 +30,25 @@ def eta_squared(values: np.ndarray, groups: np.ndarray) -> float:
 
 
 def score_bands(sales_score: np.ndarray, k: int) -> np.ndarray:
-    """``k`` sales-score bands of about equal size (ranks, so ties never empty a band)."""
-    ranks = stats.rankdata(sales_score, method="ordinal") - 1
-    return (ranks * k // len(sales_score)).astype(int)
+    """``k`` sales-score bands of about equal size; tied scores share a band (so row order never matters)."""
+    ranks = stats.rankdata(sales_score, method="average") - 1
+    return np.minimum((ranks * k // len(sales_score)).astype(int), k - 1)
 
 
 def cluster_validation(rated: pd.DataFrame, ks: tuple[int, ...] = (4, 5), seed: int = 0) -> tuple[dict, dict]:
-    """PCA to 2D then KMeans for each k; returns metrics and the arrays the figures need."""
+    """PCA to 2D then KMeans for each k; returns metrics and the arrays the figures need.
+
+    The rows are put in one canonical order (by their trait values) first: KMeans' initialisation picks
+    rows by position, so without it reordering the same candidates could change the clusters.
+    """
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
     from sklearn.metrics import adjusted_rand_score, silhouette_score
 
     x = rated[list(TRAITS)].to_numpy(float)
-    sales = rated["sales_score"].to_numpy(float)
+    order = np.lexsort(x.T[::-1])
+    x = x[order]
+    sales = rated["sales_score"].to_numpy(float)[order]
     if len(rated) < 3:
         return {"note": f"{len(rated)} candidates: too few to cluster"}, {"xy": np.zeros((len(rated), 2)), "sales": sales, "labels": {}}
     pca = PCA(n_components=2, random_state=seed)

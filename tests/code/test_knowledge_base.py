@@ -16,6 +16,7 @@ from sales_ability.knowledge_base import (
     load_knowledge_base,
     paper_knowledge_base,
     rate,
+    threshold_match,
     trait_score,
 )
 from sales_ability.traits import TRAITS
@@ -135,3 +136,29 @@ def test_malformed_knowledge_base_is_refused(tmp_path: Path) -> None:
     (tmp_path / "kb.json").write_text(json.dumps(kb))
     with pytest.raises(KnowledgeBaseError, match="openness: thresholds must be 9 ascending"):
         load_knowledge_base(tmp_path / "kb.json")
+
+
+def test_rate_reads_a_first_impressions_pickle_on_the_projects_scale(tmp_path: Path) -> None:
+    import pickle
+
+    rng = np.random.default_rng(2)
+    names = [f"AAAAAAAAAA{i}.000.mp4" for i in range(30)]
+    payload = {t: {n: float(v) for n, v in zip(names, rng.uniform(0.2, 0.8, 30), strict=True)} for t in (*TRAITS, "interview")}
+    (tmp_path / "annotation_validation.pkl").write_bytes(pickle.dumps(payload, protocol=2))
+    run_cli("thresholds", "paper", "--out", str(tmp_path / "kb.json"))
+    run = run_cli("rate", str(tmp_path / "annotation_validation.pkl"), "--thresholds", str(tmp_path / "kb.json"),
+                  "--out", str(tmp_path / "rated.csv"), "--params", str(tmp_path / "none.yaml"))
+    assert run.returncode == 0, run.stderr
+    rated = pd.read_csv(tmp_path / "rated.csv").set_index("clip_id")
+    first = "AAAAAAAAAA0.000"
+    assert rated.loc[first, "neuroticism"] == pytest.approx(1 - payload["neuroticism"][f"{first}.mp4"])
+    assert rated.loc[first, "openness"] == pytest.approx(payload["openness"][f"{first}.mp4"])
+    assert "Spearman" in run.stderr and "flip neuroticism" in run.stderr and "rated 30 rows, 0 bad" in run.stderr
+
+
+def test_threshold_match_names_the_largest_difference() -> None:
+    kb = paper_knowledge_base()
+    assert all(row["max_abs_diff"] == 0 for row in threshold_match(kb).values())
+    kb["traits"]["neuroticism"]["thresholds"] = [t + 0.004 for t in PAPER_TABLE_IV["neuroticism"]]
+    kb["traits"]["neuroticism"]["thresholds"][4] += 0.02
+    assert threshold_match(kb)["neuroticism"]["max_abs_diff"] == pytest.approx(0.024)

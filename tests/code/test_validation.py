@@ -45,3 +45,17 @@ def test_fairness_four_fifths() -> None:
     assert out["groups"]["f"]["top_band_share"] == 0.5
     assert out["groups"]["m"]["top_band_share"] == 0.25
     assert out["four_fifths_ratio"] == 0.5
+
+
+def test_clusters_do_not_depend_on_row_order() -> None:
+    from sales_ability.validation import score_bands
+
+    rated = _rated(n=12, seed=3)
+    rated["sales_score"] = rated["sales_score"].round(0)  # few distinct scores: many ties, as on the demo
+    reference, _ = cluster_validation(rated)
+    for seed in range(8):
+        shuffled = rated.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+        assert cluster_validation(shuffled)[0] == reference
+    bands = score_bands(np.array([5.0, 5.0, 5.0, 5.0, 7.0, 7.0, 2.0, 9.0]), 4)
+    assert bands[0] == bands[1] == bands[2] == bands[3]  # tied scores share a band
+    assert bands[6] == 0 and bands[7] == 3

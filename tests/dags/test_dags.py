@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REPO, copy_project
+from tests.conftest import REPO
 
 RUNNER = Path(__file__).with_name("dag_runner.py")
 
@@ -124,22 +124,36 @@ def test_batch_scoring_maps_shards_and_never_scores_twice(airflow_env: dict, cha
     assert len(pd.read_parquet(outbox / "results.parquet")) == 4
 
 
-def test_retraining_registers_and_promotes_when_no_champion(airflow_env: dict, tmp_path_factory: pytest.TempPathFactory) -> None:
-    project = copy_project(tmp_path_factory.mktemp("retrain_project"))
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["demo"]["clips"] = 12
-    params["train"]["epochs"] = 1
-    params["finetune"]["epochs"] = 1
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"]):
-        assert subprocess.run(cmd, cwd=project, capture_output=True).returncode == 0
-    env = {**airflow_env, "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
-    result = run_dag("sales_ability_retraining", {"project_dir": str(project)}, env)
-    assert result["state"] == "success", result
-    assert result["tasks"]["pull_data"] == "skipped"  # no DVC remote here
-    assert result["tasks"]["reproduce"] == "success"
-    assert result["tasks"]["publish_champion"] == "success"  # first model: champion changed -> Asset event
-    assert (project / "models/finetune/model.keras").is_file()
+def test_retraining_reruns_the_stale_stage_and_publishes_the_new_champion(
+    airflow_env: dict, reproduced_project: tuple[Path, dict]
+) -> None:
+    """The DAG's wiring on the session's reproduced project: only `evaluate` is stale (a registry param
+    changed) and the registry has no champion (as on a fresh one): the DAG re-evaluates, registers and
+    promotes a new version, and publishes the champion Asset; nothing is trained again."""
     from mlflow import MlflowClient
 
-    assert str(MlflowClient(env["MLFLOW_TRACKING_URI"]).get_model_version_by_alias("sales-ability", "champion").version) == "1"
+    project, project_env = reproduced_project
+    env = {**airflow_env, "MLFLOW_TRACKING_URI": project_env["MLFLOW_TRACKING_URI"]}
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    versions = len(client.search_model_versions("name='sales-ability'"))
+    client.delete_registered_model_alias("sales-ability", "champion")
+    original, lock = (project / "params.yaml").read_text(), (project / "dvc.lock").read_text()
+    params = yaml.safe_load(original)
+    params["registry"]["promotion_margin"] = 0.002
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    trained = (project / "models/finetune/model.keras").stat().st_mtime_ns
+    try:
+        result = run_dag("sales_ability_retraining", {"project_dir": str(project)}, env)
+        assert result["state"] == "success", result
+        assert result["tasks"]["champion_before"] == "success"
+        assert result["tasks"]["pull_data"] == "skipped"  # no DVC remote here
+        assert result["tasks"]["reproduce"] == "success"
+        assert result["tasks"]["publish_champion"] == "success"  # the champion changed -> Asset event
+        champion = client.get_model_version_by_alias("sales-ability", "champion")
+        assert int(champion.version) == versions + 1
+        assert (project / "models/finetune/model.keras").stat().st_mtime_ns == trained  # only evaluate re-ran
+        status = subprocess.run(["dvc", "status"], cwd=project, env=project_env, capture_output=True, text=True)
+        assert "up to date" in status.stdout, status.stdout
+    finally:  # the project is shared by the session's tests: put params and lock back (outputs are unchanged)
+        (project / "params.yaml").write_text(original)
+        (project / "dvc.lock").write_text(lock)

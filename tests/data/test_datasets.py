@@ -92,8 +92,23 @@ def test_collected_manifest_labels_from_ipip(tmp_path: Path, demo_dir: Path) -> 
     assert m["start_s"].tolist()[1] == pytest.approx(m["end_s"].tolist()[0])
 
     (person / "ipip50.json").write_text(json.dumps({"answers": {c: 3 for c in ITEM_COLUMNS[:-1]}}))
-    with pytest.raises(DatasetError, match=r"ipip50.json: participant abc123: q50 is missing"):
-        collected_manifest(tmp_path)
+    skipped: dict[str, str] = {}
+    assert collected_manifest(tmp_path, skipped=skipped).empty
+    assert skipped["abc123"].endswith("ipip50.json: participant abc123: q50 is missing")
+    assert "ipip50.json: missing" in skipped["no_questionnaire_yet"]
+
+
+def test_fi_neuroticism_is_turned_into_true_neuroticism(tmp_path: Path) -> None:
+    _write_fi(tmp_path, CLIPS, value=0.3)
+    path = tmp_path / "annotation_training.pkl"
+    converted = load_fi_annotation(path)
+    raw = load_fi_annotation(path, neuroticism_is_stability=False)
+    assert converted["neuroticism"].tolist() == pytest.approx([0.7, 0.7]) and raw["neuroticism"].tolist() == pytest.approx([0.3, 0.3])
+    assert (converted["openness"] == 0.3).all() and (converted["interview"] == 0.3).all()
+    on = build_manifest(tmp_path, parse_params({"dataset": {"name": "first_impressions", "split": "official"}}))
+    off = build_manifest(tmp_path, parse_params({"dataset": {"name": "first_impressions", "split": "official",
+                                                                "fi_neuroticism_is_stability": False}}))
+    assert on["neuroticism"].tolist() == pytest.approx([0.7] * 4) and off["neuroticism"].tolist() == pytest.approx([0.3] * 4)
 
 
 def test_demo_manifest_assigns_participant_splits(demo_dir: Path) -> None:

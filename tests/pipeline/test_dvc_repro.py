@@ -1,7 +1,6 @@
 """`dvc repro` of the whole pipeline, for real, in a temporary git + DVC repository on demo data."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,39 +9,35 @@ import pytest
 import yaml
 
 from sales_ability.featurize import read_face_tensors
-from tests.conftest import copy_project
 
 
 def _run(cmd: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
 
 
-@pytest.fixture(scope="module")
-def reproduced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    root = copy_project(tmp_path_factory.mktemp("project"))
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["demo"]["clips"] = 12  # 4 participants: 2 train, 1 validation, 1 test
-    params["train"]["epochs"] = 2
-    params["finetune"]["epochs"] = 1
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"]):
-        assert _run(cmd, root, env).returncode == 0
-    repro = _run(["dvc", "repro"], root, env)
-    assert repro.returncode == 0, repro.stdout[-3000:] + repro.stderr[-3000:]
-    return root, env
+@pytest.fixture()
+def reproduced(reproduced_project: tuple[Path, dict]) -> tuple[Path, dict]:
+    """The session's one `dvc repro` of the demo (tests/conftest.py)."""
+    return reproduced_project
 
 
 def test_repro_builds_every_output(reproduced: tuple[Path, dict]) -> None:
     root, _ = reproduced
-    assert len(list((root / "data/raw/demo").glob("*.mp4"))) == 12
+    assert len(list((root / "data/raw/demo").glob("*.mp4"))) == 12  # sizes: tests/conftest.py::reproduced_project
     faces = read_face_tensors(root / "data/faces/train", columns=["clip_id", "split", "openness"])
     assert faces.num_rows == 12
     assert set(faces.column("split").to_pylist()) == {"train", "validation", "test"}
     feat = json.loads((root / "metrics/featurize.json").read_text())["featurize"]
     assert feat["kept"] == 12 and feat["rejected"] == 0
+    # phase 2 reads a second, disjoint dataset in the website's layout; broken participants are left out
+    import pandas as pd
+
+    train_m = pd.read_csv(root / "data/manifests/train.csv", dtype=str)
+    finetune_m = pd.read_csv(root / "data/manifests/finetune.csv", dtype=str)
+    assert finetune_m["participant_id"].nunique() == 5 and len(finetune_m) == 25
+    assert finetune_m["source"].str.contains(r"demo_collected/[A-Za-z0-9_-]{16}/answer_[1-5]\.webm$").all()
+    assert set(finetune_m["participant_id"]).isdisjoint(train_m["participant_id"])
+    assert json.loads((root / "metrics/featurize_finetune.json").read_text())["featurize"]["kept"] == 25
     kb = json.loads((root / "models/knowledge_base.json").read_text())
     assert kb["knowledge_base"] == "fitted"
     rated = json.loads((root / "metrics/knowledge_base.json").read_text())["knowledge_base"]
@@ -107,9 +102,13 @@ def test_second_repro_is_a_no_op_and_params_change_reruns(reproduced: tuple[Path
     root, env = reproduced
     status = _run(["dvc", "status"], root, env)
     assert status.returncode == 0 and "up to date" in status.stdout, status.stdout
-    params = yaml.safe_load((root / "params.yaml").read_text())
+    original = (root / "params.yaml").read_text()
+    params = yaml.safe_load(original)
     params["knowledge_base"]["distributions"] = ["beta", "norm"]
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    status = _run(["dvc", "status"], root, env)
-    assert "fit_thresholds" in status.stdout
-    assert "featurize" not in status.stdout and "train:" not in status.stdout
+    try:
+        status = _run(["dvc", "status"], root, env)
+        assert "fit_thresholds" in status.stdout
+        assert "featurize" not in status.stdout and "train:" not in status.stdout
+    finally:
+        (root / "params.yaml").write_text(original)  # the project is shared by the session's tests
