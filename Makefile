@@ -40,8 +40,10 @@ browser:  ## install Debian's chromium + chromium-driver for the browser test wh
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 
+# Two workers on 2 cores; tests that share the session's reproduced project form one xdist group (one dvc repro).
+PYTEST_WORKERS ?= 2
 test: install browser  ## run every test (installs what they need first); prints the 15 slowest
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=15
 
 bench: install  ## benchmarks: featurize speed (ratios measured in one run)
 	$(BIN)/python -m benchmarks

@@ -4,8 +4,9 @@ A positive trait (high is good for sales) scores ``1 + #(thresholds <= x)``; a n
 ``10 - #(thresholds <= x)``. The sales score is the mean of the five scores.
 
 Traits are on the project's scale (``sales_ability.traits``: neuroticism high = anxious). The paper's
-Table IV is kept verbatim (``paper_knowledge_base``); on this scale its neuroticism row is the deciles of
-First Impressions' neuroticism (within 0.01), while its agreeableness row gives uneven bins.
+Table IV is kept verbatim (``paper_knowledge_base``); on this scale its rows are the deciles of First
+Impressions' training labels within 0.01, except agreeableness, whose row is the deciles of ``1 - x`` (uneven
+bins).
 ``fit_knowledge_base`` fits a distribution per trait and uses its 10%..90% quantiles, so every bin holds
 about 10% of the fitting data.
 """

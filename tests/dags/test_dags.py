@@ -36,8 +36,9 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return env
 
 
-def run_dag(dag_id: str, conf: dict, env: dict) -> dict:
-    proc = subprocess.run([sys.executable, str(RUNNER), dag_id, json.dumps(conf)], env=env, capture_output=True, text=True, timeout=1800)
+def run_dag(dag_id: str, conf: dict, env: dict, keep_retries: bool = False) -> dict:
+    args = [sys.executable, str(RUNNER), dag_id, json.dumps(conf), *(["keep-retries"] if keep_retries else [])]
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=1800)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("DAG_RESULT ")]
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-5000:]
     return json.loads(lines[-1].removeprefix("DAG_RESULT "))
@@ -124,6 +125,7 @@ def test_batch_scoring_maps_shards_and_never_scores_twice(airflow_env: dict, cha
     assert len(pd.read_parquet(outbox / "results.parquet")) == 4
 
 
+@pytest.mark.xdist_group("reproduced_project")  # with the pipeline tests: one dvc repro per session
 def test_retraining_reruns_the_stale_stage_and_publishes_the_new_champion(
     airflow_env: dict, reproduced_project: tuple[Path, dict]
 ) -> None:
@@ -157,3 +159,31 @@ def test_retraining_reruns_the_stale_stage_and_publishes_the_new_champion(
     finally:  # the project is shared by the session's tests: put params and lock back (outputs are unchanged)
         (project / "params.yaml").write_text(original)
         (project / "dvc.lock").write_text(lock)
+
+
+def test_batch_scoring_on_a_fresh_install_is_green_with_nothing_to_score(airflow_env: dict, tmp_path: Path) -> None:
+    """The default params of a fresh install: no inbox folder yet, no knowledge base, no model."""
+    env = {**airflow_env, "SALES_ABILITY_PROJECT": str(tmp_path)}
+    result = run_dag("sales_ability_batch_scoring", {}, env, keep_retries=True)
+    assert result["state"] == "success", result
+    assert result["tasks"]["list_new_videos"] == "success"
+    assert result["tasks"]["merge_shards"] == "skipped" and result["tasks"]["log_to_mlflow"] == "skipped"
+    assert result["mapped"].get("score_shard", 0) == 0
+
+
+@pytest.mark.parametrize("missing", ["inbox", "knowledge_base"])
+def test_missing_explicit_folder_or_knowledge_base_fails_at_once(airflow_env: dict, tmp_path: Path, demo_dir: Path,
+                                                                   missing: str) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(demo_dir / "p000_c0.mp4", inbox / "a.mp4")
+    conf = {"project_dir": str(tmp_path), "inbox": str(inbox), "outbox": str(tmp_path / "outbox"),
+            "knowledge_base": str(tmp_path / "kb.json"), "shard_size": 2}
+    if missing == "inbox":
+        conf["inbox"] = str(tmp_path / "no_such_inbox")
+        (tmp_path / "kb.json").write_text("{}")
+    result = run_dag("sales_ability_batch_scoring", conf, airflow_env, keep_retries=True)
+    assert result["state"] == "failed", result
+    assert result["tasks"]["list_new_videos"] == "failed"
+    assert result["configured_retries"]["list_new_videos"] >= 1  # retries are configured...
+    assert result["tries"]["list_new_videos"] == 1  # ...and none was used: a configuration error fails at once

@@ -10,6 +10,9 @@ import yaml
 
 from sales_ability.featurize import read_face_tensors
 
+# These tests share the session's reproduced project (tests/conftest.py): one xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("reproduced_project")
+
 
 def _run(cmd: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
