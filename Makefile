@@ -40,10 +40,11 @@ browser:  ## install Debian's chromium + chromium-driver for the browser test wh
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 
-# Two workers on 2 cores; tests that share the session's reproduced project form one xdist group (one dvc repro).
+# Two workers on 2 cores, tests handed out by file: the tests sharing the session's reproduced project live in
+# one file (tests/pipeline/test_dvc_repro.py), so the demo is reproduced once.
 PYTEST_WORKERS ?= 2
 test: install browser  ## run every test (installs what they need first); prints the 15 slowest
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=15
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
 bench: install  ## benchmarks: featurize speed (ratios measured in one run)
 	$(BIN)/python -m benchmarks

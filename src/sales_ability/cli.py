@@ -24,7 +24,21 @@ app.add_typer(collect_app, name="collect")
 thresholds_app = typer.Typer(help="Knowledge base: per-trait thresholds that turn traits into 1..10 scores.", no_args_is_help=True)
 app.add_typer(thresholds_app, name="thresholds")
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # paths are never broken across lines
+
+
+@app.callback()
+def main_options(
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show TensorFlow, FFmpeg and MLflow output too.")] = False,
+) -> None:
+    """Options for every command."""
+    import os
+
+    from sales_ability.quiet import VERBOSE_ENV, quiet
+
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
+    quiet()
 
 
 def clear_errors(func: Callable[..., Any]) -> Callable[..., Any]:

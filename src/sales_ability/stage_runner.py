@@ -31,6 +31,9 @@ def run_stage(stage: str, main: Callable[..., None], argv: list[str] | None = No
     clear errors."""
     import psutil
 
+    from sales_ability.quiet import quiet
+
+    quiet()  # TensorFlow/absl/FFmpeg/MLflow chatter off (SALES_ABILITY_VERBOSE=1 keeps it)
     started = psutil.Process().create_time()
     try:
         main(*(sys.argv[1:] if argv is None else argv))

@@ -10,6 +10,7 @@ from sales_ability.stage_runner import run_stage
 def test_stage_time_is_recorded_and_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                          capsys: pytest.CaptureFixture) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SALES_ABILITY_VERBOSE", "1")  # keep this pytest process's own stderr as it is
     seen = []
     run_stage("prepare", lambda *args: seen.extend(args), ["train", "raw"])
     run_stage("train", lambda: None, [])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -11,38 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
-from tests.conftest import REPO
-
-RUNNER = Path(__file__).with_name("dag_runner.py")
-
-
-@pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    home = tmp_path_factory.mktemp("airflow_home")
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
-    }
-    migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True, timeout=600)
-    assert migrate.returncode == 0, migrate.stderr[-2000:]
-    return env
-
-
-def run_dag(dag_id: str, conf: dict, env: dict, keep_retries: bool = False) -> dict:
-    args = [sys.executable, str(RUNNER), dag_id, json.dumps(conf), *(["keep-retries"] if keep_retries else [])]
-    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=1800)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("DAG_RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-5000:]
-    return json.loads(lines[-1].removeprefix("DAG_RESULT "))
-
+from tests.conftest import REPO, run_dag
 
 def test_dagbag_imports_with_tags_retries_and_docs(airflow_env: dict) -> None:
     code = (
@@ -123,42 +92,6 @@ def test_batch_scoring_maps_shards_and_never_scores_twice(airflow_env: dict, cha
     third = run_dag("sales_ability_batch_scoring", conf, airflow_env)
     assert third["mapped"]["score_shard"] == 1
     assert len(pd.read_parquet(outbox / "results.parquet")) == 4
-
-
-@pytest.mark.xdist_group("reproduced_project")  # with the pipeline tests: one dvc repro per session
-def test_retraining_reruns_the_stale_stage_and_publishes_the_new_champion(
-    airflow_env: dict, reproduced_project: tuple[Path, dict]
-) -> None:
-    """The DAG's wiring on the session's reproduced project: only `evaluate` is stale (a registry param
-    changed) and the registry has no champion (as on a fresh one): the DAG re-evaluates, registers and
-    promotes a new version, and publishes the champion Asset; nothing is trained again."""
-    from mlflow import MlflowClient
-
-    project, project_env = reproduced_project
-    env = {**airflow_env, "MLFLOW_TRACKING_URI": project_env["MLFLOW_TRACKING_URI"]}
-    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
-    versions = len(client.search_model_versions("name='sales-ability'"))
-    client.delete_registered_model_alias("sales-ability", "champion")
-    original, lock = (project / "params.yaml").read_text(), (project / "dvc.lock").read_text()
-    params = yaml.safe_load(original)
-    params["registry"]["promotion_margin"] = 0.002
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    trained = (project / "models/finetune/model.keras").stat().st_mtime_ns
-    try:
-        result = run_dag("sales_ability_retraining", {"project_dir": str(project)}, env)
-        assert result["state"] == "success", result
-        assert result["tasks"]["champion_before"] == "success"
-        assert result["tasks"]["pull_data"] == "skipped"  # no DVC remote here
-        assert result["tasks"]["reproduce"] == "success"
-        assert result["tasks"]["publish_champion"] == "success"  # the champion changed -> Asset event
-        champion = client.get_model_version_by_alias("sales-ability", "champion")
-        assert int(champion.version) == versions + 1
-        assert (project / "models/finetune/model.keras").stat().st_mtime_ns == trained  # only evaluate re-ran
-        status = subprocess.run(["dvc", "status"], cwd=project, env=project_env, capture_output=True, text=True)
-        assert "up to date" in status.stdout, status.stdout
-    finally:  # the project is shared by the session's tests: put params and lock back (outputs are unchanged)
-        (project / "params.yaml").write_text(original)
-        (project / "dvc.lock").write_text(lock)
 
 
 def test_batch_scoring_on_a_fresh_install_is_green_with_nothing_to_score(airflow_env: dict, tmp_path: Path) -> None:

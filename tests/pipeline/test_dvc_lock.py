@@ -10,9 +10,10 @@ from tests.conftest import copy_project
 
 
 def stale_dependencies(status: dict) -> list[str]:
-    """``stage: path (change)`` for each code or params dependency `dvc status --json` reports changed.
+    """``stage: path (change)`` for each code or params dependency `dvc status --json` reports modified or new.
 
-    Data dependencies (``data/``, ``models/``) are left out: a fresh checkout has none, which is expected.
+    A dependency reported ``deleted`` is data (raw videos, another stage's output): a fresh checkout has
+    none, which is expected, so it does not count.
     """
     stale = []
     for stage, changes in status.items():
@@ -20,7 +21,7 @@ def stale_dependencies(status: dict) -> list[str]:
             if not isinstance(change, dict):
                 continue
             for path, state in change.get("changed deps", {}).items():
-                if not path.startswith(("data/", "models/")):
+                if state != "deleted":
                     stale.append(f"{stage}: {path} ({state})")
             for path, params in change.get("changed params", {}).items():
                 stale.append(f"{stage}: {path} {params}")
@@ -40,13 +41,14 @@ def test_committed_dvc_lock_matches_code_and_params(tmp_path: Path) -> None:
 
 def test_stale_dependencies_reads_dvc_status_json() -> None:
     status = {
-        "train": [{"changed deps": {"src/sales_ability/model.py": "modified", "data/faces/train": "deleted"}},
+        "train": [{"changed deps": {"src/sales_ability/model.py": "modified", "data/faces/train": "deleted",
+                                    "reports/predictions_test.csv": "deleted", "src/sales_ability/new.py": "new"}},
                   {"changed outs": {"models/train": "deleted"}}],
         "rate": [{"changed deps": {"params.yaml": {"knowledge_base.directions": "modified"}}},
                  {"changed params": {"params.yaml": {"knowledge_base.directions": "modified"}}}],
         "demo_data": ["always changed"],
     }
     stale = stale_dependencies(status)
-    assert "train: src/sales_ability/model.py (modified)" in stale
-    assert not any("data/faces" in s for s in stale)
+    assert "train: src/sales_ability/model.py (modified)" in stale and "train: src/sales_ability/new.py (new)" in stale
+    assert not any("data/faces" in s or "reports/" in s for s in stale)
     assert any(s.startswith("rate: params.yaml") for s in stale)

@@ -9,9 +9,10 @@ import pytest
 import yaml
 
 from sales_ability.featurize import read_face_tensors
+from tests.conftest import run_dag
 
-# These tests share the session's reproduced project (tests/conftest.py): one xdist worker runs them all.
-pytestmark = pytest.mark.xdist_group("reproduced_project")
+# Every test that uses the session's reproduced project lives in this file: `make test` distributes tests by
+# file (pytest -n 2 --dist loadfile), so one worker runs them all and the project is reproduced once.
 
 
 def _run(cmd: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
@@ -115,3 +116,60 @@ def test_second_repro_is_a_no_op_and_params_change_reruns(reproduced: tuple[Path
         assert "featurize" not in status.stdout and "train:" not in status.stdout
     finally:
         (root / "params.yaml").write_text(original)  # the project is shared by the session's tests
+
+
+NOISE = ("I0000", "absl::", "oneDNN", "moov atom", "Downloading artifacts", "tensorflow/", "%|")
+
+
+def test_score_is_quiet_and_says_what_it_wrote(reproduced: tuple[Path, dict], tmp_path: Path) -> None:
+    root, env = reproduced
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for clip in sorted((root / "data/raw/demo").glob("*.mp4"))[:2]:
+        (inbox / clip.name).write_bytes(clip.read_bytes())
+    (inbox / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 4096)
+    cli = str(Path(sys.executable).parent / "sales-ability")
+    args = [cli, "score", str(inbox), "--out", str(tmp_path / "out"), "--model", "models:/sales-ability@champion",
+            "--thresholds", str(root / "models/knowledge_base.json")]
+    run = _run(args, root, env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    output = run.stdout + run.stderr
+    assert not [noise for noise in NOISE if noise in output], output[-3000:]
+    assert run.stderr.strip().splitlines()[-1] == f"scored 2, rejected 1 -> {tmp_path / 'out' / 'report.html'}"
+    verbose = _run([cli, "--verbose", *args[1:3], "--out", str(tmp_path / "out2"), *args[5:]], root, env)
+    assert verbose.returncode == 0 and "oneDNN" in verbose.stderr  # the noise is real, and --verbose shows it
+
+
+def test_retraining_reruns_the_stale_stage_and_publishes_the_new_champion(
+    airflow_env: dict, reproduced_project: tuple[Path, dict]
+) -> None:
+    """The DAG's wiring on the session's reproduced project: only `evaluate` is stale (a registry param
+    changed) and the registry has no champion (as on a fresh one): the DAG re-evaluates, registers and
+    promotes a new version, and publishes the champion Asset; nothing is trained again."""
+    from mlflow import MlflowClient
+
+    project, project_env = reproduced_project
+    env = {**airflow_env, "MLFLOW_TRACKING_URI": project_env["MLFLOW_TRACKING_URI"]}
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    versions = len(client.search_model_versions("name='sales-ability'"))
+    client.delete_registered_model_alias("sales-ability", "champion")
+    original, lock = (project / "params.yaml").read_text(), (project / "dvc.lock").read_text()
+    params = yaml.safe_load(original)
+    params["registry"]["promotion_margin"] = 0.002
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    trained = (project / "models/finetune/model.keras").stat().st_mtime_ns
+    try:
+        result = run_dag("sales_ability_retraining", {"project_dir": str(project)}, env)
+        assert result["state"] == "success", result
+        assert result["tasks"]["champion_before"] == "success"
+        assert result["tasks"]["pull_data"] == "skipped"  # no DVC remote here
+        assert result["tasks"]["reproduce"] == "success"
+        assert result["tasks"]["publish_champion"] == "success"  # the champion changed -> Asset event
+        champion = client.get_model_version_by_alias("sales-ability", "champion")
+        assert int(champion.version) == versions + 1
+        assert (project / "models/finetune/model.keras").stat().st_mtime_ns == trained  # only evaluate re-ran
+        status = subprocess.run(["dvc", "status"], cwd=project, env=project_env, capture_output=True, text=True)
+        assert "up to date" in status.stdout, status.stdout
+    finally:  # the project is shared by the session's tests: put params and lock back (outputs are unchanged)
+        (project / "params.yaml").write_text(original)
+        (project / "dvc.lock").write_text(lock)
