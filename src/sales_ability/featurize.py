@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import sys
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -281,8 +282,14 @@ def _results(
 
 
 def _fingerprint(manifest: pd.DataFrame, params: FeaturizeParams) -> str:
+    """What a resumed run must share with the interrupted one: clips, params and the code that makes tensors
+    (without the code, a DVC re-run after a change to it would keep the old shards of a persisted output)."""
+    from sales_ability import faces, video
+
     digest = hashlib.sha256(params.model_dump_json(exclude={"workers", "shard_size"}).encode())
     digest.update(manifest.to_csv(index=False).encode())
+    for module in (sys.modules[__name__], faces, video):
+        digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()
 
 

@@ -99,11 +99,11 @@ def scores_line(root: str | Path = ".") -> str | None:
 
 
 def stage_times_table(root: str | Path = ".") -> Table | None:
-    """Wall time of each stage of the last run (``metrics/stage_times.json``)."""
+    """Wall time of each stage's latest run (``metrics/stage_times.json``)."""
     times = _json(Path(root) / "metrics/stage_times.json")
     if not times:
         return None
-    table = Table(title="stage times of the last run (s)")
+    table = Table(title="stage times (s), each from its latest run (DVC skips unchanged stages)")
     table.add_column("stage")
     table.add_column("seconds", justify="right")
     for stage, seconds in times.items():

@@ -185,7 +185,8 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int, codec:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.part{path.suffix}")
-    with av.open(str(tmp), mode="w") as container:
+    # bitexact: no random segment id or muxing date in the container (webm otherwise differs in 16 bytes)
+    with av.open(str(tmp), mode="w", options={"fflags": "+bitexact"}) as container:
         stream = None
         for frame in frames:
             if stream is None:

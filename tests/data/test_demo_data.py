@@ -25,6 +25,10 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
     write_demo_dataset(tmp_path / "c", clips=4, seed=4)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert _digest(tmp_path / "a")["p000_c0.mp4"] != _digest(tmp_path / "c")["p000_c0.mp4"]
+    for name in ("d", "e"):  # the website's layout too: webm containers carry no random id
+        write_demo_dataset(tmp_path / name, clips=2, seed=3, layout="collected", frames=60)
+    pid = next(p.name for p in (tmp_path / "d").iterdir())
+    assert _digest(tmp_path / "d" / pid) == _digest(tmp_path / "e" / pid)
 
 
 def test_clips_are_readable_and_labelled(demo_dir: Path) -> None:

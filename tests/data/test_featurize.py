@@ -134,3 +134,18 @@ def test_workers_give_the_same_tensors(tmp_path: Path, demo_dir: Path, featurize
     b = frames_array(serial)
     for i, clip in enumerate(parallel.column("clip_id").to_pylist()):
         assert np.array_equal(a[i], b[index[clip]])
+
+
+def test_resume_fingerprint_covers_the_featurize_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A DVC re-run after a code change must recompute, not resume from the persisted shards."""
+    import sales_ability.video
+    from sales_ability.config import FeaturizeParams
+    from sales_ability.featurize import _fingerprint
+
+    manifest = pd.DataFrame({"clip_id": ["a"], "source": ["a.mp4"]})
+    before = _fingerprint(manifest, FeaturizeParams())
+    assert _fingerprint(manifest, FeaturizeParams(workers=2)) == before  # how many workers does not matter
+    changed = tmp_path / "video.py"
+    changed.write_text(Path(sales_ability.video.__file__).read_text() + "\n# a change\n")
+    monkeypatch.setattr(sales_ability.video, "__file__", str(changed))
+    assert _fingerprint(manifest, FeaturizeParams()) != before
