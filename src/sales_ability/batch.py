@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from sales_ability.datasets import find_videos
-from sales_ability.errors import SalesAbilityError
+from sales_ability.errors import ModelError, SalesAbilityError
 from sales_ability.io_utils import write_csv_atomic
 
 LEDGER = "ledger.csv"
@@ -77,40 +77,21 @@ def score_shard(shard: dict, outbox: str | Path, kb_file: str | Path, model_uri:
     """Featurize and score one shard into ``outbox/shards/<shard_id>``; returns that folder."""
     from sales_ability.config import FeaturizeParams, load_params
     from sales_ability.knowledge_base import load_knowledge_base
-    from sales_ability.scoring import score_videos
+    from sales_ability.scoring import model_version, score_videos
 
     folder = Path(outbox) / "shards" / shard["shard_id"]
     if (folder / "done.json").is_file():  # a retry or re-run of a finished shard
         return str(folder)
     settings = load_params(params_file).featurize if params_file and Path(params_file).is_file() else FeaturizeParams()
-    check_model(model_uri)
+    try:  # a missing model is a configuration error: refuse before featurizing anything
+        model_version(model_uri)
+    except ModelError as err:
+        raise ScoringConfigError(str(err)) from None
     score_videos([v["path"] for v in shard["videos"]], folder, load_knowledge_base(kb_file), model_uri,
                  settings, progress=False, write_report=False,
                  known_hashes={v["path"]: v["sha256"] for v in shard["videos"]})
     (folder / "done.json").write_text(json.dumps(shard))
     return str(folder)
-
-
-def check_model(model_uri: str) -> None:
-    """Raise ScoringConfigError when ``model_uri`` names no registered model version or no file."""
-    if model_uri.startswith("models:/"):
-        from mlflow import MlflowClient
-        from mlflow.exceptions import MlflowException
-
-        from sales_ability.tracking import tracking_uri
-
-        name, _, ref = model_uri.removeprefix("models:/").partition("@")
-        client = MlflowClient(tracking_uri())
-        try:
-            if ref:
-                client.get_model_version_by_alias(name, ref)
-            else:
-                name, _, version = name.partition("/")
-                client.get_model_version(name, version)
-        except MlflowException as err:
-            raise ScoringConfigError(f"{model_uri}: no such model in the registry at {tracking_uri()} ({err.error_code})") from None
-    elif "://" not in model_uri and not Path(model_uri).is_file():
-        raise ScoringConfigError(f"{model_uri}: model file not found")
 
 
 def merge_shards(shard_dirs: list[str], outbox: str | Path, kb_file: str | Path, model_uri: str) -> dict:

@@ -62,6 +62,18 @@ def project_params(path: Path):
     return load_params(path) if path.is_file() else Params()
 
 
+def interview_table(agreement: dict[str, float], title: str):
+    """The Spearman agreement with ``interview``, for the configured directions and each trait flipped."""
+    from rich.table import Table
+
+    view = Table(title=title)
+    view.add_column("directions")
+    view.add_column("rho", justify="right")
+    for key, rho in agreement.items():
+        view.add_row("as configured" if key == "configured" else key.replace("flip_", "flip "), f"{rho:+.3f}")
+    return view
+
+
 @app.command("demo-data")
 @clear_errors
 def demo_data(
@@ -132,11 +144,9 @@ def featurize(
     params: Annotated[Path, typer.Option(help="params.yaml (featurize section).")] = Path("params.yaml"),
 ) -> None:
     """Turn videos into 60 face crops each (64x64 RGB uint8) in sharded Parquet; bad videos go to rejects.csv."""
-    from sales_ability.config import FeaturizeParams, load_params
     from sales_ability.featurize import featurize_manifest, manifest_from_inputs
 
-    settings = load_params(params).featurize if params.is_file() else FeaturizeParams()
-    summary = featurize_manifest(manifest_from_inputs(inputs), out, settings, workers=workers)
+    summary = featurize_manifest(manifest_from_inputs(inputs), out, project_params(params).featurize, workers=workers)
     for reject in summary.rejects:
         console.print(f"[yellow]rejected[/] {reject['source']}: {reject['reason']}", highlight=False)
     console.print(summary.line())
@@ -169,7 +179,7 @@ def thresholds_fit(
 @thresholds_app.command("paper")
 @clear_errors
 def thresholds_paper(out: Annotated[Path, typer.Option("--out", help="KB.json to write.")]) -> None:
-    """Write the paper's Table IV verbatim (note: its A and N rows give uneven bins)."""
+    """Write the paper's Table IV verbatim (note: its agreeableness row gives uneven bins)."""
     from sales_ability.knowledge_base import paper_knowledge_base, save_knowledge_base
 
     save_knowledge_base(paper_knowledge_base(), out)
@@ -214,12 +224,7 @@ def thresholds_compare(
 
     agreement = interview_agreement(frame, kb)
     if agreement is not None:
-        view = Table(title="Spearman of the sales score with First Impressions' `interview` (fitted thresholds)")
-        view.add_column("directions")
-        view.add_column("rho", justify="right")
-        for key, rho in agreement.items():
-            view.add_row("as configured" if key == "configured" else key.replace("flip_", "flip "), f"{rho:+.3f}")
-        out.print(view)
+        out.print(interview_table(agreement, "Spearman of the sales score with First Impressions' `interview` (fitted thresholds)"))
     if csv:
         write_csv_atomic(csv, table)
 
@@ -235,8 +240,6 @@ def rate_command(
 ) -> None:
     """Turn traits into 1..10 scores and a sales score; bad rows are reported by clip id, the rest rated.
     With an ``interview`` column (First Impressions), also print the Spearman agreement per direction."""
-    from rich.table import Table
-
     from sales_ability.io_utils import write_csv_atomic
     from sales_ability.knowledge_base import load_knowledge_base, rate, read_trait_table
     from sales_ability.validation import interview_agreement
@@ -249,12 +252,7 @@ def rate_command(
         console.print(f"[yellow]not rated[/] {row.clip_id}: {row.reason}", highlight=False)
     agreement = interview_agreement(rated, kb)
     if agreement is not None:
-        view = Table(title=f"Spearman of the sales score with `interview` ({len(rated)} rows)")
-        view.add_column("directions")
-        view.add_column("rho", justify="right")
-        for key, rho in agreement.items():
-            view.add_row("as configured" if key == "configured" else key.replace("flip_", "flip "), f"{rho:+.3f}")
-        console.print(view)
+        console.print(interview_table(agreement, f"Spearman of the sales score with `interview` ({len(rated)} rows)"))
     console.print(f"rated {len(rated)} rows, {len(bad)} bad -> {out}")
 
 
@@ -269,13 +267,10 @@ def score(
     params: Annotated[Path, typer.Option(help="params.yaml (featurize section).")] = Path("params.yaml"),
 ) -> None:
     """Score candidates end to end: featurize, predict traits, rate, and write a ranked HTML report."""
-    from sales_ability.config import FeaturizeParams, load_params
     from sales_ability.knowledge_base import load_knowledge_base
     from sales_ability.scoring import score_videos
 
-    kb = load_knowledge_base(thresholds)
-    settings = load_params(params).featurize if params.is_file() else FeaturizeParams()
-    result = score_videos(inputs, out, kb, model, settings, workers)
+    result = score_videos(inputs, out, load_knowledge_base(thresholds), model, project_params(params).featurize, workers)
     console.print(f"scored {result.scored}, rejected {result.rejected} -> {out / 'report.html'}")
 
 

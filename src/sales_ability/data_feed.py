@@ -60,8 +60,10 @@ class FaceTensorDataset(keras.utils.PyDataset):
         self.shards: list[tuple[Path, np.ndarray, list[str]]] = []  # path, rows of this split, clip ids
         self.sources: list[str] = []
         self._labels: list[np.ndarray] = []  # per shard, the split's rows: labels without reading frames
+        largest_shard_bytes = 0
         for shard in sorted(self.folder.glob("part-*.parquet")):
-            meta = pq.read_table(shard, columns=["clip_id", "source", "split", *TRAITS])
+            parquet = pq.ParquetFile(shard)
+            meta = parquet.read(columns=["clip_id", "source", "split", *TRAITS])
             if labelled_only:
                 mask = pc.invert(pc.is_null(meta.column(TRAITS[0])))
             else:
@@ -75,12 +77,12 @@ class FaceTensorDataset(keras.utils.PyDataset):
                 self.shards.append((shard, rows, [ids[r] for r in rows]))
                 self.sources.extend(sources[r] for r in rows)
                 self._labels.append(_label_matrix(meta)[rows])
+                frame_bytes = int(np.prod(parquet.schema_arrow.field("frames").type.shape))
+                largest_shard_bytes = max(largest_shard_bytes, parquet.metadata.num_rows * frame_bytes)
         self.n_clips = sum(len(r) for _, r, _ in self.shards)
         if self.n_clips == 0:
             raise ValueError(f"{self.folder}: no {'labelled ' if labelled_only else ''}clips in split {split!r}")
-        largest = max(pq.ParquetFile(path).metadata.num_rows for path, _, _ in self.shards)
-        frame_bytes = int(np.prod(pq.read_schema(self.shards[0][0]).field("frames").type.shape))
-        self.cache_shards = max(2, cache_bytes // max(1, largest * frame_bytes))
+        self.cache_shards = max(2, cache_bytes // max(1, largest_shard_bytes))  # a shard is cached whole
         self._plan = self._make_plan()
 
     @property

@@ -46,13 +46,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sales_ability.collect.storage import CONSENT_VERSION, PROFILE_CHOICES, QUESTIONS
 from sales_ability.io_utils import atomic_path, write_csv_atomic, write_json_atomic
 from sales_ability.traits import INTERVIEW, TRAITS
 from sales_ability.video import write_video
 
 FACE_SIDE = 110  # pixels of the face patch in a 320x240 frame: large enough for the detector after 2x downscale
 LAYOUTS: tuple[str, ...] = ("demo", "first_impressions", "collected")
-ANSWERS_PER_PARTICIPANT = 5  # the website's five questions
 _YOUTUBE_ALPHABET = string.ascii_letters + string.digits + "-_"
 _SKIN = np.array([0.95, 0.8, 0.68], np.float32)  # one skin tone for everybody: colour carries only the traits
 # Cue strengths, in 0..1 intensity per unit of trait (a trait spans about 0.1..0.9).
@@ -94,9 +94,8 @@ def _faces(n: int, rng: np.random.Generator) -> list[np.ndarray]:
     return patches[:n]
 
 
-def _background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
-    """The same soft grey wall behind everybody (a per-person wall would be one more cue to unlearn)."""
-    del rng  # kept in the signature: callers pass their generator
+def _background(width: int, height: int) -> np.ndarray:
+    """The soft grey wall behind everybody (a per-person wall would be one more cue to unlearn)."""
     ramp = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
     return np.broadcast_to(140.0 * (1 - ramp) + 95.0 * ramp, (height, width, 3)).astype(np.float32)
 
@@ -253,19 +252,20 @@ def write_demo_dataset(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    per_person = ANSWERS_PER_PARTICIPANT if layout == "collected" else clips_per_participant
+    per_person = len(QUESTIONS) if layout == "collected" else clips_per_participant
     n_people = clips if layout == "collected" else -(-clips // clips_per_participant)
     people = _participant_ids(n_people, layout, rng)
     faces = _faces(n_people, rng)
-    backgrounds = [_background(width, height, rng) for _ in range(n_people)]
+    wall = _background(width, height)
     base = _participant_traits(n_people, rng)
-    sheets: dict[str, dict[str, int]] = {}
+    sheets: dict[str, tuple[dict[str, int], dict[str, float]]] = {}  # participant -> answers, their scores
     if layout == "collected":
         from sales_ability.ipip50 import score_answers
 
         for p, pid in enumerate(people):  # labels are what the questionnaire scores, to its 1/40 steps
-            sheets[pid] = ipip50_answers_for(dict(zip(TRAITS, base[p], strict=True)), rng)
-            base[p] = [score_answers(sheets[pid], pid)[t] for t in TRAITS]
+            answers = ipip50_answers_for(dict(zip(TRAITS, base[p], strict=True)), rng)
+            sheets[pid] = answers, score_answers(answers, pid)
+            base[p] = [sheets[pid][1][t] for t in TRAITS]
     plan = [(p, k) for p in range(n_people) for k in range(per_person)]
     plan = plan if layout == "collected" else plan[:clips]
     iterator = plan
@@ -290,13 +290,13 @@ def write_demo_dataset(
             clip_id = f"{pid}.{k:03d}" if layout == "first_impressions" else f"{pid}_c{k}"
             path = out / f"{clip_id}.mp4"
             codec = "libx264"
-        write_video(path, render_clip(faces[p], backgrounds[p], labels, frames, fps, rng), fps, codec=codec)
+        write_video(path, render_clip(faces[p], wall, labels, frames, fps, rng), fps, codec=codec)
         written.append(DemoClip(clip_id, pid, path, labels))
     if layout == "first_impressions":
         _write_fi_annotations(out, written, rng)
     elif layout == "collected":
         for p, pid in enumerate(people):
-            _write_participant_files(out / pid, pid, sheets[pid], p, rng)
+            _write_participant_files(out / pid, pid, *sheets[pid], p, rng)
         _write_broken_participants(out, broken_participants, rng)
     else:
         table = pd.DataFrame(
@@ -311,32 +311,31 @@ def _timestamp(p: int) -> str:
     return f"2026-01-{1 + p % 28:02d}T{9 + p % 8:02d}:00:00+00:00"
 
 
-def _write_participant_files(folder: Path, pid: str, answers: dict[str, int] | None, p: int, rng: np.random.Generator) -> None:
-    """consent.json, metadata.json and (when ``answers``) ipip50.json, as the website writes them."""
-    from sales_ability.collect.storage import CONSENT_VERSION, PROFILE_CHOICES
-    from sales_ability.ipip50 import score_answers
-
+def _write_participant_files(folder: Path, pid: str, answers: dict[str, int] | None, scores: dict[str, float],
+                             p: int, rng: np.random.Generator) -> None:
+    """consent.json, metadata.json and (when ``answers``) ipip50.json with ``scores``, as the website writes them."""
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(folder / "consent.json", {"agreed": True, "version": CONSENT_VERSION, "at": _timestamp(p)})
     profile = {key: str(rng.choice(list(choices))) for key, choices in PROFILE_CHOICES.items()}
     write_json_atomic(folder / "metadata.json", {"participant_id": pid, "created": _timestamp(p), "status": "complete",
                                                   "updated": _timestamp(p), "profile": profile})
-    if answers is not None:  # the website stores the scores too; an invalid sheet (a broken participant) has none
-        valid = all(1 <= v <= 5 for v in answers.values())
-        scores = score_answers(answers, pid) if valid else {}
+    if answers is not None:
         write_json_atomic(folder / "ipip50.json", {"answers": answers, "scores": scores, "submitted": _timestamp(p)})
 
 
 def _write_broken_participants(out: Path, n: int, rng: np.random.Generator) -> None:
     """Participants the collected adapter must report and leave out."""
+    from sales_ability.ipip50 import score_answers
+
     for i, pid in enumerate(_participant_ids(n, "collected", rng)):
         folder = out / pid
         kind = i % 3
         answers = ipip50_answers_for(dict.fromkeys(TRAITS, 0.5), rng)
         if kind == 0:
             answers["q7"] = 7  # outside 1..5: the sheet is invalid
-        _write_participant_files(folder, pid, None if kind == 1 else answers, 100 + i, rng)
-        for n_answer in range(1, ANSWERS_PER_PARTICIPANT + 1):  # a webm signature and nothing decodable
+        scores = {} if kind == 0 else score_answers(answers, pid)  # an invalid sheet has no scores
+        _write_participant_files(folder, pid, None if kind == 1 else answers, scores, 100 + i, rng)
+        for n_answer in range(1, len(QUESTIONS) + 1):  # a webm signature and nothing decodable
             (folder / f"answer_{n_answer}.webm").write_bytes(b"\x1aE\xdf\xa3 not a decodable recording")
 
 

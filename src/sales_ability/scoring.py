@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from sales_ability.config import FeaturizeParams
+from sales_ability.errors import ModelError
 from sales_ability.io_utils import atomic_path, write_csv_atomic, write_text_atomic
 from sales_ability.traits import TRAITS
 
@@ -39,20 +40,40 @@ def content_hash(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def model_version(uri: str) -> str:
+    """The version label of ``uri``: the registry version of ``models:/NAME@alias`` or ``models:/NAME/VERSION``,
+    else the file (or artifact) name.
+
+    Raises:
+        ModelError: the registry holds no such alias or version, or the local path does not exist.
+    """
+    if not uri.startswith("models:/"):
+        if "://" not in uri and not Path(uri).exists():
+            raise ModelError(f"{uri}: model file not found")
+        return Path(uri).name
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from sales_ability.tracking import tracking_uri
+
+    name, _, alias = uri.removeprefix("models:/").partition("@")
+    client = MlflowClient(tracking_uri())
+    try:
+        if alias:
+            return str(client.get_model_version_by_alias(name, alias).version)
+        name, _, version = name.partition("/")
+        return str(client.get_model_version(name, version).version)
+    except MlflowException as err:
+        raise ModelError(f"{uri}: no such model in the registry at {tracking_uri()} ({err.error_code})") from None
+
+
 def resolve_model(uri: str, cache_dir: Path) -> tuple[Path, str]:
-    """The .keras file behind ``uri`` and a version label (registry version, or the file name)."""
+    """The .keras file behind ``uri`` and its version label (see ``model_version``)."""
     from sales_ability.registry import download_model
 
-    version = Path(uri).name
-    if uri.startswith("models:/"):
-        from mlflow import MlflowClient
-
-        from sales_ability.tracking import tracking_uri
-
-        name, _, ref = uri.removeprefix("models:/").partition("@")
-        client = MlflowClient(tracking_uri())
-        version = str(client.get_model_version_by_alias(name, ref).version if ref else ref)
-        uri = f"models:/{name}/{version}"
+    version = model_version(uri)
+    if uri.startswith("models:/") and "@" in uri:  # download the version the alias pointed at just now
+        uri = f"models:/{uri.removeprefix('models:/').partition('@')[0]}/{version}"
     return download_model(uri, cache_dir), version
 
 
