@@ -5,8 +5,9 @@ Runs the training side of the DVC pipeline in the project folder, one `dvc repro
 the workspace, so the repro is never fanned out), then publishes the promotion decision.
 
 1. **champion_before**: the registry's current `champion` version.
+   A missing project folder or `dvc.yaml` fails the run at once (no retries): retrying cannot fix it.
 2. **pull_data**: `dvc pull -r $SALES_ABILITY_DVC_REMOTE` when that variable names a remote (docker/ sets
-   `minio`); skipped otherwise.
+   `minio`); skipped otherwise. A remote the project does not define fails at once.
 3. **reproduce**: `dvc repro <target>`: featurize, train, finetune, evaluate (the `evaluate` stage
    registers the model as `challenger` and promotes it to `champion` when it beats the champion on the
    same test set by `registry.promotion_margin`), fit_thresholds, rate. Unchanged inputs are skipped by DVC.
@@ -31,7 +32,15 @@ PROJECT_DIR = os.environ.get("SALES_ABILITY_PROJECT", str(Path(__file__).resolve
 
 
 def _project() -> Path:
-    project = Path(get_current_context()["params"]["project_dir"])
+    """The checked project folder; a configuration error fails the task at once, without retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from sales_ability.retraining import RetrainingConfigError, check_project
+
+    try:
+        project = check_project(get_current_context()["params"]["project_dir"])
+    except RetrainingConfigError as err:
+        raise AirflowFailException(str(err)) from None
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
     return project
 
@@ -61,12 +70,15 @@ def sales_ability_retraining():
 
     @task
     def pull_data() -> str:
-        from airflow.sdk.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-        from sales_ability.retraining import REMOTE_ENV, pull_remote, run_dvc
+        from sales_ability.retraining import REMOTE_ENV, RetrainingConfigError, pull_remote, run_dvc
 
         project = _project()
-        remote = pull_remote()
+        try:
+            remote = pull_remote(project)
+        except RetrainingConfigError as err:
+            raise AirflowFailException(str(err)) from None
         if remote is None:
             raise AirflowSkipException(f"{REMOTE_ENV} is not set: using the data in the workspace")
         return run_dvc(project, "pull", "-r", remote)[-2000:]

@@ -97,7 +97,7 @@ def score_shard(shard: dict, outbox: str | Path, kb_file: str | Path, model_uri:
 def merge_shards(shard_dirs: list[str], outbox: str | Path, kb_file: str | Path, model_uri: str) -> dict:
     """Append new shard results to the outbox (Parquet, CSV, report) and the ledger; returns counts."""
     from sales_ability.knowledge_base import load_knowledge_base
-    from sales_ability.scoring import RESULT_COLUMNS, content_hash, write_results
+    from sales_ability.scoring import RESULT_COLUMNS, content_hash, read_strips, write_results
 
     outbox = Path(outbox)
     kb = load_knowledge_base(kb_file)
@@ -105,13 +105,15 @@ def merge_shards(shard_dirs: list[str], outbox: str | Path, kb_file: str | Path,
     known = set(ledger["content_sha256"])
     old_results = pd.read_parquet(outbox / "results.parquet") if (outbox / "results.parquet").is_file() else pd.DataFrame(columns=list(RESULT_COLUMNS))
     old_rejects = pd.read_csv(outbox / "rejects.csv", dtype=str, keep_default_na=False) if (outbox / "rejects.csv").is_file() else pd.DataFrame(columns=["source", "reason", "clip_id"])
-    new_results, new_rejects, entries = [], [], []
+    new_results, new_rejects, entries, strips = [], [], [], [read_strips(outbox)]
     for folder in map(Path, shard_dirs):
         listed = {v["path"]: v["sha256"] for v in json.loads((folder / "done.json").read_text())["videos"]}
         results = pd.read_parquet(folder / "results.parquet")
         rejects = pd.read_csv(folder / "rejects.csv", dtype=str, keep_default_na=False)
         fresh = results[~results["content_sha256"].isin(known)]
         new_results.append(fresh)
+        shard_strips = read_strips(folder)
+        strips.append(shard_strips[shard_strips["content_sha256"].isin(fresh["content_sha256"])])
         entries += [{"content_sha256": r.content_sha256, "source": r.source, "outcome": "scored", "reason": "", "clip_id": r.clip_id}
                      for r in fresh.itertuples()]
         known.update(fresh["content_sha256"])
@@ -126,7 +128,8 @@ def merge_shards(shard_dirs: list[str], outbox: str | Path, kb_file: str | Path,
     results = pd.concat([old_results, *new_results], ignore_index=True) if new_results else old_results
     rejects = pd.concat([old_rejects, pd.DataFrame(new_rejects, columns=["source", "reason", "clip_id"])], ignore_index=True)
     versions = sorted({str(v) for v in results["model_version"].dropna()}) if len(results) else []
-    write_results(results.reindex(columns=list(RESULT_COLUMNS)), rejects, outbox, kb, f"{model_uri} (versions {', '.join(versions) or '-'})")
+    write_results(results.reindex(columns=list(RESULT_COLUMNS)), rejects, outbox, kb,
+                  f"{model_uri} (versions {', '.join(versions) or '-'})", strips=pd.concat(strips, ignore_index=True))
     # the ledger goes last: a crash before this line makes the next run merge the same shards again
     write_csv_atomic(outbox / LEDGER, pd.concat([ledger, pd.DataFrame(entries, columns=LEDGER_COLUMNS)], ignore_index=True))
     added = sum(len(f) for f in new_results)

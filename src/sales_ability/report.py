@@ -1,7 +1,10 @@
-"""The candidate report a recruiter reads: ranked by sales score, per-trait bars, rejected videos, caveat."""
+"""The candidate report a recruiter reads: ranked by sales score, per-trait bars, the faces the model saw,
+rejected videos, caveat. One self-contained HTML file (face strips are embedded PNGs)."""
 
 from __future__ import annotations
 
+import base64
+import math
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -32,6 +35,8 @@ _TEMPLATE = """<!doctype html>
  .bars td { border: none; padding: .05rem .3rem; font-size: .8rem; }
  .bars td:first-child { width: 9rem; } .bars td:nth-child(2) { width: 9rem; }
  .muted { color: #666; font-size: .85rem; }
+ .strip { display: block; height: 48px; image-rendering: pixelated; border-radius: 3px; }
+ .low { color: #a33; font-weight: 600; }
 </style>
 </head>
 <body>
@@ -40,12 +45,14 @@ _TEMPLATE = """<!doctype html>
 <div class="caveat" role="note"><strong>Decision support, not a decision.</strong> {{ caveat }}</div>
 <table>
 <caption class="muted">Candidates ranked by sales score (1..10, the mean of the five trait scores).</caption>
-<thead><tr><th scope="col">#</th><th scope="col">Candidate clip</th><th scope="col">Sales score</th><th scope="col">Trait scores (1..10) and estimated traits</th></tr></thead>
+<thead><tr><th scope="col">#</th><th scope="col">Candidate clip</th><th scope="col">Faces the model saw</th><th scope="col">Sales score</th><th scope="col">Trait scores (1..10) and estimated traits</th></tr></thead>
 <tbody>
 {% for row in rows %}
 <tr>
  <td>{{ loop.index }}</td>
  <td>{{ row.clip_id }}<br><span class="muted">{{ row.source }}</span></td>
+ <td>{% if row.strip %}<img class="strip" src="data:image/png;base64,{{ row.strip }}" alt="evenly spaced face crops from {{ row.clip_id }}">{% else %}<span class="muted">no crops stored</span>{% endif %}
+  {% if row.face_share is not none %}<span class="{{ 'low' if row.face_share < 0.8 else 'muted' }}">face found in {{ "%.0f"|format(row.face_share * 100) }}% of frames</span>{% endif %}</td>
  <td class="score">{{ "%.1f"|format(row.sales_score) }}</td>
  <td><table class="bars">
  {% for t in traits %}
@@ -71,12 +78,23 @@ _TEMPLATE = """<!doctype html>
 """
 
 
-def render_report(results: pd.DataFrame, rejects: pd.DataFrame, kb: dict, model: str) -> str:
-    """HTML (escaped) of the ranked candidates and the rejected videos."""
+def render_report(results: pd.DataFrame, rejects: pd.DataFrame, kb: dict, model: str,
+                  strips: dict[str, bytes] | None = None) -> str:
+    """HTML (escaped) of the ranked candidates and the rejected videos.
+
+    Args:
+        strips: content sha256 -> PNG of face crops (see ``scoring.face_strips``), shown beside each candidate.
+    """
     env = Environment(autoescape=select_autoescape(default=True))
     ranked = results.sort_values("sales_score", ascending=False)
+    rows = ranked.to_dict("records")
+    for row in rows:
+        png = (strips or {}).get(row.get("content_sha256"))
+        row["strip"] = base64.b64encode(png).decode() if png else None
+        share = row.get("face_share")
+        row["face_share"] = None if share is None or (isinstance(share, float) and math.isnan(share)) else float(share)
     return env.from_string(_TEMPLATE).render(
-        rows=ranked.to_dict("records"), rejects=rejects.to_dict("records"), traits=TRAITS,
+        rows=rows, rejects=rejects.to_dict("records"), traits=TRAITS,
         directions={t: kb["traits"][t]["direction"] for t in TRAITS}, n=len(ranked), model=model,
         kb=kb.get("knowledge_base", "?"), caveat=CAVEAT, when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )

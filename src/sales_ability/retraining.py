@@ -7,6 +7,26 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sales_ability.errors import SalesAbilityError
+
+
+class RetrainingConfigError(SalesAbilityError):
+    """The project folder, its ``dvc.yaml`` or the named DVC remote does not exist: retrying cannot help."""
+
+
+def check_project(project: str | Path) -> Path:
+    """The project folder, once it is known to hold a DVC pipeline.
+
+    Raises:
+        RetrainingConfigError: the folder or its ``dvc.yaml`` is missing.
+    """
+    project = Path(project)
+    if not project.is_dir():
+        raise RetrainingConfigError(f"{project}: project folder not found (set the project_dir param)")
+    if not (project / "dvc.yaml").is_file():
+        raise RetrainingConfigError(f"{project / 'dvc.yaml'}: not found; project_dir must name the sales-ability checkout")
+    return project
+
 
 def _env(project: Path) -> dict[str, str]:
     bin_dir = str(Path(sys.executable).parent)
@@ -27,12 +47,22 @@ def run_dvc(project: str | Path, *args: str, timeout: float = 6 * 3600) -> str:
 REMOTE_ENV = "SALES_ABILITY_DVC_REMOTE"
 
 
-def pull_remote() -> str | None:
+def pull_remote(project: str | Path) -> str | None:
     """The DVC remote to pull from before a repro: ``$SALES_ABILITY_DVC_REMOTE`` (set in docker/), else None.
 
-    A remote named in ``.dvc/config`` is not pulled from unless chosen here, so a laptop without MinIO
-    trains on its workspace data."""
-    return os.environ.get(REMOTE_ENV) or None
+    A remote named in ``.dvc/config`` is not pulled from unless chosen here, so a laptop without an S3
+    store trains on its workspace data.
+
+    Raises:
+        RetrainingConfigError: the variable names a remote the project's DVC config does not define.
+    """
+    remote = os.environ.get(REMOTE_ENV) or None
+    if remote is not None:
+        known = [line.split()[0] for line in run_dvc(project, "remote", "list").splitlines() if line.strip()]
+        if remote not in known:
+            raise RetrainingConfigError(f"{REMOTE_ENV}={remote}: no such DVC remote in {Path(project) / '.dvc/config'} "
+                                        f"(known: {', '.join(known) or 'none'})")
+    return remote
 
 
 def champion_version(model_name: str = "sales-ability", tracking: str | None = None) -> str | None:

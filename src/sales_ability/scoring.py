@@ -18,8 +18,11 @@ from sales_ability.traits import TRAITS
 DEFAULT_MODEL_URI = "models:/sales-ability@champion"
 RESULT_COLUMNS: tuple[str, ...] = (
     "clip_id", "source", "content_sha256", *TRAITS, *(f"score_{t}" for t in TRAITS), "sales_score",
-    "model_uri", "model_version", "knowledge_base", "scored_at",
+    "face_share", "model_uri", "model_version", "knowledge_base", "scored_at",
 )
+STRIPS_FILE = "face_strips.parquet"  # per scored video: a few of the face crops the model saw, as one PNG
+STRIP_COLUMNS: tuple[str, ...] = ("content_sha256", "clip_id", "strip_png")
+STRIP_FRAMES = 6
 
 
 @dataclass
@@ -90,6 +93,26 @@ def predict_folder(model_file: Path, faces: Path) -> pd.DataFrame:
     return frame
 
 
+def face_strips(faces: Path, n_frames: int = STRIP_FRAMES) -> pd.DataFrame:
+    """Per featurized clip: ``face_share`` (frames where a face was found) and ``strip_png``, ``n_frames``
+    evenly spaced crops side by side, so a reviewer can see what the model looked at."""
+    import io
+
+    from PIL import Image
+
+    from sales_ability.featurize import frames_array, read_face_tensors
+
+    table = read_face_tensors(faces, columns=["clip_id", "frames", "face_found"])
+    frames = frames_array(table) if table.num_rows else np.zeros((0, 1, 1, 1, 3), np.uint8)
+    rows = []
+    for clip_id, clip, found in zip(table.column("clip_id").to_pylist(), frames, table.column("face_found").to_pylist(), strict=True):
+        picks = np.linspace(0, len(clip) - 1, min(n_frames, len(clip))).round().astype(int)
+        buffer = io.BytesIO()
+        Image.fromarray(np.concatenate(list(clip[picks]), axis=1)).save(buffer, format="PNG", optimize=True)
+        rows.append({"clip_id": clip_id, "face_share": round(float(np.mean(found)), 4), "strip_png": buffer.getvalue()})
+    return pd.DataFrame(rows, columns=["clip_id", "face_share", "strip_png"])
+
+
 def score_videos(
     inputs: list[str | Path],
     out_dir: str | Path,
@@ -115,11 +138,14 @@ def score_videos(
     if summary.kept:
         model_file, version = resolve_model(model_uri, out_dir / "model")
         predictions = predict_folder(model_file, out_dir / "faces")
+        strips = face_strips(out_dir / "faces")
+        predictions = predictions.merge(strips[["clip_id", "face_share"]], on="clip_id", how="left")
         rated, bad = rate(predictions, kb)
         if len(bad):  # a model output outside [0, 1] would be a bug; keep it visible, not lost
             rejects = pd.concat([rejects, bad.assign(source=bad["clip_id"], reason="rating: " + bad["reason"])])
     else:
         rated, version = pd.DataFrame(columns=["clip_id", "source", *TRAITS]), ""
+        strips = pd.DataFrame(columns=["clip_id", "face_share", "strip_png"])
     known = known_hashes or {}
     rated["content_sha256"] = [known.get(str(s)) or content_hash(s) for s in rated["source"]]
     rated["model_uri"] = model_uri
@@ -127,17 +153,30 @@ def score_videos(
     rated["knowledge_base"] = kb.get("knowledge_base", "?")
     rated["scored_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     results = rated.reindex(columns=list(RESULT_COLUMNS))
-    write_results(results, rejects, out_dir, kb, f"{model_uri} (version {version})" if version else model_uri, write_report)
+    strips = strips.merge(results[["clip_id", "content_sha256"]], on="clip_id").reindex(columns=list(STRIP_COLUMNS))
+    write_results(results, rejects, out_dir, kb, f"{model_uri} (version {version})" if version else model_uri,
+                  write_report, strips)
     return ScoreSummary(scored=len(results), rejected=len(rejects), out_dir=out_dir)
 
 
-def write_results(results: pd.DataFrame, rejects: pd.DataFrame, out_dir: Path, kb: dict, model: str, report: bool = True) -> None:
-    """Write results (Parquet + CSV), rejects and the HTML report atomically."""
+def read_strips(out_dir: Path) -> pd.DataFrame:
+    """The face strips written next to a results file (empty when there are none)."""
+    path = Path(out_dir) / STRIPS_FILE
+    return pd.read_parquet(path) if path.is_file() else pd.DataFrame(columns=list(STRIP_COLUMNS))
+
+
+def write_results(results: pd.DataFrame, rejects: pd.DataFrame, out_dir: Path, kb: dict, model: str,
+                  report: bool = True, strips: pd.DataFrame | None = None) -> None:
+    """Write results (Parquet + CSV), rejects, the face strips and the HTML report atomically."""
     from sales_ability.report import render_report
 
+    strips = strips if strips is not None else pd.DataFrame(columns=list(STRIP_COLUMNS))
     with atomic_path(out_dir / "results.parquet") as tmp:
         results.to_parquet(tmp, index=False)
+    with atomic_path(out_dir / STRIPS_FILE) as tmp:
+        strips.reindex(columns=list(STRIP_COLUMNS)).to_parquet(tmp, index=False)
     write_csv_atomic(out_dir / "results.csv", results)
     write_csv_atomic(out_dir / "rejects.csv", rejects.reindex(columns=["source", "reason", "clip_id"]))
     if report:
-        write_text_atomic(out_dir / "report.html", render_report(results, rejects, kb, model))
+        pngs = dict(zip(strips["content_sha256"], strips["strip_png"], strict=True))
+        write_text_atomic(out_dir / "report.html", render_report(results, rejects, kb, model, pngs))

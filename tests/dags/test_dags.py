@@ -81,6 +81,8 @@ def test_batch_scoring_maps_shards_and_never_scores_twice(airflow_env: dict, cha
     assert rejects["source"].str.endswith("broken.mp4").tolist() == [True]
     report = (outbox / "report.html").read_text()
     assert "never replaces" in report and "broken.mp4" in report and "p001_c0" in report
+    assert report.count('src="data:image/png;base64,') == 3  # each candidate's face strip, merged from the shards
+    assert results["face_share"].between(0.5, 1).all()
 
     second = run_dag("sales_ability_batch_scoring", conf, airflow_env)
     assert second["state"] == "success"
@@ -92,6 +94,7 @@ def test_batch_scoring_maps_shards_and_never_scores_twice(airflow_env: dict, cha
     third = run_dag("sales_ability_batch_scoring", conf, airflow_env)
     assert third["mapped"]["score_shard"] == 1
     assert len(pd.read_parquet(outbox / "results.parquet")) == 4
+    assert (outbox / "report.html").read_text().count('src="data:image/png;base64,') == 4
 
 
 def test_batch_scoring_on_a_fresh_install_is_green_with_nothing_to_score(airflow_env: dict, tmp_path: Path) -> None:
@@ -120,3 +123,33 @@ def test_missing_explicit_folder_or_knowledge_base_fails_at_once(airflow_env: di
     assert result["tasks"]["list_new_videos"] == "failed"
     assert result["configured_retries"]["list_new_videos"] >= 1  # retries are configured...
     assert result["tries"]["list_new_videos"] == 1  # ...and none was used: a configuration error fails at once
+
+
+@pytest.mark.parametrize("broken", ["no_project", "no_dvc_yaml", "unknown_remote"])
+def test_retraining_configuration_errors_fail_at_once(airflow_env: dict, tmp_path: Path, broken: str) -> None:
+    """A missing project folder, a folder without dvc.yaml, or a remote the project does not define."""
+    project, env = tmp_path / "project", dict(airflow_env)
+    if broken != "no_project":
+        project.mkdir()
+        subprocess.run([str(Path(sys.executable).parent / "dvc"), "init", "--no-scm", "-q"], cwd=project, check=True)
+    if broken == "unknown_remote":
+        (project / "dvc.yaml").write_text("stages: {}\n")
+        env["SALES_ABILITY_DVC_REMOTE"] = "nowhere"
+    result = run_dag("sales_ability_retraining", {"project_dir": str(project)}, env, keep_retries=True)
+    assert result["state"] == "failed", result
+    failed = "pull_data" if broken == "unknown_remote" else "champion_before"
+    assert result["tasks"][failed] == "failed" and result["tries"][failed] == 1, result
+    assert result["configured_retries"][failed] >= 1
+    assert result["tasks"]["reproduce"] in ("upstream_failed", "None"), result  # nothing was reproduced
+
+
+def test_retraining_configuration_errors_name_the_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sales_ability.retraining import RetrainingConfigError, check_project, pull_remote
+
+    with pytest.raises(RetrainingConfigError, match=f"{tmp_path / 'gone'}: project folder not found"):
+        check_project(tmp_path / "gone")
+    with pytest.raises(RetrainingConfigError, match=f"{tmp_path / 'dvc.yaml'}: not found"):
+        check_project(tmp_path)
+    monkeypatch.setenv("SALES_ABILITY_DVC_REMOTE", "nowhere")
+    with pytest.raises(RetrainingConfigError, match=r"SALES_ABILITY_DVC_REMOTE=nowhere: no such DVC remote .*\(known: minio\)"):
+        pull_remote(REPO)
