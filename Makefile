@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export DVC_NO_ANALYTICS ?= 1
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install browser demo test bench reproduce-table4 table3 airflow mlflow-ui clean help
+.PHONY: install browser demo test bench bench-gpu reproduce-table4 table3 airflow mlflow-ui clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ test: install browser  ## run every test (installs what they need first); prints
 
 bench: install  ## benchmarks: featurize speed (ratios measured in one run)
 	$(BIN)/python -m benchmarks
+
+bench-gpu: install  ## the real trainer on JAX vs the bare model, per batch size (GPU when JAX has one; BENCH_ARGS="--help")
+	KERAS_BACKEND=jax $(BIN)/python -m benchmarks.bench_gpu $(BENCH_ARGS)
 
 FI_LABELS ?= ../shared/data/first_impressions_v2/annotation_training.pkl
 reproduce-table4: install  ## fitted thresholds vs the paper's Table IV with bin shares (FI_LABELS=...pkl)

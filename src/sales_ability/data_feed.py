@@ -9,6 +9,7 @@ Frames stay uint8 until the model's input layer.
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -36,6 +37,10 @@ class FaceTensorDataset(keras.utils.PyDataset):
         shuffle: reshuffle shards and clips every epoch.
         augment_flip: mirror each clip left-right with probability 1/2 (training only).
         seed: for the shuffles and augmentation.
+        cache_bytes: decoded shards kept in memory (at least the last two).
+        labelled_only: skip clips without labels (False to predict every clip).
+        workers: threads that prepare batches ahead of the model (Keras' enqueuer); with more than one
+            the flips are drawn in thread order, so a fit is no longer bit-reproducible.
     """
 
     def __init__(
@@ -48,8 +53,10 @@ class FaceTensorDataset(keras.utils.PyDataset):
         seed: int = 0,
         cache_bytes: int = 1 << 30,
         labelled_only: bool = True,
+        workers: int = 1,
     ) -> None:
-        super().__init__(workers=1, use_multiprocessing=False)
+        super().__init__(workers=workers, use_multiprocessing=False)
+        self._lock = threading.Lock()  # the shard cache is shared by the prefetching threads
         self.folder = Path(folder)
         self.split = split
         self.batch_size = batch_size
@@ -100,6 +107,10 @@ class FaceTensorDataset(keras.utils.PyDataset):
         return plan
 
     def _shard(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:  # one decode per shard even when threads ask for it together
+            return self._shard_locked(index)
+
+    def _shard_locked(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         path = self.shards[index][0]
         if path in self._cache:
             self._cache.move_to_end(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ class FitSettings:
     augment_flip: bool
     seed: int
     jit_compile: bool = False
+    feed_workers: int = 1  # >1: threads prefetch batches while the accelerator trains (not bit-reproducible)
 
 
 class MlflowEpochLogger(keras.callbacks.Callback):
@@ -42,10 +44,24 @@ class MlflowEpochLogger(keras.callbacks.Callback):
         self.prefix = prefix
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        import mlflow
-
-        if mlflow.active_run() is not None and logs:
+        mlflow = sys.modules.get("mlflow")  # never imported: no run is active (and a GPU box may lack MLflow)
+        if mlflow is not None and mlflow.active_run() is not None and logs:
             mlflow.log_metrics({f"{self.prefix}{k}": float(v) for k, v in logs.items()}, step=epoch)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall seconds of each epoch: the first holds the compilation, the rest are the steady state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
 
 
 def compile_model(model: keras.Model, learning_rate: float, jit_compile: bool = False) -> None:
@@ -68,18 +84,21 @@ def fit_model(
     """Train on the ``train`` split with early stopping on validation mean accuracy (best weights kept).
 
     Returns:
-        Figures of the run: epochs run, best validation mean accuracy, seconds, training clips/s.
+        Figures of the run: epochs run, best validation mean accuracy, seconds, training clips/s, and
+        ``epoch_seconds`` (each epoch's wall time, validation included).
     """
     from sales_ability.model import seed_everything
 
     seed_everything(settings.seed)  # again: the shuffles, dropout and flips of this fit repeat too
-    train = FaceTensorDataset(faces, "train", settings.batch_size, shuffle=True, augment_flip=settings.augment_flip, seed=settings.seed)
+    train = FaceTensorDataset(faces, "train", settings.batch_size, shuffle=True, augment_flip=settings.augment_flip,
+                              seed=settings.seed, workers=settings.feed_workers)
     try:
         val = FaceTensorDataset(faces, "validation", settings.batch_size)
     except ValueError:
         val = None  # no validation split: train for the full epochs
     compile_model(model, settings.learning_rate, settings.jit_compile)
-    callbacks: list[keras.callbacks.Callback] = [MlflowEpochLogger(mlflow_prefix)]
+    timer = EpochTimer()
+    callbacks: list[keras.callbacks.Callback] = [MlflowEpochLogger(mlflow_prefix), timer]
     if val is not None:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_mean_accuracy", mode="max", patience=settings.patience, restore_best_weights=True,
@@ -99,6 +118,7 @@ def fit_model(
         "validation_clips": val.n_clips if val is not None else 0,
         "seconds": round(seconds, 2),
         "train_clips_per_s": round(train.n_clips * len(frame) / seconds, 3),
+        "epoch_seconds": [round(t, 3) for t in timer.seconds],
     }
 
 

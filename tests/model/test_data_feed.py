@@ -47,3 +47,35 @@ def test_split_selection_and_means(featurized_demo: Path, tmp_path: Path) -> Non
     assert np.allclose(test.label_means(), test.labels().mean(axis=0))
     everything = FaceTensorDataset(faces, None)
     assert everything.n_clips == 12
+
+
+def test_prefetching_threads_feed_keras_every_clip_once_per_epoch(tmp_path: Path) -> None:
+    """workers=3: Keras' enqueuer calls the feed from a thread pool; each epoch still sees every clip once,
+    with shards evicted and decoded again under the threads (cache of two shards)."""
+    import threading
+
+    import keras
+
+    from tests.model.synthetic import write_face_tensors
+
+    class RecordingFeed(FaceTensorDataset):
+        def __getitem__(self, index: int):
+            x, y = super().__getitem__(index)
+            self.served.extend(map(tuple, y.round(4)))
+            self.threads.add(threading.get_ident())
+            return x, y
+
+    faces = write_face_tensors(tmp_path / "faces", n_clips=24, n_frames=2, size=8)  # 5 clips per shard
+    feed = RecordingFeed(faces, "train", batch_size=2, shuffle=True, augment_flip=True, cache_bytes=0, workers=3)
+    feed.threads = set()
+    inputs = keras.Input((2, 8, 8, 3), dtype="uint8")
+    pooled = keras.layers.GlobalAveragePooling3D()(keras.ops.cast(inputs, "float32"))
+    model = keras.Model(inputs, keras.layers.Dense(5)(pooled))
+    model.compile(loss="mse")
+    expected = sorted(map(tuple, feed.labels().round(4)))
+    assert len(expected) == 12
+    for _ in range(2):
+        feed.served = []
+        model.fit(feed, epochs=1, verbose=0)
+        assert sorted(set(feed.served)) == expected  # every clip (Keras may also peek at a batch for its spec)
+    assert feed.threads - {threading.get_ident()}  # batches were made off the training thread
