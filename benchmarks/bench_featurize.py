@@ -17,9 +17,9 @@ def make_clip(path: Path, seconds: int = 15, fps: int = 30, width: int = 1280, h
     import cv2
     from skimage import data
 
-    from sales_ability.demo_data import render_clip
+    from sales_ability.data.demo_data import render_clip
+    from sales_ability.data.video import write_video
     from sales_ability.traits import TRAITS
-    from sales_ability.video import write_video
 
     rng = np.random.default_rng(seed)
     face = cv2.resize(data.astronaut()[20:200, 140:310], (260, 260), interpolation=cv2.INTER_CUBIC)
@@ -43,9 +43,10 @@ def main() -> None:
     from rich.table import Table
 
     from sales_ability.config import FeaturizeParams
-    from sales_ability.faces import MTCNNDetector
-    from sales_ability.featurize import featurize_clip, featurize_manifest, manifest_from_inputs
-    from sales_ability.video import decode_all_frames, read_sampled_frames
+    from sales_ability.data.datasets import manifest_from_inputs
+    from sales_ability.data.faces import MTCNNDetector
+    from sales_ability.data.featurize import featurize_clip, featurize_manifest
+    from sales_ability.data.video import decode_all_frames, read_sampled_frames
 
     console = Console()
     params = FeaturizeParams()

@@ -11,7 +11,6 @@ which holds the compilation. Runs on a CPU too (small defaults there) to prove t
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import tempfile
@@ -48,7 +47,7 @@ def write_clips(folder: Path, clips: int, seed: int = 0) -> Path:
     """``clips`` random 60x64x64x3 uint8 clips with labels, split ``train``, in shards of 64 (as featurize writes)."""
     import numpy as np
 
-    from sales_ability.featurize import ClipFeatures, FaceTensorWriter
+    from sales_ability.data.face_tensors import ClipFeatures, FaceTensorWriter
     from sales_ability.traits import TRAITS
 
     rng = np.random.default_rng(seed)
@@ -71,9 +70,14 @@ def bench_batch_size(preset: str, faces: Path, batch: int, epochs: int, feed_wor
     """One batch size: bare model from memory, then the trainer on the Parquet feed, then prediction."""
     import numpy as np
 
-    from sales_ability.data_feed import FaceTensorDataset
-    from sales_ability.model import build_model, seed_everything
-    from sales_ability.training import EpochTimer, FitSettings, compile_model, fit_model
+    from sales_ability.model.feed import FaceTensorDataset
+    from sales_ability.model.network import build_model, seed_everything
+    from sales_ability.model.training import (
+        EpochTimer,
+        FitSettings,
+        compile_model,
+        fit_model,
+    )
 
     feed = FaceTensorDataset(faces, "train", batch)
     x = np.concatenate([feed[i][0] for i in range(len(feed))])

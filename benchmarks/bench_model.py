@@ -20,9 +20,9 @@ def _faces(tmp: Path) -> Path:
     import pandas as pd
 
     from sales_ability.config import FeaturizeParams
-    from sales_ability.datasets import demo_manifest
-    from sales_ability.demo_data import write_demo_dataset
-    from sales_ability.featurize import featurize_manifest
+    from sales_ability.data.datasets import demo_manifest
+    from sales_ability.data.demo_data import write_demo_dataset
+    from sales_ability.data.featurize import featurize_manifest
 
     write_demo_dataset(tmp / "clips", clips=CLIPS, seed=1)
     manifest = demo_manifest(tmp / "clips")
@@ -45,7 +45,7 @@ def _reshard(faces: Path, out: Path, rows: int) -> Path:
 
 def _feed_epochs_seconds(faces: Path, cache_bytes: int, epochs: int = 3) -> float:
     """Wall time of ``epochs`` shuffled passes over the training feed (no model: the feed alone)."""
-    from sales_ability.data_feed import FaceTensorDataset
+    from sales_ability.model.feed import FaceTensorDataset
 
     feed = FaceTensorDataset(faces, "train", BATCH, shuffle=True, augment_flip=True, cache_bytes=cache_bytes)
     start = time.perf_counter()
@@ -83,9 +83,9 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from sales_ability.data_feed import FaceTensorDataset
-    from sales_ability.model import build_model
-    from sales_ability.training import compile_model
+    from sales_ability.model.feed import FaceTensorDataset
+    from sales_ability.model.network import build_model
+    from sales_ability.model.training import compile_model
 
     console = Console()
     table = Table(title=f"model: {CLIPS} clips of 60x64x64x3, batch {BATCH}, this CPU")

@@ -14,7 +14,7 @@ CLIPS = 16
 
 _TASK = """
 import json, sys
-from sales_ability.batch import score_shard
+from sales_ability.serving.batch import score_shard
 score_shard(json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4])
 """
 
@@ -29,10 +29,10 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from sales_ability.demo_data import write_demo_dataset
-    from sales_ability.knowledge_base import paper_knowledge_base, save_knowledge_base
-    from sales_ability.model import build_model
-    from sales_ability.training import save_model
+    from sales_ability.data.demo_data import write_demo_dataset
+    from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_base
+    from sales_ability.model.network import build_model
+    from sales_ability.model.training import save_model
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -19,7 +19,7 @@ copy, is never scored twice, so re-running a DAG run scores nothing again and lo
 4. **log_to_mlflow**: one MLflow run with the counts and the outbox files.
 
 Trigger by hand: `airflow dags trigger sales_ability_batch_scoring --conf '{"inbox": "/data/inbox"}'`.
-Logic lives in `sales_ability.batch`; this file only wires tasks.
+Logic lives in `sales_ability.serving.batch`; this file only wires tasks.
 """
 
 from __future__ import annotations
@@ -28,9 +28,15 @@ import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
-
-from sales_ability.airflow_common import CHAMPION_MODEL, task_defaults
+from airflow.sdk import (
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    Param,
+    dag,
+    get_current_context,
+    task,
+)
+from sales_ability_common import CHAMPION_MODEL, task_defaults
 
 PROJECT_DIR = os.environ.get("SALES_ABILITY_PROJECT", str(Path(__file__).resolve().parents[1]))
 DEFAULT_INBOX = f"{PROJECT_DIR}/inbox"
@@ -65,8 +71,8 @@ def sales_ability_batch_scoring():
     def list_new_videos() -> list[dict]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from sales_ability.batch import ScoringConfigError
-        from sales_ability.batch import list_new_videos as list_new
+        from sales_ability.serving.batch import ScoringConfigError
+        from sales_ability.serving.batch import list_new_videos as list_new
 
         p = _params()
         try:  # the default inbox of a fresh install may not exist yet: nothing to score, a green run
@@ -79,8 +85,8 @@ def sales_ability_batch_scoring():
     def score_shard(shard: dict) -> str:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from sales_ability.batch import ScoringConfigError
-        from sales_ability.batch import score_shard as score
+        from sales_ability.serving.batch import ScoringConfigError
+        from sales_ability.serving.batch import score_shard as score
 
         p = _params()
         try:
@@ -90,14 +96,14 @@ def sales_ability_batch_scoring():
 
     @task
     def merge_shards(shard_dirs: list[str]) -> dict:
-        from sales_ability.batch import merge_shards as merge
+        from sales_ability.serving.batch import merge_shards as merge
 
         p = _params()
         return merge(list(shard_dirs), p["outbox"], p["knowledge_base"], p["model_uri"])
 
     @task
     def log_to_mlflow(counts: dict) -> None:
-        from sales_ability.batch import log_batch_run
+        from sales_ability.serving.batch import log_batch_run
 
         p = _params()
         log_batch_run(counts, p["outbox"], get_current_context()["run_id"])

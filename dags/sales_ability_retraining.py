@@ -15,7 +15,7 @@ the workspace, so the repro is never fanned out), then publishes the promotion d
    triggers batch scoring with the new model; otherwise skipped.
 
 Trigger by hand: `airflow dags trigger sales_ability_retraining --conf '{"force": true}'`.
-Logic lives in `sales_ability.retraining`; this file only wires tasks.
+Logic lives in `sales_ability.serving.retraining`; this file only wires tasks.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from airflow.sdk import Param, dag, get_current_context, task
-
-from sales_ability.airflow_common import CHAMPION_MODEL, task_defaults
+from sales_ability_common import CHAMPION_MODEL, task_defaults
 
 PROJECT_DIR = os.environ.get("SALES_ABILITY_PROJECT", str(Path(__file__).resolve().parents[1]))
 
@@ -35,7 +34,7 @@ def _project() -> Path:
     """The checked project folder; a configuration error fails the task at once, without retries."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from sales_ability.retraining import RetrainingConfigError, check_project
+    from sales_ability.serving.retraining import RetrainingConfigError, check_project
 
     try:
         project = check_project(get_current_context()["params"]["project_dir"])
@@ -63,7 +62,7 @@ def _project() -> Path:
 def sales_ability_retraining():
     @task
     def champion_before() -> str | None:
-        from sales_ability.retraining import champion_version
+        from sales_ability.serving.retraining import champion_version
 
         _project()
         return champion_version()
@@ -72,7 +71,12 @@ def sales_ability_retraining():
     def pull_data() -> str:
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-        from sales_ability.retraining import REMOTE_ENV, RetrainingConfigError, pull_remote, run_dvc
+        from sales_ability.serving.retraining import (
+            REMOTE_ENV,
+            RetrainingConfigError,
+            pull_remote,
+            run_dvc,
+        )
 
         project = _project()
         try:
@@ -85,7 +89,7 @@ def sales_ability_retraining():
 
     @task(trigger_rule="none_failed")
     def reproduce() -> str:
-        from sales_ability.retraining import run_dvc
+        from sales_ability.serving.retraining import run_dvc
 
         project = _project()
         params = get_current_context()["params"]
@@ -96,7 +100,7 @@ def sales_ability_retraining():
     def publish_champion(before: str | None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from sales_ability.retraining import champion_version
+        from sales_ability.serving.retraining import champion_version
 
         _project()
         after = champion_version()

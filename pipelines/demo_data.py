@@ -9,9 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from sales_ability.config import load_params
-from sales_ability.demo_data import write_demo_dataset
+from sales_ability.data.demo_data import write_demo_dataset
 from sales_ability.stage_runner import run_stage
-
 
 STAGE = "demo_data"
 

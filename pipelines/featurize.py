@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 
 from sales_ability.config import load_params
-from sales_ability.featurize import featurize_manifest
+from sales_ability.data.featurize import featurize_manifest
 from sales_ability.io_utils import write_json_atomic
 from sales_ability.stage_runner import run_stage
 

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from sales_ability.config import load_params
-from sales_ability.datasets import build_manifest
-from sales_ability.io_utils import write_csv_atomic
 from sales_ability.stage_runner import run_stage
+from sales_ability.stages.prepare import run_prepare
 
 
 def main(role: str, raw_dir: str, manifest_file: str) -> None:
     """``role`` is ``train`` (dataset.*) or ``finetune`` (finetune.dataset / finetune.split)."""
-    params = load_params()
-    if role == "finetune":
-        ft = params.finetune
-        dataset = params.dataset.model_copy(update={
-            "name": ft.dataset, "split": ft.split, "split_fractions": ft.split_fractions or params.dataset.split_fractions})
-        params = params.model_copy(update={"dataset": dataset})
-    skipped: dict[str, str] = {}
-    manifest = build_manifest(raw_dir, params, skipped)
+    manifest, skipped = run_prepare(role, Path(raw_dir), Path(manifest_file), load_params())
     for participant, reason in skipped.items():
         print(f"prepare ({role}): left out participant {participant}: {reason}", file=sys.stderr)
-    write_csv_atomic(manifest_file, manifest)
     print(f"prepare ({role}): {len(manifest)} clips, {manifest['participant_id'].nunique()} participants "
           f"({len(skipped)} left out), splits {manifest['split'].value_counts().to_dict()}")
 

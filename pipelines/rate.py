@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from sales_ability.datasets import GROUP_COLUMNS
-from sales_ability.knowledge_base import load_knowledge_base
-from sales_ability.rating import rate_and_validate
+from sales_ability.data.datasets import GROUP_COLUMNS
+from sales_ability.knowledge.rate import load_knowledge_base
 from sales_ability.stage_runner import run_stage
-
+from sales_ability.stages.rate import rate_and_validate
 
 STAGE = "rate"
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from sales_ability.config import load_params
-from sales_ability.stages import run_train
 from sales_ability.stage_runner import run_stage
-
+from sales_ability.stages.train import run_train
 
 STAGE = "train"
 

@@ -24,7 +24,7 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """12 demo clips of 3 participants (64 frames each)."""
-    from sales_ability.demo_data import write_demo_dataset
+    from sales_ability.data.demo_data import write_demo_dataset
 
     out = tmp_path_factory.mktemp("demo")
     write_demo_dataset(out, clips=12, clips_per_participant=4, seed=11)
@@ -35,8 +35,8 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def featurized_demo(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo clips featurized with the default parameters (shards of 5)."""
     from sales_ability.config import FeaturizeParams
-    from sales_ability.datasets import demo_manifest
-    from sales_ability.featurize import featurize_manifest
+    from sales_ability.data.datasets import demo_manifest
+    from sales_ability.data.featurize import featurize_manifest
 
     out = tmp_path_factory.mktemp("faces")
     summary = featurize_manifest(demo_manifest(demo_dir), out, FeaturizeParams(shard_size=5), progress=False)

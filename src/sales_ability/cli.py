@@ -86,7 +86,7 @@ def demo_data(
     layout: Annotated[str, typer.Option(help="demo (labels.csv) or first_impressions (annotation pickles).")] = "demo",
 ) -> None:
     """Write the embedded demo dataset: interview-like clips of real faces with planted trait signals."""
-    from sales_ability.demo_data import write_demo_dataset
+    from sales_ability.data.demo_data import write_demo_dataset
 
     written = write_demo_dataset(
         out, clips=clips, seed=seed, clips_per_participant=clips_per_participant,
@@ -105,9 +105,9 @@ def ipip50_score(
     """Score IPIP-50 answer sheets into Big Five traits in [0, 1]; any bad answer writes nothing."""
     import pandas as pd
 
+    from sales_ability.data.ipip50 import score_sheet
     from sales_ability.errors import IPIPError
     from sales_ability.io_utils import write_csv_atomic
-    from sales_ability.ipip50 import score_sheet
 
     if not answers.is_file():
         raise IPIPError(f"{answers}: file not found")
@@ -125,7 +125,7 @@ def manifest(
 ) -> None:
     """List the active dataset's clips with participant, split and labels (checks the dataset)."""
     from sales_ability.config import load_params
-    from sales_ability.datasets import build_manifest
+    from sales_ability.data.datasets import build_manifest
     from sales_ability.io_utils import write_csv_atomic
 
     table = build_manifest(raw_dir, load_params(params))
@@ -144,7 +144,8 @@ def featurize(
     params: Annotated[Path, typer.Option(help="params.yaml (featurize section).")] = Path("params.yaml"),
 ) -> None:
     """Turn videos into 60 face crops each (64x64 RGB uint8) in sharded Parquet; bad videos go to rejects.csv."""
-    from sales_ability.featurize import featurize_manifest, manifest_from_inputs
+    from sales_ability.data.datasets import manifest_from_inputs
+    from sales_ability.data.featurize import featurize_manifest
 
     summary = featurize_manifest(manifest_from_inputs(inputs), out, project_params(params).featurize, workers=workers)
     for reject in summary.rejects:
@@ -162,7 +163,8 @@ def thresholds_fit(
     params: Annotated[Path, typer.Option(help="params.yaml (knowledge_base section: directions, candidates).")] = Path("params.yaml"),
 ) -> None:
     """Fit a distribution per trait (chosen by AIC, KS-checked); thresholds are its 10%..90% quantiles."""
-    from sales_ability.knowledge_base import fit_knowledge_base, read_trait_labels, save_knowledge_base
+    from sales_ability.knowledge.fit import fit_knowledge_base, read_trait_labels
+    from sales_ability.knowledge.rate import save_knowledge_base
 
     project = project_params(params)
     kbp = project.knowledge_base
@@ -180,7 +182,7 @@ def thresholds_fit(
 @clear_errors
 def thresholds_paper(out: Annotated[Path, typer.Option("--out", help="KB.json to write.")]) -> None:
     """Write the paper's Table IV verbatim (note: its agreeableness row gives uneven bins)."""
-    from sales_ability.knowledge_base import paper_knowledge_base, save_knowledge_base
+    from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_base
 
     save_knowledge_base(paper_knowledge_base(), out)
     console.print(f"paper Table IV -> {out}")
@@ -197,7 +199,12 @@ def thresholds_compare(
     from rich.table import Table
 
     from sales_ability.io_utils import write_csv_atomic
-    from sales_ability.knowledge_base import compare_with_paper, fit_knowledge_base, read_trait_labels, threshold_match
+    from sales_ability.knowledge.fit import (
+        compare_with_paper,
+        fit_knowledge_base,
+        read_trait_labels,
+        threshold_match,
+    )
 
     project = project_params(params)
     kbp = project.knowledge_base
@@ -220,7 +227,7 @@ def thresholds_compare(
         match.add_row(trait, " ".join(f"{v:.2f}" for v in row["fitted"]), " ".join(f"{v:.2f}" for v in row["paper"]),
                       f"{row['max_abs_diff']:.3f}", "[green]yes[/]" if row["max_abs_diff"] <= 0.01 else "no")
     out.print(match)
-    from sales_ability.validation import interview_agreement
+    from sales_ability.knowledge.validation import interview_agreement
 
     agreement = interview_agreement(frame, kb)
     if agreement is not None:
@@ -241,8 +248,9 @@ def rate_command(
     """Turn traits into 1..10 scores and a sales score; bad rows are reported by clip id, the rest rated.
     With an ``interview`` column (First Impressions), also print the Spearman agreement per direction."""
     from sales_ability.io_utils import write_csv_atomic
-    from sales_ability.knowledge_base import load_knowledge_base, rate, read_trait_table
-    from sales_ability.validation import interview_agreement
+    from sales_ability.knowledge.fit import read_trait_table
+    from sales_ability.knowledge.rate import load_knowledge_base, rate
+    from sales_ability.knowledge.validation import interview_agreement
 
     kb = load_knowledge_base(thresholds)
     frame = read_trait_table(traits, project_params(params).dataset.fi_neuroticism_is_stability)
@@ -267,8 +275,8 @@ def score(
     params: Annotated[Path, typer.Option(help="params.yaml (featurize section).")] = Path("params.yaml"),
 ) -> None:
     """Score candidates end to end: featurize, predict traits, rate, and write a ranked HTML report."""
-    from sales_ability.knowledge_base import load_knowledge_base
-    from sales_ability.scoring import score_videos
+    from sales_ability.knowledge.rate import load_knowledge_base
+    from sales_ability.serving.scoring import score_videos
 
     result = score_videos(inputs, out, load_knowledge_base(thresholds), model, project_params(params).featurize, workers)
     console.print(f"scored {result.scored}, rejected {result.rejected} -> {out / 'report.html'}")
@@ -304,8 +312,8 @@ def table3(
     from rich.table import Table
 
     from sales_ability.config import load_params
-    from sales_ability.model import TABLE_III
-    from sales_ability.table3 import run_table3
+    from sales_ability.model.network import TABLE_III
+    from sales_ability.stages.table3 import run_table3
 
     names = [p.strip() for p in presets.split(",") if p.strip()] or list(TABLE_III)
     try:
@@ -332,7 +340,7 @@ def presets_command() -> None:
     """List the model presets (the paper's Table III rows, plus small CNNs for demos and tests)."""
     from rich.table import Table
 
-    from sales_ability.model import PRESETS
+    from sales_ability.model.network import PRESETS
 
     view = Table(title="model presets")
     for column in ("preset", "backbone", "LSTM", "Dense", "paper MSE", "paper mean acc."):
@@ -349,7 +357,3 @@ def summary(root: Annotated[Path, typer.Argument(help="Project folder.")] = Path
     from sales_ability.summary import print_summary
 
     print_summary(root)
-
-
-def main() -> None:  # pragma: no cover - console-script shim
-    app()

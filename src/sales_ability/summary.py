@@ -114,7 +114,7 @@ def stage_times_table(root: str | Path = ".") -> Table | None:
 
 def _champion_line() -> str | None:
     try:
-        from sales_ability.retraining import champion_version
+        from sales_ability.serving.retraining import champion_version
 
         version = champion_version()
     except Exception:  # noqa: BLE001 - the summary never fails on a missing store

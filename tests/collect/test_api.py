@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sales_ability.collect.app import create_app
-from sales_ability.ipip50 import ITEM_COLUMNS
-from sales_ability.video import write_video
+from sales_ability.data.ipip50 import ITEM_COLUMNS
+from sales_ability.data.video import write_video
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +157,7 @@ def test_admin_needs_the_token_lists_exports_and_deletes(site, webm: bytes) -> N
 
 
 def test_export_feeds_the_collected_adapter(site, webm: bytes) -> None:
-    from sales_ability.datasets import collected_manifest
+    from sales_ability.data.datasets import collected_manifest
 
     client, _, export = site
     auth = {"Authorization": "Bearer s3cret"}
@@ -172,7 +172,7 @@ def test_export_feeds_the_collected_adapter(site, webm: bytes) -> None:
 
 
 def test_optional_profile_is_validated_and_feeds_fairness_groups(site, webm: bytes) -> None:
-    from sales_ability.datasets import collected_manifest
+    from sales_ability.data.datasets import collected_manifest
 
     client, data, export = site
     pid = _participant(client)

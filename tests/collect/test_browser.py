@@ -19,8 +19,8 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from sales_ability.collect.app import create_app
-from sales_ability.ipip50 import ITEM_COLUMNS, score_answers
-from sales_ability.video import count_frames
+from sales_ability.data.ipip50 import ITEM_COLUMNS, score_answers
+from sales_ability.data.video import count_frames
 
 
 def _free_port() -> int:

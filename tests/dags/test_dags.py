@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import REPO, run_dag
 
+
 def test_dagbag_imports_with_tags_retries_and_docs(airflow_env: dict) -> None:
     code = (
         "import json\nfrom airflow.dag_processing.dagbag import DagBag\n"
@@ -34,7 +35,7 @@ def test_dag_files_keep_heavy_imports_inside_tasks() -> None:
     for path in (REPO / "dags").glob("*.py"):
         top_level = [line for line in path.read_text().splitlines() if line.startswith(("import ", "from "))]
         for line in top_level:
-            for heavy in ("tensorflow", "keras", "mlflow", "dvc", "cv2", "sales_ability.model", "sales_ability.scoring"):
+            for heavy in ("tensorflow", "keras", "mlflow", "dvc", "cv2", "sales_ability.model.network", "sales_ability.serving.scoring"):
                 assert f" {heavy}" not in line, f"{path.name}: {line}"
 
 
@@ -44,11 +45,11 @@ def champion(airflow_env: dict, tmp_path_factory: pytest.TempPathFactory) -> Pat
     tmp = tmp_path_factory.mktemp("champion")
     code = f"""
 import mlflow
-from sales_ability.model import build_model
-from sales_ability.training import save_model
-from sales_ability.registry import register_and_promote
-from sales_ability.knowledge_base import paper_knowledge_base, save_knowledge_base
-from sales_ability.tracking import EXPERIMENT
+from sales_ability.model.network import build_model
+from sales_ability.model.training import save_model
+from sales_ability.serving.registry import register_and_promote
+from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_base
+from sales_ability.serving.tracking import EXPERIMENT
 save_model(build_model("tiny"), {str(tmp / 'model.keras')!r})
 save_knowledge_base(paper_knowledge_base(), {str(tmp / 'kb.json')!r})
 mlflow.set_experiment(EXPERIMENT)
@@ -144,7 +145,11 @@ def test_retraining_configuration_errors_fail_at_once(airflow_env: dict, tmp_pat
 
 
 def test_retraining_configuration_errors_name_the_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sales_ability.retraining import RetrainingConfigError, check_project, pull_remote
+    from sales_ability.serving.retraining import (
+        RetrainingConfigError,
+        check_project,
+        pull_remote,
+    )
 
     with pytest.raises(RetrainingConfigError, match=f"{tmp_path / 'gone'}: project folder not found"):
         check_project(tmp_path / "gone")

@@ -3,11 +3,10 @@ import pickle
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from sales_ability.config import parse_params
-from sales_ability.datasets import (
+from sales_ability.data.datasets import (
     FI_ANNOTATIONS,
     build_manifest,
     collected_manifest,
@@ -15,8 +14,8 @@ from sales_ability.datasets import (
     load_fi_annotation,
     segment_bounds,
 )
+from sales_ability.data.ipip50 import ITEM_COLUMNS
 from sales_ability.errors import DatasetError
-from sales_ability.ipip50 import ITEM_COLUMNS
 from sales_ability.traits import TRAITS
 
 
@@ -117,4 +116,3 @@ def test_demo_manifest_assigns_participant_splits(demo_dir: Path) -> None:
     assert (m.groupby("participant_id")["split"].nunique() == 1).all()
     assert not m[list(TRAITS)].isna().any().any()
     assert np.isnan(m["interview"]).all()
-    assert isinstance(m, pd.DataFrame)

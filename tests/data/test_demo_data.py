@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sales_ability.datasets import collected_manifest, first_impressions_manifest
-from sales_ability.demo_data import ipip50_answers_for, write_demo_dataset
-from sales_ability.ipip50 import score_answers
+from sales_ability.data.datasets import collected_manifest, first_impressions_manifest
+from sales_ability.data.demo_data import ipip50_answers_for, write_demo_dataset
+from sales_ability.data.ipip50 import score_answers
+from sales_ability.data.video import count_frames, probe_video
 from sales_ability.traits import TRAITS
-from sales_ability.video import count_frames, probe_video
 from tests.conftest import run_cli
 
 
@@ -107,7 +107,7 @@ def test_ipip_answers_score_back_within_the_questionnaires_step(seed: int) -> No
 
 
 def test_planted_traits_are_close_to_independent(tmp_path: Path) -> None:
-    from sales_ability.demo_data import _participant_traits
+    from sales_ability.data.demo_data import _participant_traits
 
     traits = _participant_traits(60, np.random.default_rng(7))
     corr = np.corrcoef(traits.T)

@@ -10,10 +10,14 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from sales_ability.demo_data import face_track, render_clip, write_demo_dataset
-from sales_ability.featurize import face_tensor_schema, frames_array, read_face_tensors
+from sales_ability.data.demo_data import face_track, render_clip, write_demo_dataset
+from sales_ability.data.face_tensors import (
+    face_tensor_schema,
+    frames_array,
+    read_face_tensors,
+)
+from sales_ability.data.video import write_video
 from sales_ability.traits import TRAITS
-from sales_ability.video import write_video
 from tests.conftest import run_cli
 
 
@@ -62,15 +66,15 @@ def _bad_and_good_folder(root: Path, demo_dir: Path) -> dict[str, str]:
     rng = np.random.default_rng(0)
     background = np.full((240, 320, 3), 120, np.float32)
     write_video(root / "noface.mp4", [np.clip(background + rng.normal(0, 8, background.shape), 0, 255).astype(np.uint8) for _ in range(64)], 15)
-    from skimage import data
     import cv2
+    from skimage import data
 
     face = cv2.resize(data.astronaut()[20:200, 140:310], (110, 110))
     labels = dict.fromkeys(TRAITS, 0.5)
     write_video(root / "short.mp4", render_clip(face, background, labels, 30, 15, rng), 15)
     (root / "sub").mkdir()
     write_video(root / "sub" / "recorded.webm", render_clip(face, background, labels, 64, 15, rng), 15, codec="libvpx")
-    return {"zero.mp4": "empty", "text.mp4": "not a readable video", "good.mp4": "kept", "truncated.mp4": "",
+    return {"zero.mp4": "empty", "text.mp4": "not a readable video", "good.mp4": "kept", "truncated.mp4": "container could not be opened",  # its index (moov) was cut off
             "noface.mp4": "no face", "short.mp4": "too short", "recorded.webm": "kept"}
 
 
@@ -121,8 +125,8 @@ def test_killed_run_resumes_without_duplicates(tmp_path: Path) -> None:
 @pytest.mark.parametrize("workers", [2])
 def test_workers_give_the_same_tensors(tmp_path: Path, demo_dir: Path, featurized_demo: Path, workers: int) -> None:
     from sales_ability.config import FeaturizeParams
-    from sales_ability.datasets import demo_manifest
-    from sales_ability.featurize import featurize_manifest
+    from sales_ability.data.datasets import demo_manifest
+    from sales_ability.data.featurize import featurize_manifest
 
     manifest = demo_manifest(demo_dir).head(4)
     summary = featurize_manifest(manifest, tmp_path / "w", FeaturizeParams(shard_size=5), workers=workers, progress=False)
@@ -138,14 +142,14 @@ def test_workers_give_the_same_tensors(tmp_path: Path, demo_dir: Path, featurize
 
 def test_resume_fingerprint_covers_the_featurize_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A DVC re-run after a code change must recompute, not resume from the persisted shards."""
-    import sales_ability.video
+    import sales_ability.data.video
     from sales_ability.config import FeaturizeParams
-    from sales_ability.featurize import _fingerprint
+    from sales_ability.data.featurize import _fingerprint
 
     manifest = pd.DataFrame({"clip_id": ["a"], "source": ["a.mp4"]})
     before = _fingerprint(manifest, FeaturizeParams())
     assert _fingerprint(manifest, FeaturizeParams(workers=2)) == before  # how many workers does not matter
     changed = tmp_path / "video.py"
-    changed.write_text(Path(sales_ability.video.__file__).read_text() + "\n# a change\n")
-    monkeypatch.setattr(sales_ability.video, "__file__", str(changed))
+    changed.write_text(Path(sales_ability.data.video.__file__).read_text() + "\n# a change\n")
+    monkeypatch.setattr(sales_ability.data.video, "__file__", str(changed))
     assert _fingerprint(manifest, FeaturizeParams()) != before

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sales_ability.featurize import ClipFeatures, FaceTensorWriter
+from sales_ability.data.face_tensors import ClipFeatures, FaceTensorWriter
 from sales_ability.traits import TRAITS
 
 

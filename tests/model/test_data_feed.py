@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from sales_ability.data_feed import FaceTensorDataset
+from sales_ability.model.feed import FaceTensorDataset
 
 
 def _with_splits(featurized: Path, tmp_path: Path) -> Path:

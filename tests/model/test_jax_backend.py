@@ -46,8 +46,8 @@ TRAIN_AND_SAVE = """
 import json, keras, numpy as np
 from pathlib import Path
 from tests.model.synthetic import write_face_tensors
-from sales_ability.model import build_model, seed_everything
-from sales_ability.training import FitSettings, fit_model, load_model, predict, save_model
+from sales_ability.model.network import build_model, seed_everything
+from sales_ability.model.training import FitSettings, fit_model, load_model, predict, save_model
 
 faces = write_face_tensors(Path("faces"), n_clips=12, n_frames=4, size=16)
 seed_everything(0)
@@ -89,7 +89,7 @@ def test_a_tensorflow_trained_model_predicts_the_same_on_jax(tmp_path: Path) -> 
     on_jax = _python("jax", """
         import json, keras, numpy as np
         from pathlib import Path
-        from sales_ability.scoring import predict_folder
+        from sales_ability.serving.scoring import predict_folder
         frame = predict_folder(Path("model.keras"), Path("faces"))  # the scoring path: every clip, unlabelled too
         frame.to_csv("jax_predictions.csv", index=False)
         print("RESULT " + json.dumps({"backend": keras.backend.backend(), "ids": frame["clip_id"].tolist()}))
@@ -107,7 +107,7 @@ def test_efficientnetb2_builds_and_predicts_on_jax(tmp_path: Path) -> None:
     """The paper's best backbone, as the GPU machine runs it (frames folded into the batch)."""
     result = _python("jax", """
         import json, keras, numpy as np
-        from sales_ability.model import build_model
+        from sales_ability.model.network import build_model
         model = build_model("efficientnetb2")
         x = np.random.default_rng(0).integers(0, 255, (1, 60, 64, 64, 3), dtype=np.uint8)
         y = np.asarray(model.predict(x, verbose=0))

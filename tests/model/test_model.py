@@ -4,9 +4,22 @@ import numpy as np
 import pytest
 
 from sales_ability.errors import ModelError
-from sales_ability.evaluation import concordance, mean_accuracy, regression_report
-from sales_ability.model import PRESETS, TABLE_III, Preset, build_backbone, build_model, seed_everything
-from sales_ability.training import FitSettings, fit_model, freeze_backbone_layers, load_model, save_model
+from sales_ability.model.evaluation import concordance, mean_accuracy, regression_report
+from sales_ability.model.network import (
+    PRESETS,
+    TABLE_III,
+    Preset,
+    build_backbone,
+    build_model,
+    seed_everything,
+)
+from sales_ability.model.training import (
+    FitSettings,
+    fit_model,
+    freeze_backbone_layers,
+    load_model,
+    save_model,
+)
 from tests.model.synthetic import write_face_tensors
 
 

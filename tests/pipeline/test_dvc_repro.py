@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sales_ability.featurize import read_face_tensors
+from sales_ability.data.face_tensors import read_face_tensors
 from tests.conftest import run_dag
 
 # Every test that uses the session's reproduced project lives in this file: `make test` distributes tests by

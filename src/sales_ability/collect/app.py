@@ -12,10 +12,15 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from sales_ability.collect.storage import PROFILE_CHOICES, QUESTIONS, ParticipantError, ParticipantStore
+from sales_ability.collect.storage import (
+    PROFILE_CHOICES,
+    QUESTIONS,
+    ParticipantError,
+    ParticipantStore,
+)
 from sales_ability.collect.video_check import container_extension, is_decodable_video
+from sales_ability.data.ipip50 import ITEM_COLUMNS, load_key, score_answers
 from sales_ability.errors import IPIPError
-from sales_ability.ipip50 import ITEM_COLUMNS, load_key, score_answers
 
 ADMIN_TOKEN_ENV = "SALES_ABILITY_ADMIN_TOKEN"
 DEFAULT_MAX_UPLOAD = 100 * 1024 * 1024

@@ -1,0 +1,299 @@
+"""Dataset adapters: each turns a raw folder into a *clip manifest*, one row per clip.
+
+Manifest columns: ``clip_id, source, participant_id, split, start_s, end_s`` (a clip may be a segment of a
+longer recording; NaN means the whole file), the five traits in ``TRAITS`` order and ``interview``
+(NaN where the dataset has none). Every later stage reads this manifest, whatever the dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sales_ability.config import Params
+from sales_ability.data.ipip50 import score_answers
+from sales_ability.data.splits import assign_splits
+from sales_ability.errors import DatasetError, IPIPError
+from sales_ability.traits import INTERVIEW, TRAITS, fi_to_project_scale
+
+VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".webm", ".avi", ".mkv", ".mov")
+GROUP_COLUMNS: tuple[str, ...] = ("gender", "age_band")  # optional self-reported groups (collected data)
+_FI_CLIP = re.compile(r"^[A-Za-z0-9_-]{11}\.\d{3}$")  # a First Impressions clip name: participant (11) + index
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    "clip_id", "source", "participant_id", "split", "start_s", "end_s", *TRAITS, INTERVIEW,
+)
+FI_ANNOTATIONS: dict[str, str] = {
+    "train": "annotation_training.pkl",
+    "validation": "annotation_validation.pkl",
+    "test": "annotation_test.pkl",
+}
+FI_PARTICIPANT_ID_LENGTH = 11
+
+
+def find_videos(paths: list[str | Path] | tuple[str | Path, ...]) -> list[Path]:
+    """Video files among ``paths``; folders are searched recursively. Sorted, without duplicates.
+
+    Raises:
+        DatasetError: a path does not exist.
+    """
+    found: set[Path] = set()
+    for p in map(Path, paths):
+        if p.is_dir():
+            found.update(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
+        elif p.is_file():
+            found.add(p)
+        else:
+            raise DatasetError(f"{p}: no such file or folder")
+    return sorted(found)
+
+
+def check_label_range(frame: pd.DataFrame, source: str | Path, columns: tuple[str, ...] = TRAITS) -> None:
+    """Raise DatasetError naming the first clip whose label is NaN or outside [0, 1]."""
+    for column in columns:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() | (values < 0) | (values > 1)
+        if bad.any():
+            row = frame.loc[bad].iloc[0]
+            raise DatasetError(
+                f"{source}: clip {row['clip_id']}: {column} = {row[column]!r} is not a number in [0, 1]"
+            )
+
+
+def participant_from_clip_id(clip_id: str) -> str:
+    """First Impressions clip ``<youtube id>.<NNN>`` -> the 11-character YouTube id."""
+    return clip_id[:FI_PARTICIPANT_ID_LENGTH]
+
+
+# --- First Impressions V2 -------------------------------------------------------------------------
+
+
+def load_fi_annotation(path: str | Path, neuroticism_is_stability: bool = True) -> pd.DataFrame:
+    """Read one First Impressions annotation pickle into ``clip_id``, ``file`` and the label columns.
+
+    Args:
+        path: ``annotation_{training,validation,test}.pkl``.
+        neuroticism_is_stability: FI's ``neuroticism`` is emotional stability: store ``1 - x``, the
+            project's scale (``dataset.fi_neuroticism_is_stability``; see ``sales_ability.traits``).
+
+    Raises:
+        DatasetError: the file is missing or unreadable, a trait is missing, or a label is NaN or outside [0, 1].
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: annotation file not found")
+    try:
+        with path.open("rb") as fh:
+            raw = pickle.load(fh, encoding="latin1")
+    except Exception as err:  # noqa: BLE001 - any unpickling failure is the file's fault
+        raise DatasetError(f"{path}: not a readable annotation pickle ({err})") from None
+    if not isinstance(raw, dict):
+        raise DatasetError(f"{path}: expected a dict trait -> {{file name: value}}")
+    missing = [t for t in TRAITS if t not in raw]
+    if missing:
+        raise DatasetError(f"{path}: missing traits {', '.join(missing)}")
+    files = sorted(raw[TRAITS[0]])
+    frame = pd.DataFrame({"file": files})
+    frame["clip_id"] = [Path(f).stem for f in files]
+    for column in (*TRAITS, INTERVIEW):
+        values = raw.get(column, {})
+        frame[column] = [values.get(f, np.nan) for f in files]
+    check_label_range(frame, path)
+    if INTERVIEW in raw:
+        check_label_range(frame, path, (INTERVIEW,))
+    frame["neuroticism"] = fi_to_project_scale(frame["neuroticism"], neuroticism_is_stability)
+    return frame
+
+
+def first_impressions_manifest(folder: str | Path, neuroticism_is_stability: bool = True) -> pd.DataFrame:
+    """Manifest of a First Impressions V2 folder: clips plus the three annotation pickles (labels on the
+    project's scale unless ``neuroticism_is_stability`` is off).
+
+    Raises:
+        DatasetError: an annotation file is missing, a label is bad, a labelled clip has no video, or a
+            video has no label.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: First Impressions folder not found")
+    frames = []
+    for split, name in FI_ANNOTATIONS.items():
+        ann = load_fi_annotation(folder / name, neuroticism_is_stability)
+        ann["split"] = split
+        ann["annotation"] = name
+        frames.append(ann)
+    labels = pd.concat(frames, ignore_index=True)
+    dup = labels["clip_id"].duplicated(keep=False)
+    if dup.any():
+        clip = labels.loc[dup, "clip_id"].iloc[0]
+        raise DatasetError(f"{folder}: clip {clip} is labelled in more than one annotation file")
+    videos = {p.stem: p for p in find_videos([folder]) if p.suffix.lower() == ".mp4"}
+    no_video = labels.loc[~labels["clip_id"].isin(videos)]
+    if len(no_video):
+        row = no_video.iloc[0]
+        raise DatasetError(
+            f"{folder / row['annotation']}: clip {row['file']} is labelled but has no video "
+            f"({len(no_video)} such clips)"
+        )
+    unlabelled = sorted(set(videos) - set(labels["clip_id"]))
+    if unlabelled:
+        raise DatasetError(
+            f"{videos[unlabelled[0]]}: video has no label in any annotation file ({len(unlabelled)} such videos)"
+        )
+    labels["source"] = [str(videos[c]) for c in labels["clip_id"]]
+    labels["participant_id"] = labels["clip_id"].map(participant_from_clip_id)
+    labels["start_s"] = np.nan
+    labels["end_s"] = np.nan
+    return labels[list(MANIFEST_COLUMNS)].sort_values("clip_id", ignore_index=True)
+
+
+# --- Demo -----------------------------------------------------------------------------------------
+
+
+def demo_manifest(folder: str | Path) -> pd.DataFrame:
+    """Manifest of a demo folder written by ``sales-ability demo-data`` (``labels.csv`` beside the clips).
+
+    Raises:
+        DatasetError: labels.csv is missing or bad, or a labelled clip has no video.
+    """
+    folder = Path(folder)
+    labels_path = folder / "labels.csv"
+    if not labels_path.is_file():
+        raise DatasetError(f"{labels_path}: labels file not found (write one with `sales-ability demo-data`)")
+    labels = pd.read_csv(labels_path, dtype={"clip_id": str, "participant_id": str})
+    missing = [c for c in ("clip_id", "participant_id", *TRAITS) if c not in labels.columns]
+    if missing:
+        raise DatasetError(f"{labels_path}: missing columns {', '.join(missing)}")
+    check_label_range(labels, labels_path)
+    videos = {p.stem: p for p in find_videos([folder])}
+    no_video = labels.loc[~labels["clip_id"].isin(videos), "clip_id"]
+    if len(no_video):
+        raise DatasetError(f"{labels_path}: clip {no_video.iloc[0]} is labelled but has no video")
+    labels["source"] = [str(videos[c]) for c in labels["clip_id"]]
+    for column in ("split", "start_s", "end_s", INTERVIEW):
+        if column not in labels:
+            labels[column] = np.nan
+    return labels[list(MANIFEST_COLUMNS)].sort_values("clip_id", ignore_index=True)
+
+
+# --- Collected (the website's participants) ---------------------------------------------------------
+
+
+def segment_bounds(duration_s: float, clip_seconds: float) -> list[tuple[float, float]]:
+    """Cut a recording of ``duration_s`` into equal segments of about ``clip_seconds`` (at least one)."""
+    if not math.isfinite(duration_s) or duration_s <= 0:
+        return [(0.0, float("nan"))]
+    n = max(1, round(duration_s / clip_seconds))
+    step = duration_s / n
+    return [(round(i * step, 3), round((i + 1) * step, 3)) for i in range(n)]
+
+
+def collected_manifest(folder: str | Path, clip_seconds: float = 15.0, skipped: dict[str, str] | None = None) -> pd.DataFrame:
+    """Manifest of the website's data folder: ``<participant>/answer_<n>.<ext>`` plus ``ipip50.json``.
+
+    Labels come from the participant's IPIP-50 answers; each answer is cut into clips of about
+    ``clip_seconds``. A participant is left out, with the reason recorded in ``skipped`` (participant id
+    -> reason), when the questionnaire is missing or invalid or no answer recording can be read; the
+    others are listed. An answer that cannot be read while others can is listed and featurize rejects it.
+
+    Raises:
+        DatasetError: the folder is missing.
+    """
+    from sales_ability.data.video import (
+        probe_video,  # cv2 only when collected data is read
+    )
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: collected data folder not found")
+    skipped = {} if skipped is None else skipped
+    rows = []
+    for person in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            traits = _participant_traits(person)
+        except DatasetError as err:
+            skipped[person.name] = str(err)
+            continue
+        meta_file = person / "metadata.json"
+        profile = json.loads(meta_file.read_text()).get("profile", {}) if meta_file.is_file() else {}
+        groups = {g: (None if profile.get(g) in (None, "prefer_not_to_say") else profile[g]) for g in GROUP_COLUMNS}
+        answers = [a for a in sorted(person.glob("answer_*")) if a.suffix.lower() in VIDEO_EXTENSIONS]
+        durations = {}
+        for answer in answers:
+            try:
+                durations[answer] = probe_video(answer).duration_s
+            except Exception:  # noqa: BLE001 - featurize rejects it with the reason
+                durations[answer] = float("nan")
+        if not any(math.isfinite(d) and d > 0 for d in durations.values()):
+            skipped[person.name] = f"{person}: no usable answer ({len(answers)} recordings, none readable)"
+            continue
+        for answer, duration in durations.items():
+            for k, (start, end) in enumerate(segment_bounds(duration, clip_seconds)):
+                rows.append({
+                    "clip_id": f"{person.name}_{answer.stem}_c{k}",
+                    "source": str(answer),
+                    "participant_id": person.name,
+                    "split": np.nan,
+                    "start_s": start,
+                    "end_s": end,
+                    **traits,
+                    INTERVIEW: np.nan,
+                    **groups,
+                })
+    return pd.DataFrame(rows, columns=[*MANIFEST_COLUMNS, *GROUP_COLUMNS])
+
+
+def _participant_traits(person: Path) -> dict[str, float]:
+    """One participant's traits from ``ipip50.json``; DatasetError naming the file and item otherwise."""
+    sheet = person / "ipip50.json"
+    if not sheet.is_file():
+        raise DatasetError(f"{sheet}: missing (questionnaire not submitted)")
+    try:
+        payload = json.loads(sheet.read_text())
+        return score_answers(payload["answers"], participant=person.name)
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+        raise DatasetError(f"{sheet}: malformed questionnaire ({type(err).__name__}: {err})") from None
+    except IPIPError as err:
+        raise DatasetError(f"{sheet}: {err}") from None
+
+
+# --- Any dataset ----------------------------------------------------------------------------------
+
+
+def build_manifest(raw_dir: str | Path, params: Params, skipped: dict[str, str] | None = None) -> pd.DataFrame:
+    """Manifest of the active dataset (``params.dataset.name``) with splits assigned.
+
+    Args:
+        raw_dir: the dataset's raw folder (``data/raw/<dataset>``).
+        params: the project parameters.
+        skipped: filled with the participants left out and why (collected data).
+    """
+    ds = params.dataset
+    if ds.name == "first_impressions":
+        manifest = first_impressions_manifest(raw_dir, ds.fi_neuroticism_is_stability)
+    elif ds.name == "demo":
+        manifest = demo_manifest(raw_dir)
+    else:  # collected, and the demo's collected-layout dataset
+        manifest = collected_manifest(raw_dir, ds.clip_seconds, skipped)
+    if manifest.empty:
+        raise DatasetError(f"{raw_dir}: no labelled clips found for dataset {ds.name!r}")
+    return assign_splits(manifest, ds.split, ds.split_fractions, ds.seed)
+
+
+def manifest_from_inputs(inputs: list[str | Path]) -> pd.DataFrame:
+    """An unlabelled manifest for loose videos: clip id = file name without extension."""
+    rows = []
+    for path in find_videos(inputs):
+        stem = path.stem
+        rows.append({
+            "clip_id": stem, "source": str(path),
+            "participant_id": stem[:11] if _FI_CLIP.match(stem) else stem,
+            "split": np.nan, "start_s": np.nan, "end_s": np.nan,
+            **{c: np.nan for c in (*TRAITS, INTERVIEW)},
+        })
+    return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))

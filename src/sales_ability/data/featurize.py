@@ -1,0 +1,246 @@
+"""Featurize: raw clips -> 60 RGB face crops each, written as sharded Parquet with labels and split.
+
+One row per clip (see README "Face tensor schema"). Every input ends in exactly one of two places: a
+Parquet shard, or ``rejects.csv`` with the reason. Shards are written atomically and the run resumes:
+clips already in a shard or in the rejects are skipped when a killed run is started again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from sales_ability.config import FeaturizeParams
+from sales_ability.data.face_tensors import (
+    REJECT_COLUMNS,
+    REJECTS_FILE,
+    ClipFeatures,
+    FaceTensorWriter,
+    _isnan,
+    shard_paths,
+)
+from sales_ability.errors import VideoError
+from sales_ability.io_utils import write_csv_atomic, write_json_atomic
+
+STATE_FILE = "_featurize_state.json"
+
+
+def featurize_clip(clip: dict, params: FeaturizeParams, detector) -> ClipFeatures:
+    """Sample, detect, track and crop one clip (a manifest row).
+
+    Raises:
+        VideoError: the reject reason (unreadable, truncated, too short, no face).
+    """
+    from sales_ability.data.faces import fill_missing_boxes, locate_faces, square_crop
+    from sales_ability.data.video import read_sampled_frames
+
+    start = clip.get("start_s")
+    end = clip.get("end_s")
+    indices, frames, info = read_sampled_frames(
+        clip["source"], params.n_frames,
+        None if _isnan(start) else float(start),
+        None if _isnan(end) else float(end),
+    )
+    track = locate_faces(frames, detector, params.detect_every, params.detect_max_side, params.track_min_score)
+    share = float(track.found.mean())
+    if share < params.min_face_fraction:
+        raise VideoError(
+            f"no face: found in {int(track.found.sum())} of {len(frames)} sampled frames "
+            f"(need {params.min_face_fraction:.0%})"
+        )
+    crop_boxes = fill_missing_boxes(track.boxes, frames[0].shape[:2])
+    crops = np.stack([square_crop(f, b, params.margin, params.crop_size) for f, b in zip(frames, crop_boxes, strict=True)])
+    return ClipFeatures(
+        clip=clip, frames=crops, frame_index=indices, face_found=track.found, boxes=track.boxes,
+        fps=info.fps, width=info.width, height=info.height, n_frames=info.n_frames, detector=detector.name,
+    )
+
+
+@dataclass
+class FeaturizeSummary:
+    """What a featurize run did."""
+
+    kept: int
+    rejected: int
+    skipped: int
+    seconds: float
+    rejects: list[dict] = field(default_factory=list)
+    completed_at: list[float] = field(default_factory=list)  # seconds since start, per clip processed
+
+    def steady_clips_per_s(self, warmup: int) -> float:
+        """Throughput after the first ``warmup`` clips (which carry each worker's start-up)."""
+        t = self.completed_at
+        if len(t) <= warmup + 1:
+            return float("nan")
+        return (len(t) - 1 - warmup) / (t[-1] - t[warmup])
+
+    def line(self) -> str:
+        resumed = f", {self.skipped} already done" if self.skipped else ""
+        return f"featurize: kept {self.kept}, rejected {self.rejected}{resumed} in {self.seconds:.1f} s"
+
+
+# --- workers: one detector per process, created once ---------------------------------------------
+
+_WORKER: dict = {}
+
+
+def _init_worker(params_json: str, single_thread: bool) -> None:
+    if single_thread:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+        os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+        os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "threads;1")  # FFmpeg decodes on all cores otherwise
+        import cv2
+
+        cv2.setNumThreads(1)
+    from sales_ability.data.faces import make_detector
+
+    params = FeaturizeParams.model_validate_json(params_json)
+    _WORKER["params"] = params
+    _WORKER["detector"] = make_detector(params.detector)
+
+
+def _work(clip: dict) -> tuple[dict, ClipFeatures | None, str | None]:
+    try:
+        return clip, featurize_clip(clip, _WORKER["params"], _WORKER["detector"]), None
+    except VideoError as err:
+        return clip, None, str(err)
+    except Exception as err:  # noqa: BLE001 - one bad file must never stop the batch
+        return clip, None, f"unexpected error: {type(err).__name__}: {err}"
+
+
+def _results(
+    clips: list[dict], params: FeaturizeParams, workers: int, use_pool: bool = False
+) -> Iterator[tuple[dict, ClipFeatures | None, str | None]]:
+    if workers <= 1 and not use_pool:
+        _init_worker(params.model_dump_json(), single_thread=False)
+        for clip in clips:
+            yield _work(clip)
+        return
+    import multiprocessing as mp
+
+    # Spawned workers (TensorFlow does not survive fork); a window of 2 tasks per worker bounds memory.
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=mp.get_context("spawn"),
+        initializer=_init_worker, initargs=(params.model_dump_json(), True),
+    ) as pool:
+        window: deque[Future] = deque()
+        it = iter(clips)
+        for clip in it:
+            window.append(pool.submit(_work, clip))
+            if len(window) >= 2 * workers:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
+def _fingerprint(manifest: pd.DataFrame, params: FeaturizeParams) -> str:
+    """What a resumed run must share with the interrupted one: clips, params and the code that makes tensors
+    (without the code, a DVC re-run after a change to it would keep the old shards of a persisted output)."""
+    from sales_ability.data import face_tensors, faces, video
+
+    digest = hashlib.sha256(params.model_dump_json(exclude={"workers", "shard_size"}).encode())
+    digest.update(manifest.to_csv(index=False).encode())
+    for module in (sys.modules[__name__], face_tensors, faces, video):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def _done_clip_ids(out_dir: Path) -> set[str]:
+    done: set[str] = set()
+    for shard in shard_paths(out_dir):
+        done.update(pq.read_table(shard, columns=["clip_id"]).column("clip_id").to_pylist())
+    return done
+
+
+def _read_rejects(out_dir: Path) -> list[dict]:
+    path = out_dir / REJECTS_FILE
+    if not path.is_file():
+        return []
+    return pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")
+
+
+def _write_rejects(out_dir: Path, rejects: list[dict]) -> None:
+    write_csv_atomic(out_dir / REJECTS_FILE, pd.DataFrame(rejects, columns=list(REJECT_COLUMNS)))
+
+
+def featurize_manifest(
+    manifest: pd.DataFrame,
+    out_dir: str | Path,
+    params: FeaturizeParams,
+    workers: int | None = None,
+    progress: bool = True,
+    use_pool: bool = False,
+) -> FeaturizeSummary:
+    """Featurize every clip of ``manifest`` into ``out_dir`` (shards + ``rejects.csv``), resuming if possible.
+
+    A folder holding a run of a different manifest or different parameters is cleared first.
+    ``use_pool`` runs even a single worker in a separate single-threaded process (for benchmarks).
+    """
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = _fingerprint(manifest, params)
+    state_path = out_dir / STATE_FILE
+    previous = json.loads(state_path.read_text()).get("fingerprint") if state_path.is_file() else None
+    if previous != fingerprint:
+        for stale in [*out_dir.glob("part-*.parquet"), out_dir / REJECTS_FILE]:
+            stale.unlink(missing_ok=True)
+        write_json_atomic(state_path, {"fingerprint": fingerprint})
+    for leftover in out_dir.glob(".*.tmp"):
+        leftover.unlink()
+
+    wanted = set(manifest["clip_id"])
+    done = _done_clip_ids(out_dir) & wanted
+    rejects = [r for r in _read_rejects(out_dir) if r["clip_id"] in wanted]
+    rejected_ids = {r["clip_id"] for r in rejects}
+    clips = [
+        {k: (None if _isnan(v) else v) for k, v in row.items()}
+        for row in manifest.to_dict("records")
+        if row["clip_id"] not in done and row["clip_id"] not in rejected_ids
+    ]
+    skipped = len(manifest) - len(clips)
+    writer = FaceTensorWriter(out_dir, params.shard_size, params.n_frames, params.crop_size)
+    n_workers = workers or params.workers
+
+    kept = 0
+    completed_at: list[float] = []
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("featurize"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), disable=not progress,
+    ) as bar:
+        task = bar.add_task("clips", total=len(clips))
+        for clip, features, reason in _results(clips, params, n_workers, use_pool):
+            completed_at.append(time.perf_counter() - started)
+            if features is not None:
+                writer.add(features)
+                kept += 1
+            else:
+                rejects.append({"source": str(clip["source"]), "reason": reason, "clip_id": str(clip["clip_id"])})
+                _write_rejects(out_dir, rejects)
+            bar.advance(task)
+        writer.flush()
+    _write_rejects(out_dir, rejects)
+    return FeaturizeSummary(
+        kept=kept + len(done), rejected=len(rejects), skipped=skipped,
+        seconds=time.perf_counter() - started, rejects=rejects, completed_at=completed_at,
+    )

@@ -1,0 +1,1 @@
+"""The knowledge base: fitting decile thresholds, rating traits into sales scores, validation."""

@@ -1,0 +1,192 @@
+"""Checks of the knowledge base the paper lacks: clusters vs sales score, interview agreement, fairness.
+
+The paper's Fig. 6 and 7 (PCA to 2D, KMeans with k = 4 and 5) are reproduced and measured: the share of
+sales-score variance explained by cluster (eta squared), silhouette, and the adjusted Rand index between
+clusters and sales-score bands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sales_ability.knowledge.rate import rate, with_directions
+from sales_ability.traits import INTERVIEW, TRAITS
+
+
+def eta_squared(values: np.ndarray, groups: np.ndarray) -> float:
+    """Share of the variance of ``values`` explained by ``groups`` (between-group / total sum of squares)."""
+    values = np.asarray(values, float)
+    total = float(((values - values.mean()) ** 2).sum())
+    if total == 0:
+        return 0.0
+    between = sum(
+        len(v) * (v.mean() - values.mean()) ** 2 for g in np.unique(groups) for v in [values[groups == g]]
+    )
+    return float(between / total)
+
+
+def score_bands(sales_score: np.ndarray, k: int) -> np.ndarray:
+    """``k`` sales-score bands of about equal size; tied scores share a band (so row order never matters)."""
+    ranks = stats.rankdata(sales_score, method="average") - 1
+    return np.minimum((ranks * k // len(sales_score)).astype(int), k - 1)
+
+
+def cluster_validation(rated: pd.DataFrame, ks: tuple[int, ...] = (4, 5), seed: int = 0) -> tuple[dict, dict]:
+    """PCA to 2D then KMeans for each k; returns metrics and the arrays the figures need.
+
+    The rows are put in one canonical order (by their trait values) first: KMeans' initialisation picks
+    rows by position, so without it reordering the same candidates could change the clusters.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+    from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+    x = rated[list(TRAITS)].to_numpy(float)
+    order = np.lexsort(x.T[::-1])
+    x = x[order]
+    sales = rated["sales_score"].to_numpy(float)[order]
+    if len(rated) < 3:
+        return {"note": f"{len(rated)} candidates: too few to cluster"}, {"xy": np.zeros((len(rated), 2)), "sales": sales, "labels": {}}
+    pca = PCA(n_components=2, random_state=seed)
+    xy = pca.fit_transform(x)
+    metrics: dict = {"pca_explained_variance": [round(float(v), 4) for v in pca.explained_variance_ratio_]}
+    plots: dict = {"xy": xy, "sales": sales, "labels": {}}
+    for k in ks:
+        if len(rated) <= k:
+            continue
+        labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(xy)
+        plots["labels"][k] = labels
+        metrics[f"k{k}"] = {
+            "eta_squared": round(eta_squared(sales, labels), 4),
+            "silhouette": round(float(silhouette_score(xy, labels)), 4) if len(set(labels)) > 1 else None,
+            "adjusted_rand_index": round(float(adjusted_rand_score(score_bands(sales, k), labels)), 4),
+        }
+    return metrics, plots
+
+
+def interview_agreement(labels: pd.DataFrame, kb: dict) -> dict | None:
+    """Spearman of the sales score with First Impressions' ``interview`` rating, for the configured
+    directions and with each single trait's direction flipped. None when there is no interview column."""
+    if INTERVIEW not in labels or labels[INTERVIEW].isna().all():
+        return None
+    frame = labels.dropna(subset=[INTERVIEW])
+
+    def rho(kb_: dict) -> float:
+        rated, _ = rate(frame, kb_, id_column="clip_id")
+        return round(float(stats.spearmanr(rated["sales_score"], rated[INTERVIEW]).statistic), 4)
+
+    out = {"configured": rho(kb)}
+    for trait in TRAITS:
+        current = kb["traits"][trait]["direction"]
+        flipped = "negative" if current == "positive" else "positive"
+        out[f"flip_{trait}"] = rho(with_directions(kb, {trait: flipped}))
+    return out
+
+
+def fairness(rated: pd.DataFrame, group_columns: list[str], top_band: float = 7.0) -> dict:
+    """Per group: mean sales score, share in the top band (sales score >= ``top_band``), and the
+    four-fifths ratio (lowest share / highest share; below 0.8 flags adverse impact)."""
+    out: dict = {}
+    for column in group_columns:
+        if column not in rated or rated[column].isna().all():
+            continue
+        groups = {}
+        for name, part in rated.dropna(subset=[column]).groupby(column):
+            groups[str(name)] = {
+                "n": int(len(part)),
+                "mean_sales_score": round(float(part["sales_score"].mean()), 3),
+                "top_band_share": round(float((part["sales_score"] >= top_band).mean()), 3),
+            }
+        shares = [g["top_band_share"] for g in groups.values()]
+        ratio = (min(shares) / max(shares)) if shares and max(shares) > 0 else None
+        out[column] = {"groups": groups, "four_fifths_ratio": None if ratio is None else round(ratio, 3)}
+    return out
+
+
+# --- figures ---------------------------------------------------------------------------------------
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_trait_distributions(labels: pd.DataFrame, kb: dict, path: str | Path) -> Path:
+    """Paper Fig. 4: per-trait histogram, the fitted density, and the decile thresholds."""
+    from scipy import stats as st
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 5, figsize=(20, 3.6))
+    grid = np.linspace(0, 1, 400)
+    for ax, trait in zip(axes, TRAITS, strict=True):
+        entry = kb["traits"][trait]
+        ax.hist(labels[trait], bins=40, range=(0, 1), density=True, color="#9ecae1", label="labels")
+        dist = entry.get("distribution")
+        if dist:
+            frozen = getattr(st, dist["name"])(**dist["params"])
+            ax.plot(grid, frozen.pdf(grid), color="#08519c", label=f"fitted {dist['name']}")
+        for t in entry["thresholds"]:
+            ax.axvline(t, color="#de2d26", lw=0.8, alpha=0.7)
+        ax.set_title(f"{trait} ({entry['direction']})")
+        ax.set_xlim(0, 1)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"Trait distributions and score thresholds ({kb['knowledge_base']} knowledge base)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_sales_scores(rated: pd.DataFrame, path: str | Path, id_column: str = "clip_id", limit: int = 60) -> Path:
+    """Paper Fig. 5: the sales score of each test candidate, highest first."""
+    plt = _pyplot()
+    top = rated.sort_values("sales_score", ascending=False).head(limit)
+    fig, ax = plt.subplots(figsize=(max(6, 0.22 * len(top)), 3.8))
+    ax.bar(range(len(top)), top["sales_score"], color=plt.cm.viridis((top["sales_score"] - 1) / 9))
+    ax.set_xticks(range(len(top)), top[id_column].astype(str), rotation=90, fontsize=6)
+    ax.set_ylim(1, 10)
+    ax.set_ylabel("sales score (1..10)")
+    ax.set_title("Sales scores of the test candidates (decision support, not a verdict)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_clusters(plots: dict, path: str | Path) -> Path:
+    """Paper Fig. 6/7: PCA plane, points coloured by sales score, one panel per k with cluster outlines."""
+    plt = _pyplot()
+    ks = sorted(plots["labels"])
+    fig, axes = plt.subplots(1, max(1, len(ks)), figsize=(6 * max(1, len(ks)), 4.8), squeeze=False)
+    xy, sales = plots["xy"], plots["sales"]
+    if not ks:
+        axes[0][0].scatter(xy[:, 0], xy[:, 1], c=sales, cmap="viridis", vmin=1, vmax=10)
+        axes[0][0].set_title(f"{len(sales)} candidates: too few for KMeans with k = 4 or 5")
+    for ax, k in zip(axes[0], ks, strict=False):
+        labels = plots["labels"][k]
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=sales, cmap="viridis", vmin=1, vmax=10, s=28, edgecolors="none")
+        for c in np.unique(labels):
+            pts = xy[labels == c]
+            centre = pts.mean(axis=0)
+            ax.scatter(*centre, marker="x", color="black", s=60)
+            ax.annotate(f"cluster {c}\nmean {sales[labels == c].mean():.1f}", centre, fontsize=7)
+        ax.set_title(f"KMeans k={k} on PCA(traits)")
+        ax.set_xlabel("PC1")
+        ax.set_ylabel("PC2")
+        fig.colorbar(sc, ax=ax, label="sales score")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    from sales_ability.io_utils import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
+    _pyplot().close(fig)
+    return path

@@ -1,0 +1,161 @@
+"""Train and fine-tune the trait model on face tensors, tracking every epoch in MLflow."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+from keras import ops
+
+from sales_ability.io_utils import atomic_path, write_csv_atomic
+from sales_ability.model.feed import FaceTensorDataset
+
+
+def mean_accuracy_metric(y_true, y_pred):
+    """Eq. 1 per clip, averaged by Keras over the batch: ``1 - mean |p - t|``."""
+    return 1.0 - ops.mean(ops.abs(y_true - y_pred), axis=-1)
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """How one training phase runs."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    patience: int
+    augment_flip: bool
+    seed: int
+    jit_compile: bool = False
+    feed_workers: int = 1  # >1: threads prefetch batches while the accelerator trains (not bit-reproducible)
+
+
+class MlflowEpochLogger(keras.callbacks.Callback):
+    """Log every epoch's metrics to the active MLflow run (``mlflow.keras.autolog`` is tested only up to
+    Keras 3.13, so this callback does the part we need)."""
+
+    def __init__(self, prefix: str = "") -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        mlflow = sys.modules.get("mlflow")  # never imported: no run is active (and a GPU box may lack MLflow)
+        if mlflow is not None and mlflow.active_run() is not None and logs:
+            mlflow.log_metrics({f"{self.prefix}{k}": float(v) for k, v in logs.items()}, step=epoch)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall seconds of each epoch: the first holds the compilation, the rest are the steady state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def compile_model(model: keras.Model, learning_rate: float, jit_compile: bool = False) -> None:
+    """Adam on MSE, with Eq. 1 mean accuracy as the metric."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="mse",
+        metrics=[keras.metrics.MeanMetricWrapper(mean_accuracy_metric, name="mean_accuracy")],
+        jit_compile=jit_compile,
+    )
+
+
+def fit_model(
+    model: keras.Model,
+    faces: str | Path,
+    settings: FitSettings,
+    history_file: str | Path | None = None,
+    mlflow_prefix: str = "",
+) -> dict:
+    """Train on the ``train`` split with early stopping on validation mean accuracy (best weights kept).
+
+    Returns:
+        Figures of the run: epochs run, best validation mean accuracy, seconds, training clips/s, and
+        ``epoch_seconds`` (each epoch's wall time, validation included).
+    """
+    from sales_ability.model.network import seed_everything
+
+    seed_everything(settings.seed)  # again: the shuffles, dropout and flips of this fit repeat too
+    train = FaceTensorDataset(faces, "train", settings.batch_size, shuffle=True, augment_flip=settings.augment_flip,
+                              seed=settings.seed, workers=settings.feed_workers)
+    try:
+        val = FaceTensorDataset(faces, "validation", settings.batch_size)
+    except ValueError:
+        val = None  # no validation split: train for the full epochs
+    compile_model(model, settings.learning_rate, settings.jit_compile)
+    timer = EpochTimer()
+    callbacks: list[keras.callbacks.Callback] = [MlflowEpochLogger(mlflow_prefix), timer]
+    if val is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_mean_accuracy", mode="max", patience=settings.patience, restore_best_weights=True,
+        ))
+    started = time.perf_counter()
+    history = model.fit(train, validation_data=val, epochs=settings.epochs, callbacks=callbacks, verbose=2)
+    seconds = time.perf_counter() - started
+    frame = pd.DataFrame(history.history)
+    frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+    if history_file:
+        write_csv_atomic(history_file, frame.round(6))
+    best = float(frame["val_mean_accuracy"].max()) if "val_mean_accuracy" in frame else float(frame["mean_accuracy"].iloc[-1])
+    return {
+        "epochs_run": int(len(frame)),
+        "best_val_mean_accuracy": round(best, 6),
+        "train_clips": train.n_clips,
+        "validation_clips": val.n_clips if val is not None else 0,
+        "seconds": round(seconds, 2),
+        "train_clips_per_s": round(train.n_clips * len(frame) / seconds, 3),
+        "epoch_seconds": [round(t, 3) for t in timer.seconds],
+    }
+
+
+def backbone_of(model: keras.Model) -> keras.Model:
+    """The nested per-frame CNN of a trait model."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            return layer
+    raise ValueError(f"{model.name}: no backbone found")
+
+
+def freeze_backbone_layers(model: keras.Model, k: int) -> int:
+    """Freeze the first ``k`` weight-holding backbone layers (the paper's fine-tuning); returns how many."""
+    from sales_ability.model.network import freeze_first_layers
+
+    return freeze_first_layers(backbone_of(model), k)
+
+
+def save_model(model: keras.Model, path: str | Path) -> Path:
+    """Save as ``.keras`` atomically."""
+    path = Path(path)
+    with atomic_path(path.with_suffix(".keras")) as tmp:
+        target = tmp.with_suffix(".keras")
+        model.save(target)
+        target.replace(tmp)
+    return path
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """Load a saved trait model for inference or further training (compile afresh)."""
+    import sales_ability.model.network  # noqa: F401 - registers the custom layers
+
+    return keras.saving.load_model(str(path), compile=False)
+
+
+def predict(model: keras.Model, faces: str | Path, split: str | None, batch_size: int = 8) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Predictions for a split: clip ids, predicted traits (N, 5), labels (N, 5)."""
+    data = FaceTensorDataset(faces, split, batch_size)
+    pred = model.predict(data, verbose=0)
+    return data.clip_ids, np.asarray(pred), data.labels()

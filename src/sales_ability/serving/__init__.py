@@ -1,0 +1,1 @@
+"""Model registry and tracking, scoring candidates, batch scoring, the report, retraining."""
