@@ -25,6 +25,7 @@ Logic lives in `sales_ability.serving.batch`; this file only wires tasks.
 from __future__ import annotations
 
 import os
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -36,7 +37,10 @@ from airflow.sdk import (
     get_current_context,
     task,
 )
-from sales_ability_common import CHAMPION_MODEL, task_defaults
+
+if str(Path(__file__).parent) not in sys.path:  # Airflow 3 no longer puts the DAGs folder on sys.path
+    sys.path.append(str(Path(__file__).parent))
+from sales_ability_common import CHAMPION_MODEL, task_defaults  # noqa: E402 - the DAG helpers beside this file
 
 PROJECT_DIR = os.environ.get("SALES_ABILITY_PROJECT", str(Path(__file__).resolve().parents[1]))
 DEFAULT_INBOX = f"{PROJECT_DIR}/inbox"

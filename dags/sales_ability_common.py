@@ -1,5 +1,5 @@
 """What both DAGs share: the champion Asset and the task defaults (Airflow-only, so it lives beside the DAGs;
-Airflow puts the DAGs folder on sys.path; `.airflowignore` keeps it out of DAG parsing)."""
+each DAG file puts its own folder on sys.path; `.airflowignore` keeps it out of DAG parsing)."""
 
 from __future__ import annotations
 

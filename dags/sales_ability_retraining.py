@@ -21,11 +21,15 @@ Logic lives in `sales_ability.serving.retraining`; this file only wires tasks.
 from __future__ import annotations
 
 import os
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from airflow.sdk import Param, dag, get_current_context, task
-from sales_ability_common import CHAMPION_MODEL, task_defaults
+
+if str(Path(__file__).parent) not in sys.path:  # Airflow 3 no longer puts the DAGs folder on sys.path
+    sys.path.append(str(Path(__file__).parent))
+from sales_ability_common import CHAMPION_MODEL, task_defaults  # noqa: E402 - the DAG helpers beside this file
 
 PROJECT_DIR = os.environ.get("SALES_ABILITY_PROJECT", str(Path(__file__).resolve().parents[1]))
 

@@ -131,6 +131,6 @@ def test_bench_gpu_runs_end_to_end_on_a_cpu(tmp_path: Path) -> None:
     assert [r["batch_size"] for r in figures["rows"]] == [2, 4]
     for row in figures["rows"]:
         assert row["clips"] == 8 and row["trainer_clips_per_s"] > 0 and row["bare_clips_per_s"] > 0
-        assert row["trainer_over_bare"] == round(row["trainer_clips_per_s"] / row["bare_clips_per_s"], 3)
+        assert abs(row["trainer_over_bare"] - row["trainer_clips_per_s"] / row["bare_clips_per_s"]) < 0.01  # from unrounded rates
         assert row["predict_clips_per_s"] > 0 and row["first_step_s"] > 0 and row["peak_memory_mib"] > 0
     assert "trainer / bare" in proc.stdout and f"figures -> {out}" in proc.stdout.replace("\n", "")
