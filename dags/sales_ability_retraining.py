@@ -44,8 +44,14 @@ def _project() -> Path:
         project = check_project(get_current_context()["params"]["project_dir"])
     except RetrainingConfigError as err:
         raise AirflowFailException(str(err)) from None
-    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
     return project
+
+
+def _champion(project: Path) -> str | None:
+    """The champion's version in the project's registry (tracking URI and model name passed explicitly)."""
+    from sales_ability.serving.retraining import champion_version, project_model_name, project_tracking_uri
+
+    return champion_version(project_model_name(project), project_tracking_uri(project))
 
 
 @dag(
@@ -66,10 +72,7 @@ def _project() -> Path:
 def sales_ability_retraining():
     @task
     def champion_before() -> str | None:
-        from sales_ability.serving.retraining import champion_version
-
-        _project()
-        return champion_version()
+        return _champion(_project())
 
     @task
     def pull_data() -> str:
@@ -104,10 +107,7 @@ def sales_ability_retraining():
     def publish_champion(before: str | None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from sales_ability.serving.retraining import champion_version
-
-        _project()
-        after = champion_version()
+        after = _champion(_project())
         if after is None or after == before:
             raise AirflowSkipException(f"champion unchanged (version {after})")
         return {"previous": before, "champion": after}

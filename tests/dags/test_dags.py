@@ -158,3 +158,19 @@ def test_retraining_configuration_errors_name_the_path(tmp_path: Path, monkeypat
     monkeypatch.setenv("SALES_ABILITY_DVC_REMOTE", "nowhere")
     with pytest.raises(RetrainingConfigError, match=r"SALES_ABILITY_DVC_REMOTE=nowhere: no such DVC remote .*\(known: minio\)"):
         pull_remote(REPO)
+
+
+def test_retraining_takes_tracking_uri_and_model_name_from_the_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Computed per project, never written to os.environ (a long-lived worker may serve several projects)."""
+    import os
+
+    from sales_ability.serving.retraining import project_model_name, project_tracking_uri
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert project_tracking_uri(tmp_path / "a") == f"sqlite:///{tmp_path / 'a' / 'mlflow.db'}"
+    assert project_tracking_uri(tmp_path / "b") == f"sqlite:///{tmp_path / 'b' / 'mlflow.db'}"
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")  # a deployment's server wins
+    assert project_tracking_uri(tmp_path / "a") == "http://mlflow:5000"
+    (tmp_path / "params.yaml").write_text("registry:\n  model_name: sales-ability-eu\n")
+    assert project_model_name(tmp_path) == "sales-ability-eu"

@@ -28,11 +28,23 @@ def check_project(project: str | Path) -> Path:
     return project
 
 
+def project_tracking_uri(project: str | Path) -> str:
+    """The deployment's ``MLFLOW_TRACKING_URI`` if set, else the project's own SQLite store (computed per
+    call, never written back to ``os.environ``: a long-lived worker may serve several projects)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(project) / 'mlflow.db'}"
+
+
+def project_model_name(project: str | Path) -> str:
+    """``registry.model_name`` of the project's params.yaml (the one place the model name is configured)."""
+    from sales_ability.config import load_params
+
+    return load_params(Path(project) / "params.yaml").registry.model_name
+
+
 def _env(project: Path) -> dict[str, str]:
     bin_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
-    env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
-    return env
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
+            "MLFLOW_TRACKING_URI": project_tracking_uri(project)}
 
 
 def run_dvc(project: str | Path, *args: str, timeout: float = 6 * 3600) -> str:
