@@ -49,9 +49,20 @@ def _project() -> Path:
 
 def _champion(project: Path) -> str | None:
     """The champion's version in the project's registry (tracking URI and model name passed explicitly)."""
-    from sales_ability.serving.retraining import champion_version, project_model_name, project_tracking_uri
+    from airflow.sdk.exceptions import AirflowFailException
 
-    return champion_version(project_model_name(project), project_tracking_uri(project))
+    from sales_ability.serving.retraining import (
+        RetrainingConfigError,
+        champion_version,
+        project_model_name,
+        project_tracking_uri,
+    )
+
+    try:
+        name = project_model_name(project)
+    except RetrainingConfigError as err:  # a broken params.yaml: no retry can fix it
+        raise AirflowFailException(str(err)) from None
+    return champion_version(name, project_tracking_uri(project))
 
 
 @dag(

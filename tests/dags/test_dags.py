@@ -164,7 +164,7 @@ def test_retraining_takes_tracking_uri_and_model_name_from_the_project(tmp_path:
     """Computed per project, never written to os.environ (a long-lived worker may serve several projects)."""
     import os
 
-    from sales_ability.serving.retraining import project_model_name, project_tracking_uri
+    from sales_ability.serving.retraining import RetrainingConfigError, project_model_name, project_tracking_uri
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert project_tracking_uri(tmp_path / "a") == f"sqlite:///{tmp_path / 'a' / 'mlflow.db'}"
@@ -172,5 +172,9 @@ def test_retraining_takes_tracking_uri_and_model_name_from_the_project(tmp_path:
     assert "MLFLOW_TRACKING_URI" not in os.environ
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")  # a deployment's server wins
     assert project_tracking_uri(tmp_path / "a") == "http://mlflow:5000"
+    assert project_model_name(tmp_path) == "sales-ability"  # no params.yaml: the param's default
     (tmp_path / "params.yaml").write_text("registry:\n  model_name: sales-ability-eu\n")
     assert project_model_name(tmp_path) == "sales-ability-eu"
+    (tmp_path / "params.yaml").write_text("registry:\n  model_nam: typo\n")
+    with pytest.raises(RetrainingConfigError, match="model_nam"):
+        project_model_name(tmp_path)

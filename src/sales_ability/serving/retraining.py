@@ -35,10 +35,22 @@ def project_tracking_uri(project: str | Path) -> str:
 
 
 def project_model_name(project: str | Path) -> str:
-    """``registry.model_name`` of the project's params.yaml (the one place the model name is configured)."""
-    from sales_ability.config import load_params
+    """``registry.model_name`` of the project's params.yaml (the one place the model name is configured;
+    its default when the project has no params.yaml).
 
-    return load_params(Path(project) / "params.yaml").registry.model_name
+    Raises:
+        RetrainingConfigError: params.yaml is not valid (retrying cannot help).
+    """
+    from sales_ability.config import RegistryParams, load_params
+    from sales_ability.errors import ConfigError
+
+    path = Path(project) / "params.yaml"
+    if not path.is_file():
+        return RegistryParams().model_name
+    try:
+        return load_params(path).registry.model_name
+    except ConfigError as err:
+        raise RetrainingConfigError(str(err)) from None
 
 
 def _env(project: Path) -> dict[str, str]:
