@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -10,12 +9,11 @@ import pytest
 from sales_ability.io_utils import atomic_path, write_text_atomic
 
 
-def test_atomic_write_gets_the_umask_mode_not_mkstemps_0600(tmp_path: Path) -> None:
-    old = os.umask(0o022)
-    try:
-        write_text_atomic(tmp_path / "report.html", "<html></html>")
-    finally:
-        os.umask(old)
+def test_atomic_write_gets_the_umask_mode_not_mkstemps_0600(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sales_ability import io_utils
+
+    monkeypatch.setattr(io_utils, "_UMASK", 0o022)  # the process's umask, read once at import
+    write_text_atomic(tmp_path / "report.html", "<html></html>")
     assert (tmp_path / "report.html").stat().st_mode & 0o777 == 0o644
 
 

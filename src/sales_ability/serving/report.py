@@ -4,7 +4,6 @@ rejected videos, caveat. One self-contained HTML file (face strips are embedded 
 from __future__ import annotations
 
 import base64
-import math
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -92,7 +91,7 @@ def render_report(results: pd.DataFrame, rejects: pd.DataFrame, kb: dict, model:
         png = (strips or {}).get(row.get("content_sha256"))
         row["strip"] = base64.b64encode(png).decode() if png else None
         share = row.get("face_share")
-        row["face_share"] = None if share is None or (isinstance(share, float) and math.isnan(share)) else float(share)
+        row["face_share"] = None if pd.isna(share) else float(share)
     return env.from_string(_TEMPLATE).render(
         rows=rows, rejects=rejects.to_dict("records"), traits=TRAITS,
         directions={t: kb["traits"][t]["direction"] for t in TRAITS}, n=len(ranked), model=model,
