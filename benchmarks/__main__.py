@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_featurize, bench_model, bench_scoring
+from benchmarks import bench_collect, bench_featurize, bench_model, bench_scoring
 
-BENCHES = {"featurize": bench_featurize.main, "model": bench_model.main, "scoring": bench_scoring.main}
+BENCHES = {"featurize": bench_featurize.main, "model": bench_model.main, "scoring": bench_scoring.main,
+           "collect": bench_collect.main}
 
 
 def main(names: list[str]) -> None:

@@ -59,10 +59,29 @@ def browser(tmp_path: Path):
     driver.quit()
 
 
-def test_whole_flow_in_chromium(server, browser) -> None:
+def _shot(browser, folder: Path, name: str) -> None:
+    folder.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(folder / f"{name}.png"))
+
+
+def _record(browser, wait, seconds: float = 6.5) -> None:
+    """Record one take: the stop button stays disabled until the minimum length."""
+    wait.until(ec.element_to_be_clickable((By.ID, "record-start"))).click()
+    assert not browser.find_element(By.ID, "record-stop").is_enabled()  # the floor that yields 60 frames
+    wait.until(ec.element_to_be_clickable((By.ID, "record-stop")))
+    time.sleep(max(0.0, seconds - 6))
+    browser.find_element(By.ID, "record-stop").click()
+    wait.until(ec.visibility_of_element_located((By.ID, "review")))
+
+
+def test_whole_flow_in_chromium(server, browser, tmp_path: Path) -> None:
+    """Consent, camera, answer 1 reviewed and recorded again, answer 2, a reload that resumes at answer 3,
+    answers 3..5, the IPIP-50, thank you; a screenshot per step under the test's temp folder."""
     url, data = server
+    shots = tmp_path / "screenshots"
     wait = WebDriverWait(browser, 60)
     browser.get(url)
+    assert not list(data.iterdir())  # a visit stores nothing: the consent creates the participant
 
     # keyboard only for the consent: focus the box, tick it with Space, submit with Enter
     box = browser.find_element(By.ID, "consent-check")
@@ -73,14 +92,46 @@ def test_whole_flow_in_chromium(server, browser) -> None:
     from selenium.webdriver.support.ui import Select
 
     Select(browser.find_element(By.ID, "profile-gender")).select_by_value("other")
+    _shot(browser, shots, "01-consent")
     browser.find_element(By.ID, "consent-submit").send_keys(Keys.ENTER)
 
-    wait.until(ec.element_to_be_clickable((By.ID, "camera-ok"))).click()
-    for n in range(1, 6):
-        wait.until(ec.text_to_be_present_in_element((By.ID, "q-number"), str(n)))
-        wait.until(ec.element_to_be_clickable((By.ID, "record-start"))).click()
-        time.sleep(1.5)
-        wait.until(ec.element_to_be_clickable((By.ID, "record-stop"))).click()
+    wait.until(ec.element_to_be_clickable((By.ID, "camera-ok")))
+    _shot(browser, shots, "02-camera")
+    browser.find_element(By.ID, "camera-ok").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "q-number"), "1"))
+    assert "Suggested length" in browser.find_element(By.ID, "q-guidance").text
+    (pid,) = [p.name for p in data.iterdir()]
+
+    # answer 1: record, watch it back, record again, keep the second take
+    _record(browser, wait)
+    assert browser.execute_script("return document.getElementById('review').src.startsWith('blob:')")
+    _shot(browser, shots, "03-review-first-take")
+    assert not list((data / pid).glob("answer_*"))  # nothing is sent before the candidate chooses
+    browser.find_element(By.ID, "review-again").click()
+    wait.until(ec.visibility_of_element_located((By.ID, "record-start")))
+    _shot(browser, shots, "04-record-again")
+    _record(browser, wait, seconds=8)
+    browser.find_element(By.ID, "review-use").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "q-number"), "2"))
+    assert browser.find_element(By.ID, "upload-percent").get_attribute("textContent") == "100 %"  # progress in percent
+    first = count_frames(next((data / pid).glob("answer_1.*")))
+    assert first >= 60  # the kept (longer) take, decodable, with the frames featurize needs
+
+    _record(browser, wait)
+    browser.find_element(By.ID, "review-use").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "q-number"), "3"))
+    _shot(browser, shots, "05-before-reload")
+
+    # a reload (what the camera error message suggests) resumes at answer 3, not at the consent
+    browser.refresh()
+    wait.until(ec.visibility_of_element_located((By.ID, "resume-note")))
+    wait.until(ec.element_to_be_clickable((By.ID, "camera-ok")))
+    _shot(browser, shots, "06-resumed")
+    browser.find_element(By.ID, "camera-ok").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "q-number"), "3"))
+    for n in (3, 4, 5):
+        _record(browser, wait)
+        browser.find_element(By.ID, "review-use").click()
         if n < 5:
             wait.until(ec.text_to_be_present_in_element((By.ID, "q-number"), str(n + 1)))
 
@@ -95,15 +146,18 @@ def test_whole_flow_in_chromium(server, browser) -> None:
     answers = {item: (i % 5) + 1 for i, item in enumerate(ITEM_COLUMNS)}
     for item, value in answers.items():
         browser.execute_script("document.getElementById(arguments[0]).click()", f"{item}-{value}")
+    _shot(browser, shots, "07-questionnaire")
     browser.find_element(By.ID, "ipip-submit").click()
 
     code = wait.until(ec.visibility_of_element_located((By.ID, "participant-code"))).text
-    assert code
+    _shot(browser, shots, "08-thanks")
+    assert code == pid
     folder = data / code
     recordings = sorted(folder.glob("answer_*.webm"))
     assert [p.name for p in recordings] == [f"answer_{n}.webm" for n in range(1, 6)]
     for rec in recordings:
-        assert count_frames(rec) >= 5  # a real, decodable recording of the fake camera
+        assert count_frames(rec) >= 60  # real, decodable recordings of the fake camera
+    assert not list(folder.glob(".*"))  # no upload left half-received
     sheet = json.loads((folder / "ipip50.json").read_text())
     assert sheet["answers"] == answers
     assert sheet["scores"] == pytest.approx(score_answers(answers))
@@ -111,3 +165,9 @@ def test_whole_flow_in_chromium(server, browser) -> None:
     assert meta["status"] == "complete"
     assert meta["profile"] == {"gender": "other", "age_band": "prefer_not_to_say"}
     assert json.loads((folder / "consent.json").read_text())["agreed"] is True
+    assert sorted(p.name for p in shots.iterdir()) == [
+        "01-consent.png", "02-camera.png", "03-review-first-take.png", "04-record-again.png", "05-before-reload.png",
+        "06-resumed.png", "07-questionnaire.png", "08-thanks.png"]
+    # the page ran under the strict CSP: the browser logged no violation
+    console = [e["message"] for e in browser.get_log("browser")] if hasattr(browser, "get_log") else []
+    assert not [m for m in console if "Content Security Policy" in m], console

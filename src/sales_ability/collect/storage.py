@@ -1,19 +1,22 @@
 """Participant storage: ``<data-dir>/<participant_id>/`` with atomic writes and server-made ids.
 
 Layout (what the collected-dataset adapter reads): ``answer_<n>.webm``, ``ipip50.json``,
-``consent.json``, ``metadata.json``.
+``consent.json``, ``metadata.json``. Nothing exists before consent: the folder is made by the consent
+itself. Once complete, a participant's record is locked; only the admin's withdrawal removes it.
+Participants who consented but never completed are removed by ``purge`` after a retention period.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sales_ability.io_utils import write_bytes_atomic, write_json_atomic
+from sales_ability.io_utils import write_json_atomic
 
 PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
 QUESTIONS: tuple[str, ...] = (
@@ -39,8 +42,21 @@ class ParticipantError(Exception):
         self.status = status
 
 
+COMPLETE = "complete"
+UPLOAD_SUFFIX = ".upload"  # an answer being received: ``.answer_<n>.<random>.upload`` in the participant folder
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def check_profile(profile: dict[str, str]) -> None:
+    """Each optional profile answer must come from ``PROFILE_CHOICES``."""
+    for key, value in profile.items():
+        if key not in PROFILE_CHOICES:
+            raise ParticipantError(422, f"unknown profile field {key!r}")
+        if value not in PROFILE_CHOICES[key]:
+            raise ParticipantError(422, f"{key} must be one of {', '.join(PROFILE_CHOICES[key])}")
 
 
 class ParticipantStore:
@@ -59,86 +75,125 @@ class ParticipantStore:
             raise ParticipantError(404, "unknown participant id")
         return folder
 
-    def create(self, user_agent: str = "") -> str:
-        """A new participant (random, URL-safe id); nothing is recorded before consent."""
+    def create(self, agreed: bool, user_agent: str = "", profile: dict[str, str] | None = None) -> str:
+        """A new participant who consents now (random, URL-safe id). Without consent nothing is written."""
+        if agreed is not True:
+            raise ParticipantError(400, "consent must be given to take part")
+        check_profile(profile or {})
         while True:
             participant_id = secrets.token_urlsafe(12)
             folder = self.root / participant_id
             if PARTICIPANT_ID.fullmatch(participant_id) and not folder.exists():
                 folder.mkdir()
                 break
-        write_json_atomic(folder / "metadata.json", {"participant_id": participant_id, "created": now(),
-                                                      "status": "started", "user_agent": user_agent[:300]})
+        at = now()
+        write_json_atomic(folder / "consent.json", {"agreed": True, "version": CONSENT_VERSION, "at": at})
+        write_json_atomic(folder / "metadata.json", {"participant_id": participant_id, "created": at, "status": "consented",
+                                                      "user_agent": user_agent[:300], **({"profile": profile} if profile else {})})
         return participant_id
 
-    def consent(self, participant_id: str, agreed: bool) -> None:
+    def open_folder(self, participant_id: str) -> Path:
+        """The folder of a participant whose record may still change (consented, not complete).
+
+        Raises:
+            ParticipantError: 400/404 for a bad id, 403 without consent, 409 once complete.
+        """
         folder = self.folder(participant_id)
-        if not agreed:
-            raise ParticipantError(400, "consent must be given to take part")
-        write_json_atomic(folder / "consent.json", {"agreed": True, "version": CONSENT_VERSION, "at": now()})
-        self._status(folder, "consented")
+        if not self.has_consent(folder):
+            raise ParticipantError(403, "nothing is accepted before consent")
+        if self._meta(folder).get("status") == COMPLETE:
+            raise ParticipantError(409, "this participation is complete: answers and questionnaire can no longer be "
+                                        "changed (to withdraw, send your participant code to the study team)")
+        return folder
 
     def save_profile(self, participant_id: str, profile: dict[str, str]) -> None:
         """Store the optional profile (each answer from ``PROFILE_CHOICES``) in metadata.json."""
-        folder = self.folder(participant_id)
-        if not self.has_consent(folder):
-            raise ParticipantError(403, "the profile is accepted only after consent")
-        for key, value in profile.items():
-            if key not in PROFILE_CHOICES:
-                raise ParticipantError(422, f"unknown profile field {key!r}")
-            if value not in PROFILE_CHOICES[key]:
-                raise ParticipantError(422, f"{key} must be one of {', '.join(PROFILE_CHOICES[key])}")
-        meta_path = folder / "metadata.json"
-        meta = json.loads(meta_path.read_text())
+        folder = self.open_folder(participant_id)
+        check_profile(profile)
+        meta = self._meta(folder)
         meta["profile"] = dict(profile)
-        write_json_atomic(meta_path, meta)
+        write_json_atomic(folder / "metadata.json", meta)
 
     def has_consent(self, folder: Path) -> bool:
         return (folder / "consent.json").is_file()
 
-    def save_answer(self, participant_id: str, number: int, data: bytes, extension: str) -> Path:
-        """Store (or atomically replace) answer ``number``."""
-        folder = self.folder(participant_id)
-        if not self.has_consent(folder):
-            raise ParticipantError(403, "answers are accepted only after consent")
+    @staticmethod
+    def check_question(number: int) -> None:
         if not 1 <= number <= len(QUESTIONS):
             raise ParticipantError(404, f"there is no question {number}; questions are 1..{len(QUESTIONS)}")
-        for old in folder.glob(f"answer_{number}.*"):
-            if old.suffix != extension:
-                old.unlink()
+
+    def upload_path(self, participant_id: str, number: int) -> Path:
+        """Where answer ``number`` is received before it is checked (consent, lock and number checked first)."""
+        folder = self.open_folder(participant_id)
+        self.check_question(number)
+        return folder / f".answer_{number}.{secrets.token_hex(6)}{UPLOAD_SUFFIX}"
+
+    def place_answer(self, participant_id: str, number: int, received: Path, extension: str) -> Path:
+        """Move a checked upload into place as ``answer_<number><extension>`` (an atomic rename; a take in the
+        other container is removed)."""
+        folder = self.open_folder(participant_id)
+        self.check_question(number)
         path = folder / f"answer_{number}{extension}"
-        write_bytes_atomic(path, data)
+        os.replace(received, path)
+        for old in folder.glob(f"answer_{number}.*"):
+            if old != path:
+                old.unlink()
         self._status(folder, "recording")
         return path
 
+    def answered(self, folder: Path) -> list[int]:
+        return sorted(int(p.stem.split("_")[1]) for p in folder.glob("answer_*"))
+
     def save_ipip(self, participant_id: str, answers: dict[str, int], scores: dict[str, float]) -> None:
-        folder = self.folder(participant_id)
-        if not self.has_consent(folder):
-            raise ParticipantError(403, "the questionnaire is accepted only after consent")
+        """Store the questionnaire: once, after the five answers."""
+        folder = self.open_folder(participant_id)
+        missing = sorted(set(range(1, len(QUESTIONS) + 1)) - set(self.answered(folder)))
+        if missing:
+            raise ParticipantError(409, f"the questionnaire comes after the five answers (missing: {missing})")
+        if (folder / "ipip50.json").is_file():
+            raise ParticipantError(409, "the questionnaire was already submitted")
         write_json_atomic(folder / "ipip50.json", {"answers": answers, "scores": scores, "submitted": now()})
         self._status(folder, "questionnaire")
 
     def complete(self, participant_id: str) -> dict:
-        folder = self.folder(participant_id)
-        missing = [n for n in range(1, len(QUESTIONS) + 1) if not list(folder.glob(f"answer_{n}.*"))]
+        folder = self.open_folder(participant_id)
+        missing = [n for n in range(1, len(QUESTIONS) + 1) if n not in self.answered(folder)]
         if missing or not (folder / "ipip50.json").is_file():
             raise ParticipantError(409, f"not finished: answers missing {missing}" if missing else "not finished: questionnaire missing")
-        self._status(folder, "complete")
+        self._status(folder, COMPLETE)
         return {"participant_code": participant_id}
 
-    def status(self, folder: Path) -> dict:
-        meta = json.loads((folder / "metadata.json").read_text()) if (folder / "metadata.json").is_file() else {}
+    def status(self, folder: Path, retention_days: float | None = None) -> dict:
+        """Where a participant stands; ``stale`` once an unfinished one is older than ``retention_days``."""
+        meta = self._meta(folder)
+        created = meta.get("created")
+        stale = (retention_days is not None and meta.get("status") != COMPLETE and created is not None
+                 and datetime.fromisoformat(created) < datetime.now(UTC) - timedelta(days=retention_days))
         return {
             "participant_id": folder.name,
             "status": meta.get("status", "unknown"),
-            "created": meta.get("created"),
+            "created": created,
             "consent": self.has_consent(folder),
-            "answers": sorted(int(p.stem.split("_")[1]) for p in folder.glob("answer_*")),
+            "answers": self.answered(folder),
             "questionnaire": (folder / "ipip50.json").is_file(),
+            "stale": bool(stale),
         }
 
-    def list(self) -> list[dict]:
-        return [self.status(f) for f in sorted(self.root.iterdir()) if f.is_dir() and PARTICIPANT_ID.fullmatch(f.name)]
+    def list(self, retention_days: float | None = None) -> list[dict]:
+        return [self.status(f, retention_days) for f in sorted(self.root.iterdir())
+                if f.is_dir() and PARTICIPANT_ID.fullmatch(f.name)]
+
+    def purge(self, older_than_days: float) -> list[str]:
+        """Remove participants who consented more than ``older_than_days`` ago and never completed, and
+        uploads left half-received by a crash. Complete participants are never touched."""
+        removed = [s["participant_id"] for s in self.list(older_than_days) if s["stale"]]
+        for pid in removed:
+            shutil.rmtree(self.root / pid)
+        cutoff = datetime.now(UTC).timestamp() - older_than_days * 86400
+        for leftover in self.root.glob(f"*/.answer_*{UPLOAD_SUFFIX}"):
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+        return removed
 
     def delete(self, participant_id: str, export_dir: Path | None = None) -> None:
         """Withdrawal: the participant's raw files go, here and in the export (dropped from the next featurize)."""
@@ -147,24 +202,31 @@ class ParticipantStore:
             shutil.rmtree(Path(export_dir) / participant_id)
 
     def export(self, export_dir: str | Path) -> dict:
-        """Copy complete participants into the collected-dataset folder DVC tracks; drop withdrawn ones."""
+        """Copy complete participants into the collected-dataset folder DVC tracks; drop withdrawn ones (no
+        longer here at all). A complete record is locked, so an exported participant is never dropped."""
         export_dir = Path(export_dir)
         export_dir.mkdir(parents=True, exist_ok=True)
-        complete = [s["participant_id"] for s in self.list() if s["status"] == "complete"]
+        present = {s["participant_id"]: s["status"] for s in self.list()}
+        complete = [pid for pid, status in present.items() if status == COMPLETE]
         for pid in complete:
             target = export_dir / pid
             staging = export_dir / f".{pid}.tmp"
             shutil.rmtree(staging, ignore_errors=True)
-            shutil.copytree(self.root / pid, staging)
+            shutil.copytree(self.root / pid, staging, ignore=shutil.ignore_patterns(f"*{UPLOAD_SUFFIX}"))
             shutil.rmtree(target, ignore_errors=True)
             staging.rename(target)
-        removed = [p.name for p in export_dir.iterdir() if p.is_dir() and PARTICIPANT_ID.fullmatch(p.name) and p.name not in complete]
+        removed = [p.name for p in export_dir.iterdir()
+                   if p.is_dir() and PARTICIPANT_ID.fullmatch(p.name) and p.name not in present]
         for name in removed:
             shutil.rmtree(export_dir / name)
         return {"exported": len(complete), "removed": removed, "export_dir": str(export_dir)}
 
+    @staticmethod
+    def _meta(folder: Path) -> dict:
+        path = folder / "metadata.json"
+        return json.loads(path.read_text()) if path.is_file() else {"participant_id": folder.name}
+
     def _status(self, folder: Path, status: str) -> None:
-        meta_path = folder / "metadata.json"
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {"participant_id": folder.name}
+        meta = self._meta(folder)
         meta.update({"status": status, "updated": now()})
-        write_json_atomic(meta_path, meta)
+        write_json_atomic(folder / "metadata.json", meta)

@@ -1,6 +1,13 @@
-// The participant's path: consent -> camera check -> 5 recorded answers -> IPIP-50 -> thank you.
+// The participant's path: consent -> camera check -> 5 answers (record, review, keep or record again,
+// upload with progress) -> IPIP-50 -> thank you. A reload resumes: the code is kept in this tab
+// (sessionStorage) and the server says which answers are in.
 "use strict";
-const state = { participant: null, stream: null, recorder: null, chunks: [], question: 0, questions: [], items: [], scale: [] };
+const KEY = "sales-ability-participant";
+const state = {
+  participant: sessionStorage.getItem(KEY), stream: null, recorder: null, chunks: [], bytes: 0, take: null,
+  question: 0, questions: [], items: [], scale: [], limits: null, mimeType: null, busy: false, timer: null,
+  done: [],
+};
 const $ = (id) => document.getElementById(id);
 
 function show(step) {
@@ -9,19 +16,200 @@ function show(step) {
   if (heading) heading.focus();  // keyboard and screen-reader users land on the new step
 }
 
-async function api(method, path, body, headers = {}) {
-  const options = { method, headers };
-  if (body instanceof Blob) { options.body = body; options.headers["Content-Type"] = body.type || "video/webm"; }
-  else if (body !== undefined) { options.body = JSON.stringify(body); options.headers["Content-Type"] = "application/json"; }
+function panel(name) {  // within a question: "record", "review" or "upload"
+  $("record-panel").hidden = name !== "record";
+  $("review-panel").hidden = name !== "review";
+  $("upload-panel").hidden = name !== "upload";
+}
+
+async function api(method, path, body) {
+  const options = { method, headers: {} };
+  if (body !== undefined) { options.body = JSON.stringify(body); options.headers["Content-Type"] = "application/json"; }
   const response = await fetch(path, options);
   const data = await response.json().catch(() => ({}));
   if (!response.ok) { const err = new Error(data.detail || response.statusText); err.status = response.status; throw err; }
   return data;
 }
 
+// The first container this browser can record: webm (vp9, then vp8) for Chrome/Firefox/Edge, mp4 for Safari.
+function pickMimeType() {
+  if (typeof MediaRecorder === "undefined") return null;
+  const candidates = ["video/webm;codecs=vp9,opus", "video/webm;codecs=vp8,opus", "video/webm", "video/mp4"];
+  return candidates.find((t) => MediaRecorder.isTypeSupported(t)) || null;
+}
+
+const clock = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
+
+// Leaving while recording or uploading would lose the take: ask first.
+window.addEventListener("beforeunload", (event) => {
+  if (state.busy) { event.preventDefault(); event.returnValue = ""; }
+});
+
+async function loadQuestions() {
+  const meta = await api("GET", "/api/questions");
+  Object.assign(state, { questions: meta.questions, items: meta.ipip50, scale: meta.scale, limits: meta.limits });
+  const [lo, hi] = state.limits.suggested_seconds;
+  $("q-guidance").textContent = `Suggested length: ${clock(lo)} to ${clock(hi)}. At least ${state.limits.min_seconds} s; `
+    + `recording stops on its own at ${clock(state.limits.max_seconds)}.`;
+}
+
+$("consent-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!$("consent-check").checked) { $("consent-error").textContent = "Please tick the box to agree before continuing."; return; }
+  try {
+    await loadQuestions();
+    const profile = { gender: $("profile-gender").value, age_band: $("profile-age").value };
+    state.participant = (await api("POST", "/api/participants", { agree: true, profile })).participant_id;
+    sessionStorage.setItem(KEY, state.participant);
+    show("step-camera");
+    startCamera();
+  } catch (err) { $("consent-error").textContent = `Could not start: ${err.message}`; }
+});
+
+// A reload (or a camera error the candidate fixed) comes back here: ask the server where the candidate was.
+async function resume() {
+  if (!state.participant) return;
+  let progress;
+  try { progress = await api("GET", `/api/participants/${state.participant}`); }
+  catch (err) { sessionStorage.removeItem(KEY); state.participant = null; return; }  // purged or withdrawn: start afresh
+  await loadQuestions();
+  state.done = progress.answers;
+  if (progress.status === "complete") { finish(); return; }
+  if (progress.questionnaire) { await complete(); return; }
+  $("resume-note").hidden = false;
+  show("step-camera");
+  startCamera();
+}
+
+async function startCamera() {
+  state.mimeType = pickMimeType();
+  if (!state.mimeType) {
+    $("camera-status").textContent = "This browser cannot record video. Please open this page in a recent Chrome, "
+      + "Edge, Firefox or Safari; your progress is kept in this tab.";
+    return;
+  }
+  try {
+    state.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
+    $("preview").srcObject = state.stream;
+    $("camera-status").textContent = "Camera and microphone are on.";
+    $("camera-ok").disabled = false;
+  } catch (err) {
+    $("camera-status").textContent = `The camera or microphone is not available (${err.message}). Allow access and `
+      + "reload the page: your answers so far are kept.";
+  }
+}
+
+$("camera-ok").addEventListener("click", () => { $("live").srcObject = state.stream; nextQuestion(); });
+
+function nextQuestion() {
+  do { state.question += 1; } while (state.done.includes(state.question));
+  if (state.question > state.questions.length) { buildQuestionnaire(); show("step-ipip"); return; }
+  $("q-number").textContent = state.question;
+  $("q-text").textContent = state.questions[state.question - 1];
+  $("record-status").textContent = "Press Start recording when you are ready.";
+  $("timer").textContent = "0:00";
+  $("record-start").disabled = false; $("record-stop").disabled = true;
+  panel("record");
+  show("step-question");
+}
+
+function stopTimer() { clearInterval(state.timer); state.timer = null; $("timer").classList.remove("near-limit"); }
+
+$("record-start").addEventListener("click", () => {
+  state.chunks = []; state.bytes = 0;
+  const started = Date.now();
+  state.recorder = new MediaRecorder(state.stream, { mimeType: state.mimeType, videoBitsPerSecond: 1_000_000 });
+  state.recorder.ondataavailable = (e) => {
+    if (!e.data.size) return;
+    state.chunks.push(e.data); state.bytes += e.data.size;
+    // stop before the server's size limit (10 % head room for the container's last bytes)
+    if (state.bytes > 0.9 * state.limits.max_upload_bytes && state.recorder.state === "recording") stopRecording("size");
+  };
+  state.recorder.onstop = () => {
+    stopTimer();
+    state.busy = false;
+    state.take = new Blob(state.chunks, { type: state.mimeType.split(";")[0] });
+    if (state.reviewUrl) URL.revokeObjectURL(state.reviewUrl);
+    state.reviewUrl = URL.createObjectURL(state.take);
+    $("review").src = state.reviewUrl;
+    panel("review");
+    $("review-use").focus();
+  };
+  state.recorder.start(250);
+  state.busy = true;
+  state.timer = setInterval(() => {
+    const seconds = (Date.now() - started) / 1000;
+    $("timer").textContent = `${clock(seconds)} / ${clock(state.limits.max_seconds)}`;
+    $("timer").classList.toggle("near-limit", seconds > state.limits.max_seconds - 15);
+    if (seconds >= state.limits.min_seconds) $("record-stop").disabled = false;
+    if (seconds >= state.limits.max_seconds) stopRecording("time");
+  }, 250);
+  $("record-start").disabled = true; $("record-stop").disabled = true;
+  $("record-status").textContent = `Recording… you can stop after ${state.limits.min_seconds} s.`;
+});
+
+function stopRecording(why) {
+  $("record-stop").disabled = true;
+  $("record-status").textContent = why === "time" ? "The longest answer was reached: recording stopped."
+    : why === "size" ? "The largest recording was reached: recording stopped." : "Recording stopped.";
+  if (state.recorder && state.recorder.state === "recording") state.recorder.stop();
+}
+
+$("record-stop").addEventListener("click", () => stopRecording("button"));
+
+$("review-again").addEventListener("click", () => {
+  $("review").pause();
+  state.take = null;
+  $("timer").textContent = "0:00";
+  $("record-start").disabled = false;
+  $("record-status").textContent = "Press Start recording when you are ready.";
+  panel("record");
+  $("record-start").focus();
+});
+
+$("review-use").addEventListener("click", async () => {
+  $("review").pause();
+  panel("upload");
+  state.busy = true;
+  try {
+    await uploadWithRetry(state.take, state.question);
+    state.done.push(state.question);
+    $("record-status").textContent = `Answer ${state.question} saved.`;
+    state.busy = false;
+    nextQuestion();
+  } catch (err) {
+    state.busy = false;
+    $("record-status").textContent = `Your answer could not be saved (${err.message}). Please record it again.`;
+    $("record-start").disabled = false;
+    panel("record");
+  }
+});
+
+// XMLHttpRequest, not fetch: it reports upload progress.
+function upload(blob, number) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", `/api/participants/${state.participant}/answers/${number}`);
+    xhr.setRequestHeader("Content-Type", blob.type || "video/webm");
+    xhr.upload.onprogress = (e) => {
+      if (!e.lengthComputable) return;
+      const percent = Math.floor((100 * e.loaded) / e.total);
+      $("upload-progress").value = percent; $("upload-percent").textContent = `${percent} %`;
+    };
+    xhr.onload = () => {
+      let data = {}; try { data = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(data);
+      else { const err = new Error(data.detail || xhr.statusText); err.status = xhr.status; reject(err); }
+    };
+    xhr.onerror = () => reject(new Error("network error"));
+    $("upload-progress").value = 0; $("upload-percent").textContent = "0 %";
+    xhr.send(blob);
+  });
+}
+
 async function uploadWithRetry(blob, number, attempts = 4) {
   for (let i = 1; i <= attempts; i++) {
-    try { return await api("PUT", `/api/participants/${state.participant}/answers/${number}`, blob); }
+    try { return await upload(blob, number); }
     catch (err) {
       if (err.status && err.status < 500 && err.status !== 408 && err.status !== 429) throw err;  // our fault: do not retry
       if (i === attempts) throw err;
@@ -30,67 +218,6 @@ async function uploadWithRetry(blob, number, attempts = 4) {
     }
   }
 }
-
-$("consent-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  if (!$("consent-check").checked) { $("consent-error").textContent = "Please tick the box to agree before continuing."; return; }
-  try {
-    const meta = await api("GET", "/api/questions");
-    state.questions = meta.questions; state.items = meta.ipip50; state.scale = meta.scale;
-    state.participant = (await api("POST", "/api/participants")).participant_id;
-    await api("POST", `/api/participants/${state.participant}/consent`, { agree: true });
-    await api("POST", `/api/participants/${state.participant}/profile`,
-      { profile: { gender: $("profile-gender").value, age_band: $("profile-age").value } });
-    show("step-camera");
-    startCamera();
-  } catch (err) { $("consent-error").textContent = `Could not start: ${err.message}`; }
-});
-
-async function startCamera() {
-  try {
-    state.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
-    $("preview").srcObject = state.stream;
-    $("camera-status").textContent = "Camera and microphone are on.";
-    $("camera-ok").disabled = false;
-  } catch (err) {
-    $("camera-status").textContent = `The camera or microphone is not available (${err.message}). Allow access and reload the page.`;
-  }
-}
-
-$("camera-ok").addEventListener("click", () => { $("live").srcObject = state.stream; nextQuestion(); });
-
-function nextQuestion() {
-  state.question += 1;
-  if (state.question > state.questions.length) { buildQuestionnaire(); show("step-ipip"); return; }
-  $("q-number").textContent = state.question;
-  $("q-text").textContent = state.questions[state.question - 1];
-  $("record-status").textContent = "Press Start recording when you are ready.";
-  $("record-start").disabled = false; $("record-stop").disabled = true;
-  show("step-question");
-}
-
-$("record-start").addEventListener("click", () => {
-  state.chunks = [];
-  state.recorder = new MediaRecorder(state.stream, { mimeType: "video/webm" });
-  state.recorder.ondataavailable = (e) => { if (e.data.size) state.chunks.push(e.data); };
-  state.recorder.onstop = async () => {
-    const blob = new Blob(state.chunks, { type: "video/webm" });
-    $("record-status").textContent = "Uploading your answer…";
-    try {
-      await uploadWithRetry(blob, state.question);
-      $("record-status").textContent = `Answer ${state.question} saved.`;
-      nextQuestion();
-    } catch (err) {
-      $("record-status").textContent = `Your answer could not be saved (${err.message}). Please record it again.`;
-      $("record-start").disabled = false;
-    }
-  };
-  state.recorder.start(250);
-  $("record-start").disabled = true; $("record-stop").disabled = false; $("record-stop").focus();
-  $("record-status").textContent = "Recording… press Stop and upload when you have finished.";
-});
-
-$("record-stop").addEventListener("click", () => { $("record-stop").disabled = true; state.recorder.stop(); });
 
 function buildQuestionnaire() {
   const box = $("ipip-items");
@@ -114,6 +241,18 @@ function buildQuestionnaire() {
   });
 }
 
+async function complete() {
+  const done = await api("POST", `/api/participants/${state.participant}/complete`);
+  finish(done.participant_code);
+}
+
+function finish(code = state.participant) {
+  if (state.stream) state.stream.getTracks().forEach((t) => t.stop());
+  sessionStorage.removeItem(KEY);
+  $("participant-code").textContent = code;
+  show("step-thanks");
+}
+
 $("ipip-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const answers = {}; const missing = [];
@@ -127,11 +266,12 @@ $("ipip-form").addEventListener("submit", async (event) => {
     document.querySelector(`input[name="${missing[0]}"]`).focus();
     return;
   }
+  $("ipip-submit").disabled = true;  // sent once
   try {
     await api("POST", `/api/participants/${state.participant}/ipip50`, { answers });
-    const done = await api("POST", `/api/participants/${state.participant}/complete`);
-    if (state.stream) state.stream.getTracks().forEach((t) => t.stop());
-    $("participant-code").textContent = done.participant_code;
-    show("step-thanks");
-  } catch (err) { $("ipip-error").textContent = `Could not submit: ${err.message}`; }
+    await complete();
+  } catch (err) {
+    if (err.status === 409 && /already submitted/.test(err.message)) { await complete().catch(() => {}); return; } $("ipip-error").textContent = `Could not submit: ${err.message}`; $("ipip-submit").disabled = false; }
 });
+
+resume();
