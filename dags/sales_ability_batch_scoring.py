@@ -47,8 +47,19 @@ DEFAULT_INBOX = f"{PROJECT_DIR}/inbox"
 
 
 def _params() -> dict:
-    params = get_current_context()["params"]
-    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{Path(params['project_dir']) / 'mlflow.db'}")
+    """The run's params, with the model URI (empty: the project's champion) and the tracking URI resolved per
+    project and passed explicitly (never written to os.environ: a worker may serve several projects)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from sales_ability.serving.batch import ScoringConfigError, batch_model_uri
+    from sales_ability.serving.tracking import project_tracking_uri
+
+    params = dict(get_current_context()["params"])
+    try:
+        params["model_uri"] = batch_model_uri(params["model_uri"], params["project_dir"])
+    except ScoringConfigError as err:  # a broken params.yaml: no retry can fix it
+        raise AirflowFailException(str(err)) from None
+    params["tracking"] = project_tracking_uri(params["project_dir"])
     return params
 
 
@@ -65,7 +76,8 @@ def _params() -> dict:
         "project_dir": Param(PROJECT_DIR, type="string", description="Project folder (params.yaml, mlflow.db)"),
         "inbox": Param(DEFAULT_INBOX, type="string", description="Folder of candidate videos"),
         "outbox": Param(f"{PROJECT_DIR}/outbox", type="string", description="Where results and the report go"),
-        "model_uri": Param("models:/sales-ability@champion", type="string", description="Model to score with"),
+        "model_uri": Param("", type="string",
+                           description="Model to score with (empty: models:/<registry.model_name>@champion of the project)"),
         "knowledge_base": Param(f"{PROJECT_DIR}/models/knowledge_base.json", type="string", description="KB.json"),
         "shard_size": Param(8, type="integer", minimum=1, description="Videos per mapped scoring task"),
     },
@@ -94,7 +106,8 @@ def sales_ability_batch_scoring():
 
         p = _params()
         try:
-            return score(shard, p["outbox"], p["knowledge_base"], p["model_uri"], Path(p["project_dir"]) / "params.yaml")
+            return score(shard, p["outbox"], p["knowledge_base"], p["model_uri"], Path(p["project_dir"]) / "params.yaml",
+                         p["tracking"])
         except ScoringConfigError as err:
             raise AirflowFailException(str(err)) from None
 
@@ -110,7 +123,7 @@ def sales_ability_batch_scoring():
         from sales_ability.serving.batch import log_batch_run
 
         p = _params()
-        log_batch_run(counts, p["outbox"], get_current_context()["run_id"])
+        log_batch_run(counts, p["outbox"], get_current_context()["run_id"], p["tracking"])
 
     shards = list_new_videos()
     log_to_mlflow(merge_shards(score_shard.expand(shard=shards)))

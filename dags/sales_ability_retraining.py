@@ -51,16 +51,13 @@ def _champion(project: Path) -> str | None:
     """The champion's version in the project's registry (tracking URI and model name passed explicitly)."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from sales_ability.serving.retraining import (
-        RetrainingConfigError,
-        champion_version,
-        project_model_name,
-        project_tracking_uri,
-    )
+    from sales_ability.errors import ConfigError
+    from sales_ability.serving.registry import champion_version, project_model_name
+    from sales_ability.serving.tracking import project_tracking_uri
 
     try:
         name = project_model_name(project)
-    except RetrainingConfigError as err:  # a broken params.yaml: no retry can fix it
+    except ConfigError as err:  # a broken params.yaml: no retry can fix it
         raise AirflowFailException(str(err)) from None
     return champion_version(name, project_tracking_uri(project))
 

@@ -269,16 +269,25 @@ def rate_command(
 def score(
     inputs: Annotated[list[Path], typer.Argument(help="Candidate videos or folders (searched recursively).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for results.parquet, results.csv, rejects.csv, report.html.")],
-    model: Annotated[str, typer.Option("--model", help="Model URI (models:/NAME@alias, runs:/..., or a .keras path).")] = "models:/sales-ability@champion",
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Model URI: models:/NAME@alias, models:/NAME/VERSION, runs:/..., or a .keras path "
+                        "[default: models:/<registry.model_name>@champion].")] = None,
     thresholds: Annotated[Path, typer.Option("--thresholds", help="KB.json (fitted or paper).")] = Path("models/knowledge_base.json"),
     workers: Annotated[int, typer.Option(min=1, help="Featurize worker processes.")] = 1,
-    params: Annotated[Path, typer.Option(help="params.yaml (featurize section).")] = Path("params.yaml"),
+    params: Annotated[Path, typer.Option(
+        help="params.yaml: registry.model_name, and a featurize section that must match the model's training "
+             "settings (when the file exists).")] = Path("params.yaml"),
 ) -> None:
-    """Score candidates end to end: featurize, predict traits, rate, and write a ranked HTML report."""
+    """Score candidates end to end: featurize (with the settings the model was trained with), predict
+    traits, rate, and write a ranked HTML report."""
     from sales_ability.knowledge.rate import load_knowledge_base
+    from sales_ability.serving.registry import champion_uri
     from sales_ability.serving.scoring import score_videos
 
-    result = score_videos(inputs, out, load_knowledge_base(thresholds), model, project_params(params).featurize, workers)
+    project = project_params(params)
+    uri = model or champion_uri(project.registry.model_name)
+    result = score_videos(inputs, out, load_knowledge_base(thresholds), uri,
+                          project.featurize if params.is_file() else None, workers)
     console.print(f"scored {result.scored}, rejected {result.rejected} -> {out / 'report.html'}")
 
 
@@ -289,13 +298,32 @@ def collect_serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     max_upload_mb: Annotated[int, typer.Option(min=1, help="Largest answer recording accepted (MB).")] = 100,
+    retention_days: Annotated[float, typer.Option(min=0, help="Unfinished participants older than this are listed as stale (see `collect purge`).")] = 30.0,
+    create_per_minute: Annotated[float, typer.Option(min=0.1, help="New participants allowed per client address and minute (burst 5).")] = 10.0,
+    docs: Annotated[bool, typer.Option("--docs", help="Serve the API docs at /api/docs (off by default).")] = False,
 ) -> None:
     """Serve the collection website (admin API needs SALES_ABILITY_ADMIN_TOKEN in the environment)."""
     import uvicorn
 
     from sales_ability.collect.app import create_app
 
-    uvicorn.run(create_app(data_dir, export_dir, max_upload_mb * 1024 * 1024), host=host, port=port)
+    uvicorn.run(create_app(data_dir, export_dir, max_upload_mb * 1024 * 1024, docs=docs, retention_days=retention_days,
+                           create_per_minute=create_per_minute), host=host, port=port)
+
+
+@collect_app.command("purge")
+def collect_purge(
+    older_than: Annotated[float, typer.Option("--older-than", min=0, help="Remove unfinished participants who consented more than DAYS ago.", metavar="DAYS")],
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where participant folders are written.")] = Path("collected_data"),
+) -> None:
+    """Remove participants who consented but never completed, once older than the retention (complete ones
+    are never touched; a withdrawal goes through the admin API)."""
+    from sales_ability.collect.storage import ParticipantStore
+
+    removed = ParticipantStore(data_dir).purge(older_than)
+    for pid in removed:
+        console.print(f"removed unfinished participant {pid}", highlight=False)
+    console.print(f"purged {len(removed)} unfinished participants older than {older_than:g} days from {data_dir}")
 
 
 @app.command("table3")

@@ -71,6 +71,11 @@ class FeaturizeParams(_Strict):
     shard_size: int = Field(64, ge=1)
     workers: int = Field(1, ge=1)
 
+    def tensor_settings(self) -> dict:
+        """The settings that shape the face tensors (a model must be scored with the ones it was trained
+        on); ``shard_size`` and ``workers`` only change how the work is done."""
+        return self.model_dump(exclude={"shard_size", "workers"})
+
 
 class ModelParams(_Strict):
     """Defaults are the paper's: EfficientNetB2 with its Table III sizes (LSTM 64+64, Dense 32), ImageNet weights."""

@@ -1,8 +1,10 @@
-"""Atomic writes: a reader never sees half a file, an interrupted run leaves the old file or none."""
+"""Atomic writes (a reader never sees half a file, an interrupted run leaves the old file or none) and
+content hashes."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -59,3 +61,12 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
 def write_csv_atomic(path: str | Path, frame: pd.DataFrame) -> None:
     """Write a DataFrame as CSV (no index) to ``path`` atomically."""
     write_text_atomic(path, frame.to_csv(index=False))
+
+
+def content_hash(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes (a renamed copy has the same hash)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

@@ -48,7 +48,7 @@ def pipeline_summary(root: str | Path = ".") -> Table:
         table.add_row("evaluate", "metrics/evaluate.json",
                       f"test mean accuracy {ev['mean_accuracy']:.4f} {verdict} the constant-predictor baseline "
                       f"{ev['baseline_mean_accuracy']:.4f} ({gain:+.4f})")
-    promotion = _champion_line()
+    promotion = _champion_line(root)
     if promotion:
         table.add_row("registry", "mlflow.db", promotion)
     rated = _json(root / "metrics/knowledge_base.json").get("knowledge_base")
@@ -112,14 +112,19 @@ def stage_times_table(root: str | Path = ".") -> Table | None:
     return table
 
 
-def _champion_line() -> str | None:
+def _champion_line(root: Path) -> str | None:
     try:
-        from sales_ability.serving.retraining import champion_version
+        from sales_ability.serving.registry import (
+            champion_uri,
+            champion_version,
+            project_model_name,
+        )
 
-        version = champion_version()
+        name = project_model_name(root)
+        version = champion_version(name)
     except Exception:  # noqa: BLE001 - the summary never fails on a missing store
         return None
-    return f"sales-ability@champion is version {version}" if version else None
+    return f"{champion_uri(name).removeprefix('models:/')} is version {version}" if version else None
 
 
 def print_summary(root: str | Path = ".") -> None:

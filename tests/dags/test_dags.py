@@ -160,11 +160,14 @@ def test_retraining_configuration_errors_name_the_path(tmp_path: Path, monkeypat
         pull_remote(REPO)
 
 
-def test_retraining_takes_tracking_uri_and_model_name_from_the_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dags_take_tracking_uri_and_model_name_from_the_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Computed per project, never written to os.environ (a long-lived worker may serve several projects)."""
     import os
 
-    from sales_ability.serving.retraining import RetrainingConfigError, project_model_name, project_tracking_uri
+    from sales_ability.errors import ConfigError
+    from sales_ability.serving.batch import batch_model_uri
+    from sales_ability.serving.registry import project_model_name
+    from sales_ability.serving.tracking import project_tracking_uri
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert project_tracking_uri(tmp_path / "a") == f"sqlite:///{tmp_path / 'a' / 'mlflow.db'}"
@@ -175,6 +178,8 @@ def test_retraining_takes_tracking_uri_and_model_name_from_the_project(tmp_path:
     assert project_model_name(tmp_path) == "sales-ability"  # no params.yaml: the param's default
     (tmp_path / "params.yaml").write_text("registry:\n  model_name: sales-ability-eu\n")
     assert project_model_name(tmp_path) == "sales-ability-eu"
+    assert batch_model_uri("", tmp_path) == "models:/sales-ability-eu@champion"  # the batch DAG's default
+    assert batch_model_uri("models:/other/3", tmp_path) == "models:/other/3"
     (tmp_path / "params.yaml").write_text("registry:\n  model_nam: typo\n")
-    with pytest.raises(RetrainingConfigError, match="model_nam"):
+    with pytest.raises(ConfigError, match="model_nam"):
         project_model_name(tmp_path)

@@ -89,8 +89,8 @@ def test_a_tensorflow_trained_model_predicts_the_same_on_jax(tmp_path: Path) -> 
     on_jax = _python("jax", """
         import json, keras, numpy as np
         from pathlib import Path
-        from sales_ability.serving.scoring import predict_folder
-        frame = predict_folder(Path("model.keras"), Path("faces"))  # the scoring path: every clip, unlabelled too
+        from sales_ability.model.predict import predict_clips
+        frame = predict_clips(Path("model.keras"), Path("faces"))  # the one predict path: every clip, unlabelled too
         frame.to_csv("jax_predictions.csv", index=False)
         print("RESULT " + json.dumps({"backend": keras.backend.backend(), "ids": frame["clip_id"].tolist()}))
     """, tmp_path)
@@ -100,7 +100,7 @@ def test_a_tensorflow_trained_model_predicts_the_same_on_jax(tmp_path: Path) -> 
     tf_pred = np.load(tmp_path / "pred.npy")
     assert len(trained["ids"]) == 3 and len(on_jax["ids"]) == 12
     difference = np.abs(jax_pred.loc[trained["ids"], list(TRAITS)].to_numpy() - tf_pred).max()
-    assert difference < 1e-4, difference  # predict_folder rounds to 1e-6
+    assert difference < 1e-4, difference  # predict_clips rounds to 1e-6
 
 
 def test_efficientnetb2_builds_and_predicts_on_jax(tmp_path: Path) -> None:

@@ -64,8 +64,18 @@ def test_repro_trains_evaluates_and_registers(reproduced: tuple[Path, dict]) -> 
         assert 0 <= test[key] <= 1
     for trait in ("openness", "neuroticism"):
         assert {"accuracy", "mse", "pearson", "concordance"} <= set(test[trait])
-    predictions = (root / "reports/predictions_test.csv").read_text().splitlines()
-    assert predictions[0].startswith("clip_id,openness") and len(predictions) == 1 + test["n"]
+    import pandas as pd
+
+    predictions = pd.read_csv(root / "reports/predictions_test.csv", dtype={"participant_id": str})
+    assert len(predictions) == test["n"] and (predictions["split"] == "test").all()
+    # each clip's participant and groups travel through face tensors and predictions: rate re-joins nothing
+    manifest = pd.read_csv(root / "data/manifests/finetune.csv", dtype={"participant_id": str}).set_index("clip_id")
+    expected = manifest.loc[predictions["clip_id"], ["participant_id", "gender", "age_band"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(predictions[["participant_id", "gender", "age_band"]], expected, check_dtype=False)
+    assert {"openness", "true_openness", "true_neuroticism"} <= set(predictions.columns)
+    rate_deps = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["rate"]["deps"]
+    assert not [d for d in rate_deps if "manifests" in d]
+    assert "gender" in json.loads((root / "metrics/knowledge_base.json").read_text())["knowledge_base"].get("fairness", {})
     assert (root / "plots/evaluate/predicted_vs_true.png").stat().st_size > 1000
 
     import mlflow
@@ -173,3 +183,44 @@ def test_retraining_reruns_the_stale_stage_and_publishes_the_new_champion(
     finally:  # the project is shared by the session's tests: put params and lock back (outputs are unchanged)
         (project / "params.yaml").write_text(original)
         (project / "dvc.lock").write_text(lock)
+
+
+def test_score_records_the_version_and_refuses_other_featurize_settings(reproduced: tuple[Path, dict], tmp_path: Path) -> None:
+    """One resolver for @alias, /VERSION and a .keras path: same scores, each run records its version, and
+    the featurize settings stored with the model are the ones used (others are refused, naming the keys)."""
+    import pandas as pd
+
+    from sales_ability.config import FeaturizeParams
+    from sales_ability.errors import ModelError
+    from sales_ability.io_utils import content_hash
+    from sales_ability.knowledge.rate import load_knowledge_base
+    from sales_ability.serving.registry import FEATURIZE_FILE, resolve_model
+    from sales_ability.serving.scoring import score_videos
+
+    root, env = reproduced
+    tracking = env["MLFLOW_TRACKING_URI"]
+    stored = json.loads((root / "models/finetune" / FEATURIZE_FILE).read_text())
+    assert stored["n_frames"] == 60 and "workers" not in stored  # only what shapes the tensors
+    clips = sorted((root / "data/raw/demo").glob("*.mp4"))[:2]
+    kb = load_knowledge_base(root / "models/knowledge_base.json")
+    keras_file = root / "models/finetune/model.keras"
+    from mlflow import MlflowClient
+
+    champion = str(MlflowClient(tracking).get_model_version_by_alias("sales-ability", "champion").version)
+    versions, scores = {}, []
+    for name, uri in (("alias", "models:/sales-ability@champion"), ("version", f"models:/sales-ability/{champion}"),
+                      ("file", str(keras_file))):
+        resolved = resolve_model(uri, tmp_path / f"cache-{name}", tracking)
+        assert resolved.featurize == FeaturizeParams.model_validate(stored)  # logged with the model in MLflow
+        score_videos(clips, tmp_path / name, kb, uri, progress=False, write_report=False, tracking=tracking)
+        results = pd.read_parquet(tmp_path / name / "results.parquet").sort_values("clip_id")
+        versions[name] = set(results["model_version"])
+        scores.append(results["sales_score"].to_numpy())
+    assert versions == {"alias": {champion}, "version": {champion}, "file": {f"sha256:{content_hash(keras_file)[:12]}"}}
+    assert all((s == scores[0]).all() for s in scores) and len(scores[0]) == 2  # the champion is this file
+    other = FeaturizeParams.model_validate(stored | {"n_frames": 30, "margin": 0.3, "workers": 2})
+    with pytest.raises(ModelError, match=r"margin \(model 0.2, given 0.3\); n_frames \(model 60, given 30\)"):
+        score_videos(clips, tmp_path / "other", kb, str(keras_file), other, progress=False)
+    assert not (tmp_path / "other" / "faces").exists()  # refused before featurizing anything
+    same = FeaturizeParams.model_validate(stored | {"workers": 2, "shard_size": 1})  # how, not what: accepted
+    assert resolve_model(str(keras_file)).featurize_settings(same) == same

@@ -37,3 +37,54 @@ def test_first_model_becomes_champion_then_loser_stays_challenger(isolated_mlflo
     third = register_and_promote(_logged_run(tmp_path, "c"), "model", 0.95, lambda uri: 0.90, margin=0.001, card="# card c")
     assert third.promoted
     assert str(client.get_model_version_by_alias("sales-ability", "champion").version) == third.challenger_version
+
+
+def test_resolver_gives_file_version_and_the_stored_featurize_settings(tmp_path: Path) -> None:
+    """Every URI kind resolves to the .keras file, a version and the featurize settings saved beside it."""
+    from sales_ability.config import FeaturizeParams
+    from sales_ability.errors import ModelError
+    from sales_ability.io_utils import content_hash
+    from sales_ability.serving.registry import resolve_model, save_featurize_params
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "model.keras").write_bytes(b"weights")
+    trained_with = FeaturizeParams(n_frames=30, detect_every=5, workers=4)
+    save_featurize_params(model_dir, trained_with)
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_experiment(EXPERIMENT)
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(model_dir), artifact_path="model")
+    decision = register_and_promote(run.info.run_id, "model", 0.9, lambda uri: 0.0, 0.0, "# card", model_name="contract")
+
+    by_alias = resolve_model("models:/contract@champion", tmp_path / "a")
+    by_version = resolve_model(f"models:/contract/{decision.challenger_version}", tmp_path / "v")
+    by_run = resolve_model(f"runs:/{run.info.run_id}/model", tmp_path / "r")
+    by_path = resolve_model(str(model_dir / "model.keras"))
+    assert by_alias.version == by_version.version == decision.challenger_version
+    assert by_run.version == by_path.version == f"sha256:{content_hash(model_dir / 'model.keras')[:12]}"
+    for resolved in (by_alias, by_version, by_run, by_path):
+        assert resolved.file.read_bytes() == b"weights"
+        assert resolved.featurize == trained_with.model_copy(update={"workers": 1})  # how to run is not stored
+        assert resolved.featurize_settings() == resolved.featurize  # nothing explicit: the model's own
+
+    with pytest.raises(ModelError, match=r"n_frames \(model 30, given 60\)"):
+        by_path.featurize_settings(FeaturizeParams(detect_every=5))
+    assert by_path.featurize_settings(trained_with).workers == 4  # workers and shard size stay the caller's
+    (model_dir / "featurize.json").write_text('{"n_frames": "many"}')
+    with pytest.raises(ModelError, match="featurize.json: not valid featurize settings"):
+        resolve_model(str(model_dir / "model.keras"))
+    for missing in ("models:/contract@gone", "models:/nobody@champion", str(tmp_path / "nope.keras")):
+        with pytest.raises(ModelError, match="no such model|model file not found"):
+            resolve_model(missing)
+
+
+def test_a_model_saved_without_settings_uses_the_given_ones(tmp_path: Path) -> None:
+    from sales_ability.config import FeaturizeParams
+    from sales_ability.serving.registry import resolve_model
+
+    (tmp_path / "old.keras").write_bytes(b"old")
+    old = resolve_model(str(tmp_path / "old.keras"))
+    assert old.featurize is None
+    assert old.featurize_settings() == FeaturizeParams()
+    assert old.featurize_settings(FeaturizeParams(n_frames=30)).n_frames == 30

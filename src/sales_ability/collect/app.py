@@ -29,7 +29,12 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sales_ability.collect.storage import PROFILE_CHOICES, QUESTIONS, ParticipantError, ParticipantStore
+from sales_ability.collect.storage import (
+    PROFILE_CHOICES,
+    QUESTIONS,
+    ParticipantError,
+    ParticipantStore,
+)
 from sales_ability.collect.video_check import RecordingError, check_recording
 from sales_ability.config import FeaturizeParams
 from sales_ability.data.ipip50 import ITEM_COLUMNS, load_key, score_answers

@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 
 from sales_ability.config import Params
+from sales_ability.data.face_tensors import GROUP_COLUMNS
 from sales_ability.data.ipip50 import score_answers
 from sales_ability.data.splits import assign_splits
 from sales_ability.errors import DatasetError, IPIPError
 from sales_ability.traits import INTERVIEW, TRAITS, fi_to_project_scale
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".webm", ".avi", ".mkv", ".mov")
-GROUP_COLUMNS: tuple[str, ...] = ("gender", "age_band")  # optional self-reported groups (collected data)
 _FI_CLIP = re.compile(r"^[A-Za-z0-9_-]{11}\.\d{3}$")  # a First Impressions clip name: participant (11) + index
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "clip_id", "source", "participant_id", "split", "start_s", "end_s", *TRAITS, INTERVIEW,

@@ -23,6 +23,9 @@ SHARD_GLOB = "part-*.parquet"
 REJECTS_FILE = "rejects.csv"
 REJECT_COLUMNS: tuple[str, ...] = ("source", "reason", "clip_id")
 LABEL_COLUMNS: tuple[str, ...] = (*TRAITS, INTERVIEW)
+GROUP_COLUMNS: tuple[str, ...] = ("gender", "age_band")  # optional self-reported groups (collected data)
+# What travels with every clip from the manifest to predictions and ratings, so no stage re-joins a manifest.
+CLIP_COLUMNS: tuple[str, ...] = ("clip_id", "source", "participant_id", "split", *GROUP_COLUMNS)
 
 
 def shard_paths(folder: str | Path) -> list[Path]:
@@ -37,6 +40,7 @@ def face_tensor_schema(n_frames: int = 60, size: int = 64) -> pa.Schema:
         pa.field("source", pa.string(), nullable=False),
         pa.field("participant_id", pa.string()),
         pa.field("split", pa.string()),
+        *[pa.field(c, pa.string()) for c in GROUP_COLUMNS],
         pa.field("frames", pa.fixed_shape_tensor(pa.uint8(), [n_frames, size, size, 3]), nullable=False),
         pa.field("frame_index", pa.list_(pa.int64(), n_frames)),
         pa.field("face_found", pa.list_(pa.bool_(), n_frames)),
@@ -119,7 +123,7 @@ class FaceTensorWriter:
             "clip_id": [str(r.clip["clip_id"]) for r in rows],
             "source": [str(r.clip["source"]) for r in rows],
             "participant_id": [None if v is None else str(v) for v in col("participant_id")],
-            "split": [None if v is None else str(v) for v in col("split")],
+            **{c: [None if v is None else str(v) for v in col(c)] for c in ("split", *GROUP_COLUMNS)},
             "frames": frames,
             "frame_index": [r.frame_index.astype(np.int64).tolist() for r in rows],
             "face_found": [r.face_found.tolist() for r in rows],

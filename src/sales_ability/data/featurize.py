@@ -151,7 +151,7 @@ def _fingerprint(manifest: pd.DataFrame, params: FeaturizeParams) -> str:
     (without the code, a DVC re-run after a change to it would keep the old shards of a persisted output)."""
     from sales_ability.data import face_tensors, faces, video
 
-    digest = hashlib.sha256(params.model_dump_json(exclude={"workers", "shard_size"}).encode())
+    digest = hashlib.sha256(json.dumps(params.tensor_settings(), sort_keys=True).encode())
     digest.update(manifest.to_csv(index=False).encode())
     for module in (sys.modules[__name__], face_tensors, faces, video):
         digest.update(Path(module.__file__).read_bytes())

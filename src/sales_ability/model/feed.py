@@ -15,12 +15,13 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sales_ability.data.face_tensors import shard_paths
-from sales_ability.traits import TRAITS
+from sales_ability.data.face_tensors import CLIP_COLUMNS, shard_paths
+from sales_ability.traits import INTERVIEW, TRAITS
 
 
 def _label_matrix(table: pa.Table) -> np.ndarray:
@@ -66,12 +67,13 @@ class FaceTensorDataset(keras.utils.PyDataset):
         self._rng = np.random.default_rng(seed)
         self._cache: OrderedDict[Path, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self.shards: list[tuple[Path, np.ndarray, list[str]]] = []  # path, rows of this split, clip ids
-        self.sources: list[str] = []
+        self._metadata: list[pa.Table] = []  # per shard, the split's rows: clip columns and interview
         self._labels: list[np.ndarray] = []  # per shard, the split's rows: labels without reading frames
         largest_shard_bytes = 0
         for shard in shard_paths(self.folder):
             parquet = pq.ParquetFile(shard)
-            meta = parquet.read(columns=["clip_id", "source", "split", *TRAITS])
+            present = set(parquet.schema_arrow.names)
+            meta = parquet.read(columns=[c for c in (*CLIP_COLUMNS, INTERVIEW, *TRAITS) if c in present])
             if labelled_only:
                 mask = pc.invert(pc.is_null(meta.column(TRAITS[0])))
             else:
@@ -81,9 +83,8 @@ class FaceTensorDataset(keras.utils.PyDataset):
             rows = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
             if len(rows):
                 ids = meta.column("clip_id").to_pylist()
-                sources = meta.column("source").to_pylist()
                 self.shards.append((shard, rows, [ids[r] for r in rows]))
-                self.sources.extend(sources[r] for r in rows)
+                self._metadata.append(meta.select([c for c in (*CLIP_COLUMNS, INTERVIEW) if c in present]).take(rows))
                 self._labels.append(_label_matrix(meta)[rows])
                 frame_bytes = int(np.prod(parquet.schema_arrow.field("frames").type.shape))
                 largest_shard_bytes = max(largest_shard_bytes, parquet.metadata.num_rows * frame_bytes)
@@ -97,6 +98,11 @@ class FaceTensorDataset(keras.utils.PyDataset):
     def clip_ids(self) -> list[str]:
         """Clip ids in the (unshuffled) order of ``predict``."""
         return [c for _, _, ids in self.shards for c in ids]
+
+    def metadata(self) -> pd.DataFrame:
+        """Per clip, in ``clip_ids`` order: the columns that travel with it (``CLIP_COLUMNS``, ``interview``)."""
+        frame = pa.concat_tables(self._metadata, promote_options="default").to_pandas()
+        return frame.reindex(columns=[*CLIP_COLUMNS, INTERVIEW])
 
     def _make_plan(self) -> list[tuple[int, int]]:
         order = self._rng.permutation(len(self.shards)) if self.shuffle else range(len(self.shards))

@@ -153,9 +153,3 @@ def load_model(path: str | Path) -> keras.Model:
 
     return keras.saving.load_model(str(path), compile=False)
 
-
-def predict(model: keras.Model, faces: str | Path, split: str | None, batch_size: int = 8) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Predictions for a split: clip ids, predicted traits (N, 5), labels (N, 5)."""
-    data = FaceTensorDataset(faces, split, batch_size)
-    pred = model.predict(data, verbose=0)
-    return data.clip_ids, np.asarray(pred), data.labels()

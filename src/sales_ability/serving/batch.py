@@ -16,8 +16,8 @@ import pandas as pd
 
 from sales_ability.data.datasets import find_videos
 from sales_ability.data.face_tensors import REJECT_COLUMNS, REJECTS_FILE
-from sales_ability.errors import ModelError, SalesAbilityError
-from sales_ability.io_utils import write_csv_atomic
+from sales_ability.errors import ConfigError, ModelError, SalesAbilityError
+from sales_ability.io_utils import content_hash, write_csv_atomic
 
 LEDGER = "ledger.csv"
 LEDGER_COLUMNS = ["content_sha256", "source", "outcome", "reason", "clip_id"]
@@ -48,8 +48,6 @@ def list_new_videos(inbox: str | Path, outbox: str | Path, shard_size: int, miss
     Raises:
         ScoringConfigError: the inbox (unless ``missing_ok``) or the knowledge base does not exist.
     """
-    from sales_ability.serving.scoring import content_hash
-
     inbox, outbox = Path(inbox), Path(outbox)
     if not inbox.is_dir():
         if missing_ok:
@@ -74,36 +72,54 @@ def list_new_videos(inbox: str | Path, outbox: str | Path, shard_size: int, miss
     return shards
 
 
-def score_shard(shard: dict, outbox: str | Path, kb_file: str | Path, model_uri: str, params_file: str | Path | None = None) -> str:
-    """Featurize and score one shard into ``outbox/shards/<shard_id>``; returns that folder."""
-    from sales_ability.config import FeaturizeParams, load_params
+def score_shard(shard: dict, outbox: str | Path, kb_file: str | Path, model_uri: str, params_file: str | Path | None = None,
+                tracking: str | None = None) -> str:
+    """Featurize and score one shard into ``outbox/shards/<shard_id>``; returns that folder.
+
+    The model is resolved before anything is featurized; the featurize settings are the model's own, and
+    ``params_file``'s (when it exists) must agree with them.
+
+    Raises:
+        ScoringConfigError: no such model, or featurize settings that differ from the model's training.
+    """
+    from sales_ability.config import load_params
     from sales_ability.knowledge.rate import load_knowledge_base
-    from sales_ability.serving.scoring import model_version, score_videos
+    from sales_ability.serving.scoring import score_videos
 
     folder = Path(outbox) / "shards" / shard["shard_id"]
     if (folder / "done.json").is_file():  # a retry or re-run of a finished shard
         return str(folder)
-    settings = load_params(params_file).featurize if params_file and Path(params_file).is_file() else FeaturizeParams()
-    try:  # a missing model is a configuration error: refuse before featurizing anything
-        model_version(model_uri)
-    except ModelError as err:
+    explicit = load_params(params_file).featurize if params_file and Path(params_file).is_file() else None
+    try:
+        score_videos([v["path"] for v in shard["videos"]], folder, load_knowledge_base(kb_file), model_uri,
+                     explicit, progress=False, write_report=False,
+                     known_hashes={v["path"]: v["sha256"] for v in shard["videos"]}, tracking=tracking)
+    except ModelError as err:  # a configuration error: retrying cannot help
         raise ScoringConfigError(str(err)) from None
-    score_videos([v["path"] for v in shard["videos"]], folder, load_knowledge_base(kb_file), model_uri,
-                 settings, progress=False, write_report=False,
-                 known_hashes={v["path"]: v["sha256"] for v in shard["videos"]})
     (folder / "done.json").write_text(json.dumps(shard))
     return str(folder)
+
+
+def batch_model_uri(model_uri: str, project: str | Path) -> str:
+    """``model_uri``, or when it is empty the champion of the project's ``registry.model_name``.
+
+    Raises:
+        ScoringConfigError: the project's params.yaml is not valid.
+    """
+    if model_uri:
+        return model_uri
+    from sales_ability.serving.registry import champion_uri, project_model_name
+
+    try:
+        return champion_uri(project_model_name(project))
+    except ConfigError as err:
+        raise ScoringConfigError(str(err)) from None
 
 
 def merge_shards(shard_dirs: list[str], outbox: str | Path, kb_file: str | Path, model_uri: str) -> dict:
     """Append new shard results to the outbox (Parquet, CSV, report) and the ledger; returns counts."""
     from sales_ability.knowledge.rate import load_knowledge_base
-    from sales_ability.serving.scoring import (
-        RESULT_COLUMNS,
-        content_hash,
-        read_strips,
-        write_results,
-    )
+    from sales_ability.serving.scoring import RESULT_COLUMNS, read_strips, write_results
 
     outbox = Path(outbox)
     kb = load_knowledge_base(kb_file)
@@ -142,13 +158,13 @@ def merge_shards(shard_dirs: list[str], outbox: str | Path, kb_file: str | Path,
     return {"scored_new": added, "rejected_new": len(new_rejects), "total_scored": int(len(results)), "total_rejected": int(len(rejects))}
 
 
-def log_batch_run(counts: dict, outbox: str | Path, run_id: str) -> None:
+def log_batch_run(counts: dict, outbox: str | Path, run_id: str, tracking: str | None = None) -> None:
     """One MLflow run per batch: counts and the outbox files."""
     import mlflow
 
     from sales_ability.serving.tracking import flatten_metrics, log_files, stage_run
 
-    with stage_run("batch_scoring", tags={"airflow_run_id": run_id}):
+    with stage_run("batch_scoring", tags={"airflow_run_id": run_id}, tracking=tracking):
         mlflow.log_metrics(flatten_metrics(counts))
         outbox = Path(outbox)
         log_files([outbox / "results.csv", outbox / REJECTS_FILE, outbox / "report.html"], artifact_path="outbox")

@@ -1,17 +1,28 @@
-"""MLflow model registry: every evaluated model becomes ``challenger``; it takes ``champion`` when there
-is none, or when it beats the champion on the same test set by a margin. The decision is logged."""
+"""The model registry and the serving contract: the one place a model is named, found and promoted.
+
+Promotion: every evaluated model becomes ``challenger``; it takes ``champion`` when there is none, or when
+it beats the champion on the same test set by a margin. The decision is logged.
+
+Serving contract: ``resolve_model`` turns ``models:/NAME@alias``, ``models:/NAME/VERSION``, ``runs:/...`` or
+a ``.keras`` path into the model file, its version and the featurize settings it was trained with
+(``featurize.json``, written beside ``model.keras`` by the train stage and logged with it to MLflow).
+The model name comes only from params ``registry.model_name``.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import yaml
+from sales_ability.config import FeaturizeParams, RegistryParams
+from sales_ability.errors import ModelError
+from sales_ability.io_utils import content_hash, write_json_atomic
 
-MODEL_NAME = "sales-ability"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+FEATURIZE_FILE = "featurize.json"  # beside model.keras: the featurize settings the model was trained with
 
 
 @dataclass(frozen=True)
@@ -29,20 +40,6 @@ class PromotionDecision:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def dvc_input_hashes(paths: list[str], lock_file: str | Path = "dvc.lock") -> dict[str, str]:
-    """The md5 that ``dvc.lock`` records for each of ``paths`` (outputs of earlier stages)."""
-    lock_file = Path(lock_file)
-    if not lock_file.is_file():
-        return {}
-    stages = (yaml.safe_load(lock_file.read_text()) or {}).get("stages", {})
-    found: dict[str, str] = {}
-    for stage in stages.values():
-        for entry in stage.get("outs", []) + stage.get("deps", []):
-            if entry.get("path") in paths and entry.get("md5"):
-                found.setdefault(entry["path"], entry["md5"])
-    return found
 
 
 def model_card(name: str, metrics: dict, data: dict, preset: str) -> str:
@@ -90,7 +87,7 @@ def register_and_promote(
     margin: float,
     card: str,
     tags: dict[str, str] | None = None,
-    model_name: str = MODEL_NAME,
+    model_name: str = RegistryParams().model_name,
 ) -> PromotionDecision:
     """Register the run's model as ``challenger`` and decide whether it becomes ``champion``.
 
@@ -138,18 +135,131 @@ def register_and_promote(
     return decision
 
 
-def download_model(uri: str, dst: str | Path | None = None) -> Path:
-    """Fetch a model's files (``models:/name@alias``, ``runs:/...`` or a local path) and return the .keras file."""
-    path = Path(uri)
-    if path.exists():
-        return path if path.is_file() else next(path.rglob("*.keras"))
-    import mlflow
+def champion_uri(model_name: str) -> str:
+    """``models:/NAME@champion``: what scoring uses unless told otherwise."""
+    return f"models:/{model_name}@{CHAMPION}"
+
+
+def project_model_name(project: str | Path) -> str:
+    """``registry.model_name`` of the project's params.yaml (its default when the project has none).
+
+    Raises:
+        ConfigError: params.yaml is not valid.
+    """
+    from sales_ability.config import load_params
+
+    path = Path(project) / "params.yaml"
+    return load_params(path).registry.model_name if path.is_file() else RegistryParams().model_name
+
+
+def champion_version(model_name: str, tracking: str | None = None) -> str | None:
+    """The registry version holding the ``champion`` alias, or None."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     from sales_ability.serving.tracking import tracking_uri
 
-    mlflow.set_tracking_uri(tracking_uri())
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst) if dst else None))
-    found = sorted(local.rglob("*.keras"))
+    try:
+        return str(MlflowClient(tracking or tracking_uri()).get_model_version_by_alias(model_name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def save_featurize_params(model_dir: str | Path, params: FeaturizeParams) -> Path:
+    """Store the featurize settings a model is trained with beside its ``model.keras``."""
+    path = Path(model_dir) / FEATURIZE_FILE
+    write_json_atomic(path, params.tensor_settings())
+    return path
+
+
+def read_featurize_params(model_dir: str | Path) -> FeaturizeParams | None:
+    """The featurize settings stored beside a model, or None for a model saved without them.
+
+    Raises:
+        ModelError: the file exists but is not valid.
+    """
+    path = Path(model_dir) / FEATURIZE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return FeaturizeParams.model_validate(json.loads(path.read_text()))
+    except ValueError as err:
+        raise ModelError(f"{path}: not valid featurize settings ({err})") from None
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model ready to score with."""
+
+    uri: str
+    file: Path  # the .keras file
+    version: str  # the registry version, or ``sha256:<12 hex>`` of the file for runs:/ URIs and paths
+    featurize: FeaturizeParams | None  # what it was trained with; None for a model saved without them
+
+    def featurize_settings(self, explicit: FeaturizeParams | None = None) -> FeaturizeParams:
+        """The settings to featurize with: the model's own (``explicit``'s workers and shard size kept).
+
+        Raises:
+            ModelError: ``explicit`` shapes the face tensors differently from the model's training; the
+                message names each differing key.
+        """
+        if self.featurize is None:
+            return explicit or FeaturizeParams()
+        if explicit is None:
+            return self.featurize
+        mine, theirs = self.featurize.tensor_settings(), explicit.tensor_settings()
+        differing = [f"{k} (model {mine[k]!r}, given {theirs[k]!r})" for k in mine if mine[k] != theirs[k]]
+        if differing:
+            raise ModelError(f"{self.uri} (version {self.version}) was trained on face tensors made with other "
+                             f"featurize settings: {'; '.join(differing)}")
+        return explicit
+
+
+def resolve_model(uri: str, cache_dir: str | Path | None = None, tracking: str | None = None) -> ResolvedModel:
+    """The one model resolver: ``models:/NAME@alias``, ``models:/NAME/VERSION``, ``runs:/...`` or a path.
+
+    An alias is read once and the version it names is downloaded, so a promotion during scoring cannot
+    mix two models. Files go to ``cache_dir`` (a temporary folder when None).
+
+    Raises:
+        ModelError: no such registered model, alias, version or file, or no .keras file among its artifacts.
+    """
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from sales_ability.serving.tracking import tracking_uri
+
+    tracking = tracking or tracking_uri()
+    version = ""
+    if uri.startswith("models:/"):
+        name, _, alias = uri.removeprefix("models:/").partition("@")
+        client = MlflowClient(tracking)
+        try:
+            if alias:
+                version = str(client.get_model_version_by_alias(name, alias).version)
+            else:
+                name, _, number = name.partition("/")
+                version = str(client.get_model_version(name, number).version)
+        except MlflowException as err:
+            raise ModelError(f"{uri}: no such model in the registry at {tracking} ({err.error_code})") from None
+        source = f"models:/{name}/{version}"
+    else:
+        source = uri
+    path = Path(source)
+    if not source.startswith(("models:/", "runs:/")) and "://" not in source:
+        if not path.exists():
+            raise ModelError(f"{uri}: model file not found")
+        found = [path] if path.is_file() else sorted(path.rglob("*.keras"))
+    else:
+        try:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(cache_dir) if cache_dir else None,
+                                                        tracking_uri=tracking, registry_uri=tracking)
+        except MlflowException as err:
+            raise ModelError(f"{uri}: its artifacts could not be fetched from {tracking} ({err.error_code})") from None
+        found = sorted(Path(local).rglob("*.keras"))
     if not found:
-        raise FileNotFoundError(f"{uri}: no .keras file among the model's artifacts")
-    return found[0]
+        raise ModelError(f"{uri}: no .keras file among the model's artifacts")
+    file = found[0]
+    return ResolvedModel(uri=uri, file=file, version=version or f"sha256:{content_hash(file)[:12]}",
+                         featurize=read_featurize_params(file.parent))

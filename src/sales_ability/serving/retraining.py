@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from sales_ability.errors import SalesAbilityError
+from sales_ability.serving.tracking import project_tracking_uri
 
 
 class RetrainingConfigError(SalesAbilityError):
@@ -26,31 +27,6 @@ def check_project(project: str | Path) -> Path:
     if not (project / "dvc.yaml").is_file():
         raise RetrainingConfigError(f"{project / 'dvc.yaml'}: not found; project_dir must name the sales-ability checkout")
     return project
-
-
-def project_tracking_uri(project: str | Path) -> str:
-    """The deployment's ``MLFLOW_TRACKING_URI`` if set, else the project's own SQLite store (computed per
-    call, never written back to ``os.environ``: a long-lived worker may serve several projects)."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(project) / 'mlflow.db'}"
-
-
-def project_model_name(project: str | Path) -> str:
-    """``registry.model_name`` of the project's params.yaml (the one place the model name is configured;
-    its default when the project has no params.yaml).
-
-    Raises:
-        RetrainingConfigError: params.yaml is not valid (retrying cannot help).
-    """
-    from sales_ability.config import RegistryParams, load_params
-    from sales_ability.errors import ConfigError
-
-    path = Path(project) / "params.yaml"
-    if not path.is_file():
-        return RegistryParams().model_name
-    try:
-        return load_params(path).registry.model_name
-    except ConfigError as err:
-        raise RetrainingConfigError(str(err)) from None
 
 
 def _env(project: Path) -> dict[str, str]:
@@ -87,16 +63,3 @@ def pull_remote(project: str | Path) -> str | None:
             raise RetrainingConfigError(f"{REMOTE_ENV}={remote}: no such DVC remote in {Path(project) / '.dvc/config'} "
                                         f"(known: {', '.join(known) or 'none'})")
     return remote
-
-
-def champion_version(model_name: str = "sales-ability", tracking: str | None = None) -> str | None:
-    """The registry version holding the ``champion`` alias, or None."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    from sales_ability.serving.tracking import tracking_uri
-
-    try:
-        return str(MlflowClient(tracking or tracking_uri()).get_model_version_by_alias(model_name, "champion").version)
-    except MlflowException:
-        return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,11 +11,14 @@ import pandas as pd
 
 from sales_ability.config import FeaturizeParams
 from sales_ability.data.face_tensors import REJECT_COLUMNS, REJECTS_FILE
-from sales_ability.errors import ModelError
-from sales_ability.io_utils import atomic_path, write_csv_atomic, write_text_atomic
+from sales_ability.io_utils import (
+    atomic_path,
+    content_hash,
+    write_csv_atomic,
+    write_text_atomic,
+)
 from sales_ability.traits import TRAITS
 
-DEFAULT_MODEL_URI = "models:/sales-ability@champion"
 RESULT_COLUMNS: tuple[str, ...] = (
     "clip_id", "source", "content_sha256", *TRAITS, *(f"score_{t}" for t in TRAITS), "sales_score",
     "face_share", "model_uri", "model_version", "knowledge_base", "scored_at",
@@ -33,65 +35,6 @@ class ScoreSummary:
     scored: int
     rejected: int
     out_dir: Path
-
-
-def content_hash(path: str | Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes (a renamed copy has the same hash)."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def model_version(uri: str) -> str:
-    """The version label of ``uri``: the registry version of ``models:/NAME@alias`` or ``models:/NAME/VERSION``,
-    else the file (or artifact) name.
-
-    Raises:
-        ModelError: the registry holds no such alias or version, or the local path does not exist.
-    """
-    if not uri.startswith("models:/"):
-        if "://" not in uri and not Path(uri).exists():
-            raise ModelError(f"{uri}: model file not found")
-        return Path(uri).name
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    from sales_ability.serving.tracking import tracking_uri
-
-    name, _, alias = uri.removeprefix("models:/").partition("@")
-    client = MlflowClient(tracking_uri())
-    try:
-        if alias:
-            return str(client.get_model_version_by_alias(name, alias).version)
-        name, _, version = name.partition("/")
-        return str(client.get_model_version(name, version).version)
-    except MlflowException as err:
-        raise ModelError(f"{uri}: no such model in the registry at {tracking_uri()} ({err.error_code})") from None
-
-
-def resolve_model(uri: str, cache_dir: Path) -> tuple[Path, str]:
-    """The .keras file behind ``uri`` and its version label (see ``model_version``)."""
-    from sales_ability.serving.registry import download_model
-
-    version = model_version(uri)
-    if uri.startswith("models:/") and "@" in uri:  # download the version the alias pointed at just now
-        uri = f"models:/{uri.removeprefix('models:/').partition('@')[0]}/{version}"
-    return download_model(uri, cache_dir), version
-
-
-def predict_folder(model_file: Path, faces: Path) -> pd.DataFrame:
-    """Predict every clip of a featurized folder (labelled or not): clip_id, source, five traits."""
-    from sales_ability.model.feed import FaceTensorDataset
-    from sales_ability.model.training import load_model
-
-    data = FaceTensorDataset(faces, None, batch_size=8, labelled_only=False)
-    pred = load_model(model_file).predict(data, verbose=0)
-    frame = pd.DataFrame(np.asarray(pred).round(6), columns=list(TRAITS))
-    frame.insert(0, "clip_id", data.clip_ids)
-    frame.insert(1, "source", data.sources)
-    return frame
 
 
 def face_strips(faces: Path, n_frames: int = STRIP_FRAMES) -> pd.DataFrame:
@@ -118,35 +61,49 @@ def score_videos(
     inputs: list[str | Path],
     out_dir: str | Path,
     kb: dict,
-    model_uri: str = DEFAULT_MODEL_URI,
+    model_uri: str,
     featurize_params: FeaturizeParams | None = None,
     workers: int = 1,
     progress: bool = True,
     write_report: bool = True,
     known_hashes: dict[str, str] | None = None,
+    tracking: str | None = None,
 ) -> ScoreSummary:
     """Featurize ``inputs``, predict traits, rate them, and write ``results.parquet``, ``results.csv``,
     ``rejects.csv`` and ``report.html`` into ``out_dir``. Bad videos are listed with their reason.
-    ``known_hashes`` (path -> sha256) spares re-reading videos whose content hash the caller already has."""
+
+    Args:
+        model_uri: see ``registry.resolve_model``; resolved before anything is featurized.
+        featurize_params: checked against the settings the model was trained with (None: use the model's).
+        known_hashes: path -> sha256, spares re-reading videos whose content hash the caller already has.
+        tracking: the MLflow tracking URI (default: ``tracking_uri()``).
+
+    Raises:
+        ModelError: the model cannot be found, or ``featurize_params`` differ from its training settings.
+    """
     from sales_ability.data.datasets import manifest_from_inputs
     from sales_ability.data.featurize import featurize_manifest
     from sales_ability.knowledge.rate import rate
+    from sales_ability.model.predict import predict_clips
+    from sales_ability.serving.registry import resolve_model
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    model = resolve_model(model_uri, out_dir / "model", tracking)
+    settings = model.featurize_settings(featurize_params)
     manifest = manifest_from_inputs(inputs)
-    summary = featurize_manifest(manifest, out_dir / "faces", featurize_params or FeaturizeParams(), workers, progress)
+    summary = featurize_manifest(manifest, out_dir / "faces", settings, workers, progress)
     rejects = pd.DataFrame(summary.rejects, columns=list(REJECT_COLUMNS))
+    version = model.version
     if summary.kept:
-        model_file, version = resolve_model(model_uri, out_dir / "model")
-        predictions = predict_folder(model_file, out_dir / "faces")
+        predictions = predict_clips(model.file, out_dir / "faces")
         strips = face_strips(out_dir / "faces")
         predictions = predictions.merge(strips[["clip_id", "face_share"]], on="clip_id", how="left")
         rated, bad = rate(predictions, kb)
         if len(bad):  # a model output outside [0, 1] would be a bug; keep it visible, not lost
             rejects = pd.concat([rejects, bad.assign(source=bad["clip_id"], reason="rating: " + bad["reason"])])
     else:
-        rated, version = pd.DataFrame(columns=["clip_id", "source", *TRAITS]), ""
+        rated = pd.DataFrame(columns=["clip_id", "source", *TRAITS])
         strips = pd.DataFrame(columns=["clip_id", "face_share", "strip_png"])
     known = known_hashes or {}
     rated["content_sha256"] = [known.get(str(s)) or content_hash(s) for s in rated["source"]]
@@ -156,8 +113,7 @@ def score_videos(
     rated["scored_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     results = rated.reindex(columns=list(RESULT_COLUMNS))
     strips = strips.merge(results[["clip_id", "content_sha256"]], on="clip_id").reindex(columns=list(STRIP_COLUMNS))
-    write_results(results, rejects, out_dir, kb, f"{model_uri} (version {version})" if version else model_uri,
-                  write_report, strips)
+    write_results(results, rejects, out_dir, kb, f"{model_uri} (version {version})", write_report, strips)
     return ScoreSummary(scored=len(results), rejected=len(rejects), out_dir=out_dir)
 
 

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 # No telemetry calls from a machine that may have no network.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
@@ -21,6 +23,31 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 def tracking_uri() -> str:
     """``MLFLOW_TRACKING_URI`` if set, else the project's SQLite store (MLflow 3.13+ refuses a file store)."""
     return os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
+
+
+def project_tracking_uri(project: str | Path) -> str:
+    """The deployment's ``MLFLOW_TRACKING_URI`` if set, else the project's own SQLite store (computed per
+    call, never written back to ``os.environ``: a long-lived Airflow worker may serve several projects)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(project) / 'mlflow.db'}"
+
+
+def dvc_input_hashes(paths: list[str], lock_file: str | Path = "dvc.lock") -> dict[str, str]:
+    """The md5 that ``dvc.lock`` records for each of ``paths`` (outputs of earlier stages)."""
+    lock_file = Path(lock_file)
+    if not lock_file.is_file():
+        return {}
+    stages = (yaml.safe_load(lock_file.read_text()) or {}).get("stages", {})
+    found: dict[str, str] = {}
+    for stage in stages.values():
+        for entry in stage.get("outs", []) + stage.get("deps", []):
+            if entry.get("path") in paths and entry.get("md5"):
+                found.setdefault(entry["path"], entry["md5"])
+    return found
+
+
+def dvc_tags(paths: list[Path]) -> dict[str, str]:
+    """MLflow tags with the DVC hashes of a stage's inputs (``dvc.<path>``), so a run names its data."""
+    return {f"dvc.{k}": v for k, v in dvc_input_hashes([str(p) for p in paths]).items()}
 
 
 def git_commit() -> str | None:
@@ -56,11 +83,15 @@ def flatten_metrics(metrics: dict) -> dict[str, float]:
 
 
 @contextmanager
-def stage_run(stage: str, params: dict | None = None, tags: dict | None = None) -> Iterator[Any]:
-    """An MLflow run for one pipeline stage, tagged with the stage and the git commit."""
+def stage_run(stage: str, params: dict | None = None, tags: dict | None = None, tracking: str | None = None) -> Iterator[Any]:
+    """An MLflow run for one pipeline stage, tagged with the stage and the git commit.
+
+    Args:
+        tracking: the tracking URI (default: ``tracking_uri()``).
+    """
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_tracking_uri(tracking or tracking_uri())
     mlflow.set_experiment(EXPERIMENT)
     with mlflow.start_run(run_name=stage) as run:
         mlflow.set_tags({"stage": stage, **({"git_commit": c} if (c := git_commit()) else {}), **(tags or {})})

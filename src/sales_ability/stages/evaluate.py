@@ -10,15 +10,25 @@ import pandas as pd
 
 from sales_ability.config import Params
 from sales_ability.io_utils import write_csv_atomic, write_json_atomic
-from sales_ability.stages.train import _dvc_tags
 from sales_ability.traits import TRAITS
 
 
-def evaluate_model_file(model_file: Path, faces: Path, split: str = "test") -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Predict a split with a saved model."""
-    from sales_ability.model.training import load_model, predict
+def test_predictions(model_file: Path, faces: Path) -> pd.DataFrame:
+    """The labelled test clips of ``faces`` predicted by a saved model (``predict_clips``' table)."""
+    from sales_ability.model.predict import predict_clips
 
-    return predict(load_model(model_file), faces, split)
+    return predict_clips(model_file, faces, "test", labelled_only=True)
+
+
+def test_report(model_dir: Path, faces: Path) -> tuple[pd.DataFrame, dict]:
+    """Test predictions of ``model_dir/model.keras`` and their regression report against the model's
+    training means (the constant predictor)."""
+    from sales_ability.model.evaluation import regression_report
+    from sales_ability.model.predict import traits_and_labels
+
+    predictions = test_predictions(model_dir / "model.keras", faces)
+    means = list(json.loads((model_dir / "label_means.json").read_text()).values())
+    return predictions, regression_report(*traits_and_labels(predictions), means)
 
 
 def plot_predicted_vs_true(pred: np.ndarray, true: np.ndarray, path: Path, title: str) -> Path:
@@ -51,57 +61,72 @@ def run_evaluate(
     params: Params,
     register: bool = True,
 ) -> dict:
-    """Score the final model on the test split (Eq. 1, baseline, MSE, Pearson, CCC), write predictions and
-    figures, log everything to MLflow, register the model and run the champion/challenger promotion."""
-    from sales_ability.model.evaluation import mean_accuracy, regression_report
-    from sales_ability.serving.registry import model_card, register_and_promote
-    from sales_ability.serving.tracking import flatten_metrics, log_files, stage_run
+    """Score the final model (and the pretrained one) on the test split, write the metrics, the predictions
+    (every clip with its participant, split and groups, predicted and true traits) and a figure, then log
+    them and register the model (``log_and_register``)."""
+    from sales_ability.model.predict import traits_and_labels
+
+    predictions, test = test_report(model_dir, faces)
+    report = {"test": test, "pretrain_test": test_report(pretrain_dir, pretrain_faces)[1]}
+    write_json_atomic(metrics_file, report)
+    write_csv_atomic(predictions_file, predictions)
+    figure = plot_predicted_vs_true(*traits_and_labels(predictions), plots_dir / "predicted_vs_true.png",
+                                    f"test: mean accuracy {test['mean_accuracy']:.4f} "
+                                    f"(baseline {test['baseline_mean_accuracy']:.4f})")
+    decision = log_and_register(model_dir, faces, report, [metrics_file, predictions_file, figure], params, register)
+    if decision is not None:
+        report["promotion"] = decision.to_dict()
+    return report
+
+
+def log_and_register(model_dir: Path, faces: Path, report: dict, files: list[Path], params: Params, register: bool):
+    """One MLflow run: the metrics, ``files``, the model card and the model with its serving contract
+    (``model.keras``, label means, featurize settings); then registration and champion/challenger promotion.
+
+    Returns:
+        The ``PromotionDecision``, or None when ``register`` is off.
+    """
+    import mlflow
+
+    from sales_ability.model.evaluation import mean_accuracy
+    from sales_ability.model.predict import traits_and_labels
+    from sales_ability.serving.registry import (
+        FEATURIZE_FILE,
+        model_card,
+        register_and_promote,
+        resolve_model,
+    )
+    from sales_ability.serving.tracking import (
+        dvc_tags,
+        flatten_metrics,
+        log_files,
+        stage_run,
+    )
 
     model_file = model_dir / "model.keras"
-    ids, pred, true = evaluate_model_file(model_file, faces)
-    means = list(json.loads((model_dir / "label_means.json").read_text()).values())
-    report = {"test": regression_report(pred, true, means)}
-    pre_ids, pre_pred, pre_true = evaluate_model_file(pretrain_dir / "model.keras", pretrain_faces)
-    pre_means = list(json.loads((pretrain_dir / "label_means.json").read_text()).values())
-    report["pretrain_test"] = regression_report(pre_pred, pre_true, pre_means)
-    write_json_atomic(metrics_file, report)
-    table = pd.DataFrame(pred, columns=list(TRAITS)).round(6)
-    table.insert(0, "clip_id", ids)
-    for j, trait in enumerate(TRAITS):
-        table[f"true_{trait}"] = true[:, j].round(6)
-    write_csv_atomic(predictions_file, table)
-    figure = plot_predicted_vs_true(pred, true, plots_dir / "predicted_vs_true.png",
-                                    f"test: mean accuracy {report['test']['mean_accuracy']:.4f} "
-                                    f"(baseline {report['test']['baseline_mean_accuracy']:.4f})")
-    decision = None
-    tags = _dvc_tags([faces, model_dir])
-    with stage_run("evaluate", params={"model": str(model_file), "test_clips": len(ids)}, tags=tags) as run:
-        import mlflow
-
+    with stage_run("evaluate", params={"model": str(model_file), "test_clips": report["test"]["n"]},
+                   tags=dvc_tags([faces, model_dir])) as run:
         mlflow.log_metrics(flatten_metrics(report))
-        log_files([metrics_file, predictions_file, figure], artifact_path="evaluation")
+        log_files(files, artifact_path="evaluation")
         card = model_card(params.registry.model_name, report["test"], {
             "train": f"{params.dataset.name} ({params.dataset.split} split)",
             "finetune": f"{params.finetune.dataset} ({params.finetune.split} split)",
             "test": f"{params.finetune.dataset} test split",
         }, params.effective_preset())
         mlflow.log_text(card, "model/model_card.md")
-        log_files([model_file, model_dir / "label_means.json"], artifact_path="model")
-        if register:
-            def champion_accuracy(uri: str) -> float:
-                from sales_ability.serving.registry import download_model
+        log_files([model_file, model_dir / "label_means.json", model_dir / FEATURIZE_FILE], artifact_path="model")
+        if not register:
+            return None
 
-                _, p, t = evaluate_model_file(download_model(uri), faces)
-                return mean_accuracy(p, t)
+        def champion_accuracy(uri: str) -> float:  # the champion re-scored on this test set
+            return mean_accuracy(*traits_and_labels(test_predictions(resolve_model(uri).file, faces)))
 
-            decision = register_and_promote(
-                run.info.run_id, "model", report["test"]["mean_accuracy"], champion_accuracy,
-                params.registry.promotion_margin, card, tags={"preset": params.effective_preset()},
-                model_name=params.registry.model_name,
-            )
-            mlflow.log_dict(decision.to_dict(), "promotion.json")
-            mlflow.set_tag("promotion", "champion" if decision.promoted else "challenger")
-            mlflow.log_metric("promoted", float(decision.promoted))
-    if decision is not None:
-        report["promotion"] = decision.to_dict()
-    return report
+        decision = register_and_promote(
+            run.info.run_id, "model", report["test"]["mean_accuracy"], champion_accuracy,
+            params.registry.promotion_margin, card, tags={"preset": params.effective_preset()},
+            model_name=params.registry.model_name,
+        )
+        mlflow.log_dict(decision.to_dict(), "promotion.json")
+        mlflow.set_tag("promotion", "champion" if decision.promoted else "challenger")
+        mlflow.log_metric("promoted", float(decision.promoted))
+    return decision

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from sales_ability.data.datasets import GROUP_COLUMNS
+from sales_ability.data.face_tensors import GROUP_COLUMNS
 from sales_ability.io_utils import write_csv_atomic, write_json_atomic
 from sales_ability.knowledge.rate import rate
 from sales_ability.knowledge.validation import (
@@ -18,6 +19,15 @@ from sales_ability.knowledge.validation import (
 )
 
 
+@dataclass(frozen=True)
+class RatingSummary:
+    """What the rate stage produced."""
+
+    rated: int
+    bad_rows: int
+    mean_sales_score: float | None
+
+
 def rate_and_validate(
     traits: pd.DataFrame,
     kb: dict,
@@ -26,12 +36,9 @@ def rate_and_validate(
     plots_dir: Path,
     source: str,
     log_to_mlflow: bool = True,
-) -> dict:
-    """Rate ``traits``, write the rated CSV, validation metrics and figures; log them to MLflow.
-
-    Returns:
-        A small summary (rows rated, bad rows, mean sales score).
-    """
+) -> RatingSummary:
+    """Rate ``traits`` (one row per clip; ``interview`` and group columns are used when present), write the
+    rated CSV, validation metrics and figures; log them to MLflow."""
     rated, bad = rate(traits, kb)
     write_csv_atomic(rated_file, rated)
     metrics: dict = {
@@ -60,4 +67,4 @@ def rate_and_validate(
 
             mlflow.log_metrics(flatten_metrics({k: v for k, v in metrics.items() if k != "rated"}))
             log_files([rated_file, metrics_file, *figures], artifact_path="knowledge_base")
-    return {"rated": len(rated), "bad": len(bad), "mean_sales_score": metrics["mean_sales_score"] or float("nan")}
+    return RatingSummary(len(rated), len(bad), metrics["mean_sales_score"])

@@ -29,7 +29,8 @@ def run_table3(faces: Path, presets: list[str], params: Params, out_csv: Path, m
     from sales_ability.model.evaluation import regression_report
     from sales_ability.model.feed import FaceTensorDataset
     from sales_ability.model.network import PRESETS, build_model, seed_everything
-    from sales_ability.model.training import FitSettings, fit_model, predict
+    from sales_ability.model.predict import predict_clips, traits_and_labels
+    from sales_ability.model.training import FitSettings, fit_model
     from sales_ability.serving.tracking import (
         EXPERIMENT,
         flatten_metrics,
@@ -61,8 +62,7 @@ def run_table3(faces: Path, presets: list[str], params: Params, out_csv: Path, m
                 started = time.perf_counter()
                 fit = fit_model(model, faces, settings, mlflow_prefix="")
                 train_seconds = time.perf_counter() - started
-                _, pred, true = predict(model, faces, "test")
-                report = regression_report(pred, true, means)
+                report = regression_report(*traits_and_labels(predict_clips(model, faces, "test", labelled_only=True)), means)
                 row = {
                     "preset": name, "backbone": preset.backbone,
                     "lstm": "+".join(map(str, preset.lstm_units)), "dense": "+".join(map(str, preset.dense_units)),

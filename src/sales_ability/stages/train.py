@@ -27,29 +27,25 @@ def _log_result(stage: str, result: dict, files: list[Path]) -> None:
     log_files(files, artifact_path=stage)
 
 
-def _dvc_tags(paths: list[Path]) -> dict[str, str]:
-    """MLflow tags with the DVC hashes of a stage's inputs."""
-    from sales_ability.serving.registry import dvc_input_hashes
-
-    return {f"dvc.{k}": v for k, v in dvc_input_hashes([str(p) for p in paths]).items()}
-
-
 def _train_means(faces: Path) -> list[float]:
     from sales_ability.model.feed import FaceTensorDataset
 
     return FaceTensorDataset(faces, "train").label_means()
 
 
-def _fit_and_save(stage: str, model, faces: Path, means: list[float], settings_from: TrainParams | FinetuneParams,
-                  model_dir: Path, metrics_file: Path, history_file: Path, run_params: dict, tags: dict, extra: dict) -> dict:
-    """Train (tracked in an MLflow run named ``stage``), save the model with its training means, write metrics."""
+def _fit_and_save(stage: str, model, faces: Path, means: list[float], params: Params, model_dir: Path, metrics_file: Path,
+                  history_file: Path, run_params: dict, tags: dict, extra: dict) -> dict:
+    """Train (tracked in an MLflow run named ``stage``), save the model with its training means and the
+    featurize settings of its face tensors (the serving contract), write metrics."""
     from sales_ability.model.training import fit_model, save_model
+    from sales_ability.serving.registry import save_featurize_params
     from sales_ability.serving.tracking import stage_run
 
     with stage_run(stage, params=run_params, tags=tags):
-        result = fit_model(model, faces, _settings(settings_from), history_file) | extra
+        result = fit_model(model, faces, _settings(getattr(params, stage)), history_file) | extra
         save_model(model, model_dir / "model.keras")
         write_json_atomic(model_dir / "label_means.json", dict(zip(TRAITS, means, strict=True)))
+        save_featurize_params(model_dir, params.featurize)
         write_json_atomic(metrics_file, {stage: result})
         _log_result(stage, {k: v for k, v in result.items() if not isinstance(v, str)}, [history_file, metrics_file])
     return result
@@ -58,6 +54,7 @@ def _fit_and_save(stage: str, model, faces: Path, means: list[float], settings_f
 def run_train(faces: Path, model_dir: Path, metrics_file: Path, history_file: Path, params: Params) -> dict:
     """Phase 1: build the model (output bias at the training means) and train it on ``faces``."""
     from sales_ability.model.network import build_model, seed_everything
+    from sales_ability.serving.tracking import dvc_tags
 
     preset = params.effective_preset()
     means = _train_means(faces)
@@ -70,18 +67,19 @@ def run_train(faces: Path, model_dir: Path, metrics_file: Path, history_file: Pa
     run_params = {"preset": preset, "dataset": params.dataset.name, "split": params.dataset.split,
                   **params.train.model_dump(), **params.model.model_dump(exclude={"preset", "weights"}),
                   "weights": params.effective_weights()}
-    return _fit_and_save("train", model, faces, means, params.train, model_dir, metrics_file, history_file, run_params,
-                         _dvc_tags([faces]), {"preset": preset, "parameters": int(model.count_params())})
+    return _fit_and_save("train", model, faces, means, params, model_dir, metrics_file, history_file, run_params,
+                         dvc_tags([faces]), {"preset": preset, "parameters": int(model.count_params())})
 
 
 def run_finetune(base_model: Path, faces: Path, model_dir: Path, metrics_file: Path, history_file: Path, params: Params) -> dict:
     """Phase 2: start from the train model, freeze the first K backbone layers, train on ``faces``."""
     from sales_ability.model.network import seed_everything
     from sales_ability.model.training import freeze_backbone_layers, load_model
+    from sales_ability.serving.tracking import dvc_tags
 
     seed_everything(params.finetune.seed)
     model = load_model(base_model)
     frozen = freeze_backbone_layers(model, params.finetune.freeze_layers)
-    return _fit_and_save("finetune", model, faces, _train_means(faces), params.finetune, model_dir, metrics_file, history_file,
+    return _fit_and_save("finetune", model, faces, _train_means(faces), params, model_dir, metrics_file, history_file,
                          {**params.finetune.model_dump(), "frozen_backbone_layers": frozen},
-                         _dvc_tags([faces, base_model.parent]), {"frozen_backbone_layers": frozen})
+                         dvc_tags([faces, base_model.parent]), {"frozen_backbone_layers": frozen})
