@@ -219,7 +219,7 @@ def test_score_records_the_version_and_refuses_other_featurize_settings(reproduc
     assert versions == {"alias": {champion}, "version": {champion}, "file": {f"sha256:{content_hash(keras_file)[:12]}"}}
     assert all((s == scores[0]).all() for s in scores) and len(scores[0]) == 2  # the champion is this file
     other = FeaturizeParams.model_validate(stored | {"n_frames": 30, "margin": 0.3, "workers": 2})
-    with pytest.raises(ModelError, match=r"margin \(model 0.2, given 0.3\); n_frames \(model 60, given 30\)"):
+    with pytest.raises(ModelError, match=r"n_frames \(model 60, given 30\); margin \(model 0.2, given 0.3\)"):
         score_videos(clips, tmp_path / "other", kb, str(keras_file), other, progress=False)
     assert not (tmp_path / "other" / "faces").exists()  # refused before featurizing anything
     same = FeaturizeParams.model_validate(stored | {"workers": 2, "shard_size": 1})  # how, not what: accepted
