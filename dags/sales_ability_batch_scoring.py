@@ -79,7 +79,8 @@ def _params() -> dict:
         "model_uri": Param("", type="string",
                            description="Model to score with (empty: models:/<registry.model_name>@champion of the project)"),
         "knowledge_base": Param(f"{PROJECT_DIR}/models/knowledge_base.json", type="string", description="KB.json"),
-        "shard_size": Param(8, type="integer", minimum=1, description="Videos per mapped scoring task"),
+        "shard_size": Param(int(os.environ.get("SALES_ABILITY_SHARD_SIZE", "8")), type="integer", minimum=1,
+                            description="Videos per mapped scoring task (deployment default: SALES_ABILITY_SHARD_SIZE)"),
     },
 )
 def sales_ability_batch_scoring():

@@ -3,6 +3,7 @@ each DAG file puts its own folder on sys.path; `.airflowignore` keeps it out of 
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from airflow.sdk import Asset
@@ -12,7 +13,10 @@ CHAMPION_MODEL = Asset(name="sales_ability_champion", uri="sales-ability://model
 
 
 def task_defaults(retry_delay: timedelta, max_retry_delay: timedelta) -> dict:
-    """Owner and retries with exponential backoff for every task of a DAG."""
+    """Owner and retries with exponential backoff for every task of a DAG. ``SALES_ABILITY_RETRY_DELAY_S``
+    overrides the first delay for a whole deployment (`make stack-test` uses 5 s to see a retry quickly)."""
+    if os.environ.get("SALES_ABILITY_RETRY_DELAY_S"):
+        retry_delay = timedelta(seconds=float(os.environ["SALES_ABILITY_RETRY_DELAY_S"]))
     return {
         "owner": "mlops",
         "retries": 2,

@@ -101,3 +101,20 @@ def test_dvc_remote_for_minio_in_repo_config() -> None:
     config = (REPO / ".dvc/config").read_text()
     assert "url = s3://dvc" in config and "endpointurl = http://minio:9000" in config
     assert "access_key" not in config and "secret" not in config  # credentials stay out of git
+
+
+def test_stack_test_reads_the_compose_settings() -> None:
+    """`make stack-test` and `docker compose` share one settings file: every secret and user the stack test
+    uses is one the compose file reads from it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("stack_test", DOCKER / "stack_test.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    settings = module.read_env_file()
+    assert module.ENV_FILE == DOCKER / ".env.example"
+    source = (DOCKER / "stack_test.py").read_text() + (DOCKER / "stack_scenario.py").read_text()
+    used = set(re.findall(r'settings\["([A-Z0-9_]+)"\]', source))
+    compose_text = (DOCKER / "docker-compose.yml").read_text()
+    assert used and used <= set(settings)
+    assert all(f"${{{key}}}" in compose_text for key in used), used

@@ -1,0 +1,366 @@
+"""The scenario `make stack-test` runs against the local stack (see docker/stack_test.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import yaml
+from stack_test import BIN, REPO, Stack, free_port, log, run, wait_for
+
+RETRAINING = "sales_ability_retraining"
+BATCH = "sales_ability_batch_scoring"
+INBOX_CLIPS = 12
+KILL_CLIPS = 4
+HOSTNAME_MODULE = '''import os, socket
+
+
+def hostname() -> str:
+    """The Celery worker's own name (both workers share this machine's hostname)."""
+    return os.environ.get("STACK_WORKER_NAME") or socket.getfqdn()
+'''
+
+
+class Timer:
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+
+    def __call__(self, name: str):
+        timings = self.timings
+
+        class _Step:
+            def __enter__(self):
+                log(f"{name} …")
+                self.t = time.perf_counter()
+
+            def __exit__(self, *exc):
+                timings[name] = round(time.perf_counter() - self.t, 1)
+                if exc[0] is None:
+                    log(f"{name}: {timings[name]} s")
+
+        return _Step()
+
+
+def make_project(root: Path, env: dict) -> Path:
+    """The working tree's files (tracked and new, not ignored) in a fresh git repository, with the test
+    suite's small demo params, committed."""
+    project = root / "project"
+    for name in run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO).splitlines():
+        source = REPO / name
+        if source.is_file():
+            (project / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, project / name)
+    git = ["git", "-c", "user.name=stack", "-c", "user.email=stack@test"]
+    run(["git", "init", "-q"], cwd=project)
+    run(["git", "add", "-A"], cwd=project)
+    run([*git, "commit", "-qm", "working tree"], cwd=project)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["demo"]["clips"] = 12
+    params["demo"]["collected_participants"] = 5
+    params["train"]["epochs"] = 2
+    params["finetune"]["epochs"] = 1
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run([*git, "commit", "-qam", "small demo params"], cwd=project)
+    return project
+
+
+def configure_remote(project: Path, endpoint: str, settings: dict, env: dict) -> None:
+    """Point the `minio` remote of .dvc/config at the local S3 store (git-ignored .dvc/config.local)."""
+    for key, value in (("endpointurl", endpoint), ("access_key_id", settings["MINIO_ROOT_USER"]),
+                       ("secret_access_key", settings["MINIO_ROOT_PASSWORD"])):
+        run(["dvc", "remote", "modify", "--local", "minio", key, value], cwd=project, env=env)
+
+
+def write_inbox(inbox: Path, clips: int, seed: int, bad: bool) -> list[Path]:
+    from sales_ability.data.demo_data import write_demo_dataset
+
+    staging = inbox.parent / f".staging-{seed}"
+    paths = [c.path for c in write_demo_dataset(staging, clips=clips, seed=seed)]
+    inbox.mkdir(parents=True, exist_ok=True)
+    moved = []
+    for p in paths:
+        target = inbox / f"s{seed}_{p.name}"
+        shutil.move(str(p), target)
+        moved.append(target)
+    if bad:
+        (inbox / "notes.mp4").write_text("not a video, a text file named like one\n")
+        (inbox / "empty.mp4").write_bytes(b"")
+        (inbox / "truncated.mp4").write_bytes(moved[0].read_bytes()[:2000])
+    shutil.rmtree(staging, ignore_errors=True)
+    return moved
+
+
+class Api:
+    """Airflow's REST API v2 with a token from the simple auth manager."""
+
+    def __init__(self, url: str, user: str, password: str) -> None:
+        self.url = url
+        token = httpx.post(f"{url}/auth/token", json={"username": user, "password": password}, timeout=30)
+        token.raise_for_status()
+        self.client = httpx.Client(base_url=f"{url}/api/v2", timeout=60,
+                                   headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+
+    def get(self, path: str, **params) -> dict:
+        r = self.client.get(path, params=params)
+        r.raise_for_status()
+        return r.json()
+
+    def unpause(self, dag: str) -> None:
+        self.client.patch(f"/dags/{dag}", json={"is_paused": False}).raise_for_status()
+
+    def trigger(self, dag: str, conf: dict | None = None) -> str:
+        r = self.client.post(f"/dags/{dag}/dagRuns", json={"logical_date": None, "conf": conf or {}})
+        r.raise_for_status()
+        return r.json()["dag_run_id"]
+
+    def runs(self, dag: str) -> list[dict]:
+        return self.get(f"/dags/{dag}/dagRuns", order_by="-start_date", limit=50)["dag_runs"]
+
+    def wait_run(self, dag: str, run_id: str, timeout: float = 600) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.get(f"/dags/{dag}/dagRuns/{run_id}")["state"]
+            if state in ("success", "failed"):
+                return state
+            time.sleep(3)
+        raise TimeoutError(f"{dag} run {run_id} did not finish in {timeout:.0f} s")
+
+    def task_instances(self, dag: str, run_id: str) -> list[dict]:
+        return self.get(f"/dags/{dag}/dagRuns/{run_id}/taskInstances", limit=100)["task_instances"]
+
+
+def _uncached_outputs(dvc_yaml: Path) -> set[str]:
+    """The ``cache: false`` outputs (metrics, plots) of every stage."""
+    found = set()
+    for stage in yaml.safe_load(dvc_yaml.read_text())["stages"].values():
+        for entry in [*stage.get("metrics", []), *stage.get("plots", []), *stage.get("outs", [])]:
+            if isinstance(entry, dict):
+                found |= {path for path, options in entry.items() if options and options.get("cache") is False}
+    return found
+
+
+def ledger(outbox: Path) -> pd.DataFrame:
+    return pd.read_csv(outbox / "ledger.csv", dtype=str, keep_default_na=False)
+
+
+def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict:
+    step = Timer(stack.timings)
+    root = stack.root
+    base_env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "TF_CPP_MIN_LOG_LEVEL": "2",
+                "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+    ports = {k: free_port() for k in ("postgres", "redis", "s3", "mlflow", "airflow")}
+    with step("postgres"):
+        pg = start_postgres(stack, settings, ports["postgres"])
+    with step("redis"):
+        stack.start("redis", ["redis-server", "--port", str(ports["redis"]), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no"])
+        import redis
+
+        wait_for("redis", lambda: redis.Redis(port=ports["redis"]).ping(), 30, 0.5)
+    with step("s3"):
+        endpoint = start_s3(stack, settings, ports["s3"])
+    s3_env = {"AWS_ACCESS_KEY_ID": settings["MINIO_ROOT_USER"], "AWS_SECRET_ACCESS_KEY": settings["MINIO_ROOT_PASSWORD"],
+              "AWS_DEFAULT_REGION": "us-east-1"}
+    mlflow_uri = f"http://127.0.0.1:{ports['mlflow']}"
+    with step("mlflow_server"):
+        stack.start("mlflow", [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(ports["mlflow"]),
+                               "--backend-store-uri", f"postgresql+psycopg2://{pg}/mlflow",
+                               "--artifacts-destination", "s3://mlflow", "--serve-artifacts", "--workers", "1"],
+                    env={**base_env, **s3_env, "MLFLOW_S3_ENDPOINT_URL": endpoint})
+        wait_for("mlflow", lambda: httpx.get(f"{mlflow_uri}/health", timeout=5).status_code == 200, 180, 2)
+    env = {**base_env, **s3_env, "MLFLOW_TRACKING_URI": mlflow_uri}
+
+    with step("dvc_repro"):
+        project = make_project(root, env)
+        configure_remote(project, endpoint, settings, env)
+        run(["dvc", "repro"], cwd=project, env=env, timeout=1500)
+        run(["git", "add", "-A"], cwd=project)  # dvc.lock and the git-tracked metrics and plots
+        run(["git", "-c", "user.name=stack", "-c", "user.email=stack@test", "commit", "-qm", "repro"], cwd=project)
+    with step("dvc_push_pull"):
+        run(["dvc", "push", "-r", "minio"], cwd=project, env=env)
+        clone = root / "clone"
+        run(["git", "clone", "-q", str(project), str(clone)])
+        configure_remote(clone, endpoint, settings, env)
+        run(["dvc", "pull", "-r", "minio"], cwd=clone, env=env)
+        status = run(["dvc", "status"], cwd=clone, env=env).strip()
+        # `cache: false` metrics and plots are neither in git (.gitignore) nor in the remote, by design: a clean
+        # clone lacks them until a stage writes them. Everything cached must be back, byte for byte.
+        uncached = _uncached_outputs(project / "dvc.yaml")
+        missing = re.findall(r"deleted:\s+(\S+)", status)
+        other = [line.strip() for line in status.splitlines() if line.strip().startswith(("modified:", "new:", "not in cache:"))]
+        pulled_model_identical = ((clone / "models/finetune/model.keras").read_bytes()
+                                  == (project / "models/finetune/model.keras").read_bytes())
+        cloud = run(["dvc", "status", "-c", "-r", "minio"], cwd=project, env=env).strip()
+        push_pull_ok = (("up to date" in status or (set(missing) <= uncached and not other))
+                        and pulled_model_identical and "in sync" in cloud)
+        shutil.rmtree(clone)
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(mlflow_uri)
+    password = "stack-test-admin"
+    (root / "passwords.json").write_text(json.dumps({settings["AIRFLOW_ADMIN_USER"]: password}))
+    (root / "pylib").mkdir()
+    (root / "pylib" / "stack_hostname.py").write_text(HOSTNAME_MODULE)
+    from cryptography.fernet import Fernet
+
+    airflow_url = f"http://127.0.0.1:{ports['airflow']}"
+    db = f"postgresql+psycopg2://{pg}/{settings['POSTGRES_DB']}"
+    airflow_env = {
+        **env,
+        "PYTHONPATH": str(root / "pylib"),
+        "AIRFLOW_HOME": str(root / "airflow"),
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(project / "dags"),
+        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{airflow_url}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{settings['AIRFLOW_ADMIN_USER']}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(root / "passwords.json"),
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "stack_hostname.hostname",
+        "AIRFLOW__API_AUTH__JWT_SECRET": settings["AIRFLOW_JWT_SECRET"],
+        "AIRFLOW__API__PORT": str(ports["airflow"]),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db,
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{ports['redis']}/0",
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://{pg}/{settings['POSTGRES_DB']}",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+        # a killed worker's task is noticed within half a minute and retried after 5 s (not the DAG's minutes)
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+        "SALES_ABILITY_RETRY_DELAY_S": "5",
+        "SALES_ABILITY_PROJECT": str(project),
+        "SALES_ABILITY_DVC_REMOTE": "minio",
+        "SALES_ABILITY_SHARD_SIZE": "2",
+    }
+    airflow = str(BIN / "airflow")
+    with step("airflow_start"):
+        run([airflow, "db", "migrate"], env=airflow_env, timeout=600)
+        stack.start("api-server", [airflow, "api-server", "--port", str(ports["airflow"])], env=airflow_env)
+        for component in ("scheduler", "dag-processor", "triggerer"):
+            stack.start(component, [airflow, component], env=airflow_env)
+        for n in (1, 2):
+            stack.start(f"worker{n}", [airflow, "celery", "worker", "--celery-hostname", f"worker{n}@stack",
+                                       "--concurrency", "2"],
+                        env={**airflow_env, "STACK_WORKER_NAME": f"worker{n}"})
+        wait_for("airflow api-server", lambda: httpx.get(f"{airflow_url}/api/v2/monitor/health", timeout=5).status_code == 200, 240, 3)
+        api = Api(airflow_url, settings["AIRFLOW_ADMIN_USER"], password)
+        for dag in (RETRAINING, BATCH):
+            wait_for(f"DAG {dag} parsed", lambda dag=dag: api.client.get(f"/dags/{dag}").status_code == 200, 240, 3)
+            api.unpause(dag)
+        time.sleep(5)  # unpausing may start each DAG's latest scheduled slot (nothing to do yet): let them end
+        for dag in (RETRAINING, BATCH):
+            for r in api.runs(dag):
+                if r["state"] not in ("success", "failed"):
+                    api.wait_run(dag, r["dag_run_id"], 600)
+
+    client.delete_registered_model_alias("sales-ability", "champion")  # the retraining run must promote anew
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["registry"]["promotion_margin"] = 0.002  # makes `evaluate` (only) stale for the retraining DAG
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    inbox, outbox = project / "inbox", project / "outbox"
+    write_inbox(inbox, INBOX_CLIPS, seed=21, bad=True)
+    inbox_files = len([p for p in inbox.iterdir() if p.is_file()])
+    with step("retraining_dag"):
+        run_id = api.trigger(RETRAINING, {"project_dir": str(project), "target": "evaluate"})
+        state = api.wait_run(RETRAINING, run_id, 900)
+        retraining_tasks = {t["task_id"]: t["state"] for t in api.task_instances(RETRAINING, run_id)}
+        if state != "success":
+            raise RuntimeError(f"retraining run {run_id}: {state} {retraining_tasks}")
+    champion = client.get_model_version_by_alias("sales-ability", "champion")
+    artifact_uri = client.get_run(champion.run_id).info.artifact_uri
+    with step("batch_dag_from_asset"):
+        wait_for("asset-triggered batch run", lambda: any(r["run_type"] == "asset_triggered" for r in api.runs(BATCH)), 180, 3)
+        batch_run = next(r for r in api.runs(BATCH) if r["run_type"] == "asset_triggered")
+        state = api.wait_run(BATCH, batch_run["dag_run_id"], 900)
+        tis = api.task_instances(BATCH, batch_run["dag_run_id"])
+        if state != "success":
+            raise RuntimeError(f"batch run {batch_run['dag_run_id']}: {state} {[(t['task_id'], t['map_index'], t['state']) for t in tis]}")
+    mapped = [{"map_index": t["map_index"], "hostname": t["hostname"], "state": t["state"], "try_number": t["try_number"]}
+              for t in tis if t["task_id"] == "score_shard"]
+    first = ledger(outbox)
+    with step("batch_rerun"):
+        rerun = api.trigger(BATCH)
+        if api.wait_run(BATCH, rerun, 600) != "success":
+            raise RuntimeError(f"batch re-run {rerun} failed")
+    rerun_new = len(ledger(outbox)) - len(first)
+
+    write_inbox(inbox, KILL_CLIPS, seed=33, bad=False)
+    with step("worker_kill"):
+        kill_run = api.trigger(BATCH)
+        victim = None
+        deadline = time.monotonic() + 300
+        while victim is None and time.monotonic() < deadline:
+            running = [t for t in api.task_instances(BATCH, kill_run) if t["task_id"] == "score_shard" and t["state"] == "running"]
+            if running and running[0]["hostname"] in ("worker1", "worker2"):
+                victim = running[0]["hostname"]
+            time.sleep(1)
+        if victim is None:
+            raise RuntimeError("no score_shard task was seen running to kill its worker")
+        time.sleep(3)  # in the middle of its shard
+        victim_pid = stack.procs[victim].pid
+        stack.kill(victim, signal.SIGKILL)
+        log(f"killed {victim} (pid {victim_pid})")
+        state = api.wait_run(BATCH, kill_run, 900)
+        kill_tis = [t for t in api.task_instances(BATCH, kill_run) if t["task_id"] == "score_shard"]
+        if state != "success":
+            raise RuntimeError(f"batch run after the kill: {state} {[(t['map_index'], t['state'], t['hostname']) for t in kill_tis]}")
+    final = ledger(outbox)
+    expected = inbox_files + KILL_CLIPS
+    results = pd.read_parquet(outbox / "results.parquet")
+    counts = final["content_sha256"].value_counts()
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=settings["MINIO_ROOT_USER"],
+                      aws_secret_access_key=settings["MINIO_ROOT_PASSWORD"], region_name="us-east-1")
+    mlflow_objects = s3.list_objects_v2(Bucket="mlflow").get("KeyCount", 0)
+    dvc_objects = s3.list_objects_v2(Bucket="dvc").get("KeyCount", 0)
+    figures = {
+        "executor": "CeleryExecutor",
+        "metadata_db": f"postgresql (port {ports['postgres']})",
+        "broker": f"redis (port {ports['redis']})",
+        "workers": ["worker1", "worker2"],
+        "project": "demo, 12 training clips, 2+1 epochs (the test suite's small params)",
+        "dvc": {"push_pull_ok": push_pull_ok, "remote_status": cloud, "pulled_model_identical": pulled_model_identical,
+                "clean_clone_missing_uncached": missing, "s3_objects": dvc_objects},
+        "mlflow": {"tracking_uri": "http://127.0.0.1 (mlflow server)", "backend_store": "postgresql", "artifact_uri": artifact_uri,
+                   "champion_version": str(champion.version), "s3_objects": mlflow_objects},
+        "retraining": {"tasks": retraining_tasks},
+        "scoring": {
+            "run_type": batch_run["run_type"], "inbox_videos": inbox_files, "shard_size": 2,
+            "mapped_tasks": mapped, "hostnames": sorted({m["hostname"] for m in mapped}),
+            "scored": int((first["outcome"] == "scored").sum()), "rejected": int((first["outcome"] == "rejected").sum()),
+            "rerun_scored_new": rerun_new,
+        },
+        "worker_killed": {
+            "worker": victim, "pid": victim_pid, "new_videos": KILL_CLIPS,
+            "mapped_tasks": [{"map_index": t["map_index"], "hostname": t["hostname"], "try_number": t["try_number"],
+                              "state": t["state"]} for t in kill_tis],
+            "ledger_rows": len(final), "expected": expected,
+            "lost": expected - int(counts.size), "duplicated": int((counts > 1).sum()),
+            "results_rows": len(results), "results_duplicated": int(results["content_sha256"].duplicated().sum()),
+        },
+        "timings_s": stack.timings,
+    }
+    checks = {
+        "dvc push, then pull into a clean clone leaves `dvc status` clean": push_pull_ok,
+        "the retraining DAG published the champion Asset": retraining_tasks.get("publish_champion") == "success",
+        "the batch run was started by that Asset": batch_run["run_type"] == "asset_triggered",
+        "mapped shard tasks ran on both workers": len({m["hostname"] for m in mapped}) == 2,
+        "results and rejects account for every inbox file": len(first) == inbox_files,
+        "a second run scores nothing": rerun_new == 0,
+        "after the worker kill every video is in the ledger exactly once": expected == int(counts.size) and not (counts > 1).any(),
+        "model artifacts are in the S3 bucket": mlflow_objects > 0,
+    }
+    figures["checks"] = checks
+    failed = [name for name, ok in checks.items() if not ok]
+    if failed:
+        raise RuntimeError(f"checks failed: {failed}; figures: {json.dumps(figures, default=str)[:3000]}")
+    return figures
