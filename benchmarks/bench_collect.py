@@ -21,7 +21,7 @@ import httpx
 CHUNK = 256 * 1024
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -38,7 +38,7 @@ def rss_bytes(pid: int) -> int:
 @contextmanager
 def collect_server(data_dir: Path, max_upload_mb: int) -> Iterator[tuple[str, subprocess.Popen]]:
     """``sales-ability collect serve`` on a free loopback port; stopped (by PID) on exit."""
-    port = _free_port()
+    port = free_port()
     cli = str(Path(sys.executable).parent / "sales-ability")
     proc = subprocess.Popen([cli, "collect", "serve", "--data-dir", str(data_dir), "--export-dir", str(data_dir.parent / "export"),
                              "--port", str(port), "--max-upload-mb", str(max_upload_mb)],

@@ -28,26 +28,6 @@ def hostname() -> str:
 '''
 
 
-class Timer:
-    def __init__(self, timings: dict[str, float]) -> None:
-        self.timings = timings
-
-    def __call__(self, name: str):
-        timings = self.timings
-
-        class _Step:
-            def __enter__(self):
-                log(f"{name} …")
-                self.t = time.perf_counter()
-
-            def __exit__(self, *exc):
-                timings[name] = round(time.perf_counter() - self.t, 1)
-                if exc[0] is None:
-                    log(f"{name}: {timings[name]} s")
-
-        return _Step()
-
-
 def make_project(root: Path, env: dict) -> Path:
     """The working tree's files (tracked and new, not ignored) in a fresh git repository, with the test
     suite's small demo params, committed."""
@@ -151,7 +131,7 @@ def ledger(outbox: Path) -> pd.DataFrame:
 
 
 def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict:
-    step = Timer(stack.timings)
+    step = stack.step
     root = stack.root
     base_env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "TF_CPP_MIN_LOG_LEVEL": "2",
                 "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}

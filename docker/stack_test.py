@@ -24,7 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -88,6 +89,17 @@ class Stack:
         self.root = root
         self.procs: dict[str, subprocess.Popen] = {}
         self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Time one step of the scenario into ``timings`` (also when it fails) and log it."""
+        log(f"{name} …")
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(time.perf_counter() - started, 1)
+        log(f"{name}: {self.timings[name]} s")
 
     def start(self, name: str, cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None,
               user: str | None = None) -> subprocess.Popen:

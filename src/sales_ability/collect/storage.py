@@ -130,9 +130,8 @@ class ParticipantStore:
 
     def place_answer(self, participant_id: str, number: int, received: Path, extension: str) -> Path:
         """Move a checked upload into place as ``answer_<number><extension>`` (an atomic rename; a take in the
-        other container is removed)."""
+        other container is removed). The lock is checked again: the record may have completed meanwhile."""
         folder = self.open_folder(participant_id)
-        self.check_question(number)
         path = folder / f"answer_{number}{extension}"
         os.replace(received, path)
         for old in folder.glob(f"answer_{number}.*"):
