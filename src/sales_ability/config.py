@@ -39,7 +39,6 @@ class DatasetParams(_Strict):
     split: SplitStrategy = "by_participant"
     split_fractions: SplitFractions = SplitFractions()
     seed: int = 42
-    clip_seconds: float = Field(15.0, gt=0)
     # First Impressions' `neuroticism` label is emotional stability: store 1 - x (see sales_ability.traits).
     fi_neuroticism_is_stability: bool = True
 
@@ -68,6 +67,9 @@ class FeaturizeParams(_Strict):
     track_min_score: float = Field(0.6, ge=-1, le=1)
     min_face_fraction: float = Field(0.5, ge=0, le=1)
     short_clip_policy: Literal["reject"] = "reject"
+    # How a recording is cut into clips (sales_ability.data.segments): stored with the model like the rest.
+    clip_seconds: float = Field(15.0, gt=0)
+    segment_rounding: Literal["nearest", "floor"] = "nearest"
     shard_size: int = Field(64, ge=1)
     workers: int = Field(1, ge=1)
 

@@ -5,14 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sales_ability.config import parse_params
+from sales_ability.config import FeaturizeParams, parse_params
 from sales_ability.data.datasets import (
     FI_ANNOTATIONS,
     build_manifest,
     collected_manifest,
     first_impressions_manifest,
     load_fi_annotation,
-    segment_bounds,
 )
 from sales_ability.data.ipip50 import ITEM_COLUMNS
 from sales_ability.errors import DatasetError
@@ -72,19 +71,13 @@ def test_labelled_clip_without_video_and_video_without_label(tmp_path: Path) -> 
         first_impressions_manifest(tmp_path)
 
 
-def test_segment_bounds() -> None:
-    assert segment_bounds(60.0, 15.0) == [(0.0, 15.0), (15.0, 30.0), (30.0, 45.0), (45.0, 60.0)]
-    assert segment_bounds(20.0, 15.0) == [(0.0, 20.0)]
-    assert segment_bounds(5.0, 15.0) == [(0.0, 5.0)]
-
-
 def test_collected_manifest_labels_from_ipip(tmp_path: Path, demo_dir: Path) -> None:
     person = tmp_path / "abc123"
     person.mkdir()
     (person / "answer_1.mp4").write_bytes((demo_dir / "p000_c0.mp4").read_bytes())
     (person / "ipip50.json").write_text(json.dumps({"answers": {c: 3 for c in ITEM_COLUMNS}}))
     (tmp_path / "no_questionnaire_yet").mkdir()
-    m = collected_manifest(tmp_path, clip_seconds=2.0)
+    m = collected_manifest(tmp_path, FeaturizeParams(clip_seconds=2.0))
     # 64 frames at 15 fps = 4.27 s -> two clips of about 2 s
     assert m["clip_id"].tolist() == ["abc123_answer_1_c0", "abc123_answer_1_c1"]
     assert (m[list(TRAITS)] == 0.5).all().all()

@@ -89,10 +89,10 @@ def test_good_and_bad_files_are_sorted(tmp_path: Path, demo_dir: Path) -> None:
     reasons = {Path(s).name: r for s, r in zip(rejects["source"], rejects["reason"], strict=True)}
     for name, outcome in expected.items():
         if outcome == "kept":
-            assert Path(name).stem in kept and name not in reasons
+            assert f"{Path(name).stem}_c0" in kept and name not in reasons  # a loose video: <stem>_c<k>
         else:
             assert name in reasons and outcome in reasons[name], (name, reasons.get(name))
-            assert Path(name).stem not in kept
+            assert f"{Path(name).stem}_c0" not in kept
     assert len(kept) + len(reasons) == len(expected)
     strict = run_cli("featurize", tmp_path / "in", "--out", tmp_path / "out2", "--strict", "--params", tmp_path / "none.yaml")
     assert strict.returncode == 1
@@ -117,7 +117,7 @@ def test_killed_run_resumes_without_duplicates(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "already done" in run.stderr
     ids = read_face_tensors(out, columns=["clip_id"]).column("clip_id").to_pylist()
-    assert sorted(ids) == sorted(p.stem for p in (tmp_path / "clips").glob("*.mp4"))
+    assert sorted(ids) == sorted(f"{p.stem}_c0" for p in (tmp_path / "clips").glob("*.mp4"))
     assert len(ids) == len(set(ids))
     assert not list(out.glob(".*.tmp"))
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import math
 import pickle
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from sales_ability.config import Params
+from sales_ability.config import FeaturizeParams, Params
 from sales_ability.data.face_tensors import GROUP_COLUMNS
 from sales_ability.data.ipip50 import score_answers
 from sales_ability.data.splits import assign_splits
@@ -24,7 +23,6 @@ from sales_ability.errors import DatasetError, IPIPError
 from sales_ability.traits import INTERVIEW, TRAITS, fi_to_project_scale
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".webm", ".avi", ".mkv", ".mov")
-_FI_CLIP = re.compile(r"^[A-Za-z0-9_-]{11}\.\d{3}$")  # a First Impressions clip name: participant (11) + index
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "clip_id", "source", "participant_id", "split", "start_s", "end_s", *TRAITS, INTERVIEW,
 )
@@ -184,30 +182,22 @@ def demo_manifest(folder: str | Path) -> pd.DataFrame:
 # --- Collected (the website's participants) ---------------------------------------------------------
 
 
-def segment_bounds(duration_s: float, clip_seconds: float) -> list[tuple[float, float]]:
-    """Cut a recording of ``duration_s`` into equal segments of about ``clip_seconds`` (at least one)."""
-    if not math.isfinite(duration_s) or duration_s <= 0:
-        return [(0.0, float("nan"))]
-    n = max(1, round(duration_s / clip_seconds))
-    step = duration_s / n
-    return [(round(i * step, 3), round((i + 1) * step, 3)) for i in range(n)]
-
-
-def collected_manifest(folder: str | Path, clip_seconds: float = 15.0, skipped: dict[str, str] | None = None) -> pd.DataFrame:
+def collected_manifest(folder: str | Path, settings: FeaturizeParams | None = None,
+                        skipped: dict[str, str] | None = None) -> pd.DataFrame:
     """Manifest of the website's data folder: ``<participant>/answer_<n>.<ext>`` plus ``ipip50.json``.
 
-    Labels come from the participant's IPIP-50 answers; each answer is cut into clips of about
-    ``clip_seconds``. A participant is left out, with the reason recorded in ``skipped`` (participant id
+    Labels come from the participant's IPIP-50 answers; each answer is cut into segments by ``settings``
+    (``clip_seconds``, ``segment_rounding``: ``sales_ability.data.segments``, as scoring cuts them), its
+    duration read from its packets (Chrome's WebM has none in its header). A participant is left out, with the reason recorded in ``skipped`` (participant id
     -> reason), when the questionnaire is missing or invalid or no answer recording can be read; the
     others are listed. An answer that cannot be read while others can is listed and featurize rejects it.
 
     Raises:
         DatasetError: the folder is missing.
     """
-    from sales_ability.data.video import (
-        probe_video,  # cv2 only when collected data is read
-    )
+    from sales_ability.data.segments import Recording, recording_duration, segment_rows
 
+    settings = settings or FeaturizeParams()
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"{folder}: collected data folder not found")
@@ -223,28 +213,14 @@ def collected_manifest(folder: str | Path, clip_seconds: float = 15.0, skipped: 
         profile = json.loads(meta_file.read_text()).get("profile", {}) if meta_file.is_file() else {}
         groups = {g: (None if profile.get(g) in (None, "prefer_not_to_say") else profile[g]) for g in GROUP_COLUMNS}
         answers = [a for a in sorted(person.glob("answer_*")) if a.suffix.lower() in VIDEO_EXTENSIONS]
-        durations = {}
-        for answer in answers:
-            try:
-                durations[answer] = probe_video(answer).duration_s
-            except Exception:  # noqa: BLE001 - featurize rejects it with the reason
-                durations[answer] = float("nan")
+        durations = {answer: recording_duration(answer) for answer in answers}
         if not any(math.isfinite(d) and d > 0 for d in durations.values()):
             skipped[person.name] = f"{person}: no usable answer ({len(answers)} recordings, none readable)"
             continue
         for answer, duration in durations.items():
-            for k, (start, end) in enumerate(segment_bounds(duration, clip_seconds)):
-                rows.append({
-                    "clip_id": f"{person.name}_{answer.stem}_c{k}",
-                    "source": str(answer),
-                    "participant_id": person.name,
-                    "split": np.nan,
-                    "start_s": start,
-                    "end_s": end,
-                    **traits,
-                    INTERVIEW: np.nan,
-                    **groups,
-                })
+            recording = Recording(person.name, int(answer.stem.split("_")[1]), answer)
+            for row in segment_rows(recording, settings, duration):
+                rows.append({**row, "split": np.nan, **traits, INTERVIEW: np.nan, **groups})
     return pd.DataFrame(rows, columns=[*MANIFEST_COLUMNS, *GROUP_COLUMNS])
 
 
@@ -279,21 +255,24 @@ def build_manifest(raw_dir: str | Path, params: Params, skipped: dict[str, str] 
     elif ds.name == "demo":
         manifest = demo_manifest(raw_dir)
     else:  # collected, and the demo's collected-layout dataset
-        manifest = collected_manifest(raw_dir, ds.clip_seconds, skipped)
+        manifest = collected_manifest(raw_dir, params.featurize, skipped)
     if manifest.empty:
         raise DatasetError(f"{raw_dir}: no labelled clips found for dataset {ds.name!r}")
     return assign_splits(manifest, ds.split, ds.split_fractions, ds.seed)
 
 
-def manifest_from_inputs(inputs: list[str | Path]) -> pd.DataFrame:
-    """An unlabelled manifest for loose videos: clip id = file name without extension."""
+def manifest_from_inputs(inputs: list[str | Path], settings: FeaturizeParams | None = None) -> pd.DataFrame:
+    """An unlabelled manifest of applicants' videos, cut into the segments training uses (``settings``).
+
+    ``<folder>/answer_<n>.<ext>`` files belong to the applicant named by the folder, any other video is an
+    applicant of its own named by its stem (``sales_ability.data.segments``); clip ids are unique across
+    folders. A video that cannot be read gets one row, which featurize rejects with the reason.
+    """
+    from sales_ability.data.segments import recording_duration, recordings, segment_rows
+
+    settings = settings or FeaturizeParams()
     rows = []
-    for path in find_videos(inputs):
-        stem = path.stem
-        rows.append({
-            "clip_id": stem, "source": str(path),
-            "participant_id": stem[:11] if _FI_CLIP.match(stem) else stem,
-            "split": np.nan, "start_s": np.nan, "end_s": np.nan,
-            **{c: np.nan for c in (*TRAITS, INTERVIEW)},
-        })
+    for recording in recordings(find_videos(inputs)):
+        for row in segment_rows(recording, settings, recording_duration(recording.path)):
+            rows.append({**row, "split": np.nan, **{c: np.nan for c in (*TRAITS, INTERVIEW)}})
     return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))

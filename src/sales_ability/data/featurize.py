@@ -37,22 +37,15 @@ from sales_ability.io_utils import write_csv_atomic, write_json_atomic
 STATE_FILE = "_featurize_state.json"
 
 
-def featurize_clip(clip: dict, params: FeaturizeParams, detector) -> ClipFeatures:
-    """Sample, detect, track and crop one clip (a manifest row).
+def _clip_features(clip: dict, segment, info, params: FeaturizeParams, detector) -> ClipFeatures:
+    """Detect, track and crop one segment's sampled frames.
 
     Raises:
-        VideoError: the reject reason (unreadable, truncated, too short, no face).
+        VideoError: no face in enough of the frames.
     """
     from sales_ability.data.faces import fill_missing_boxes, locate_faces, square_crop
-    from sales_ability.data.video import read_sampled_frames
 
-    start = clip.get("start_s")
-    end = clip.get("end_s")
-    indices, frames, info = read_sampled_frames(
-        clip["source"], params.n_frames,
-        None if _isnan(start) else float(start),
-        None if _isnan(end) else float(end),
-    )
+    frames = segment.frames
     track = locate_faces(frames, detector, params.detect_every, params.detect_max_side, params.track_min_score)
     share = float(track.found.mean())
     if share < params.min_face_fraction:
@@ -63,9 +56,45 @@ def featurize_clip(clip: dict, params: FeaturizeParams, detector) -> ClipFeature
     crop_boxes = fill_missing_boxes(track.boxes, frames[0].shape[:2])
     crops = np.stack([square_crop(f, b, params.margin, params.crop_size) for f, b in zip(frames, crop_boxes, strict=True)])
     return ClipFeatures(
-        clip=clip, frames=crops, frame_index=indices, face_found=track.found, boxes=track.boxes,
+        clip=clip, frames=crops, frame_index=segment.frame_index, face_found=track.found, boxes=track.boxes,
         fps=info.fps, width=info.width, height=info.height, n_frames=info.n_frames, detector=detector.name,
     )
+
+
+def featurize_recording(clips: list[dict], params: FeaturizeParams, detector) -> list[tuple[dict, ClipFeatures | None, str | None]]:
+    """Every segment (manifest row) of one recording, from one decode: (clip, features or None, reject reason)."""
+    from sales_ability.data.video import iter_segments
+
+    def bound(v):
+        return None if _isnan(v) else float(v)
+
+    try:
+        info, segments = iter_segments(clips[0]["source"], [(bound(c.get("start_s")), bound(c.get("end_s"))) for c in clips],
+                                       params.n_frames)
+    except VideoError as err:
+        return [(clip, None, str(err)) for clip in clips]
+    out: list[tuple[dict, ClipFeatures | None, str | None]] = []
+    for segment in segments:  # at most one segment's frames in memory
+        clip = clips[segment.index]
+        try:
+            if segment.error is not None:
+                raise segment.error
+            out.append((clip, _clip_features(clip, segment, info, params, detector), None))
+        except VideoError as err:
+            out.append((clip, None, str(err)))
+    return sorted(out, key=lambda r: clips.index(r[0]))
+
+
+def featurize_clip(clip: dict, params: FeaturizeParams, detector) -> ClipFeatures:
+    """Sample, detect, track and crop one clip (a manifest row).
+
+    Raises:
+        VideoError: the reject reason (unreadable, truncated, too short, no face).
+    """
+    ((_, features, reason),) = featurize_recording([clip], params, detector)
+    if features is None:
+        raise VideoError(reason)
+    return features
 
 
 @dataclass
@@ -104,7 +133,10 @@ def _init_worker(params_json: str, single_thread: bool) -> None:
         os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "threads;1")  # FFmpeg decodes on all cores otherwise
         import cv2
 
+        from sales_ability.data.video import set_decode_threads
+
         cv2.setNumThreads(1)
+        set_decode_threads(1)
     from sales_ability.data.faces import make_detector
 
     params = FeaturizeParams.model_validate_json(params_json)
@@ -112,22 +144,29 @@ def _init_worker(params_json: str, single_thread: bool) -> None:
     _WORKER["detector"] = make_detector(params.detector)
 
 
-def _work(clip: dict) -> tuple[dict, ClipFeatures | None, str | None]:
+def _work(clips: list[dict]) -> list[tuple[dict, ClipFeatures | None, str | None]]:
     try:
-        return clip, featurize_clip(clip, _WORKER["params"], _WORKER["detector"]), None
-    except VideoError as err:
-        return clip, None, str(err)
+        return featurize_recording(clips, _WORKER["params"], _WORKER["detector"])
     except Exception as err:  # noqa: BLE001 - one bad file must never stop the batch
-        return clip, None, f"unexpected error: {type(err).__name__}: {err}"
+        return [(clip, None, f"unexpected error: {type(err).__name__}: {err}") for clip in clips]
+
+
+def _by_recording(clips: list[dict]) -> list[list[dict]]:
+    """The clips grouped by source file, in first-seen order (one decode serves a recording's segments)."""
+    groups: dict[str, list[dict]] = {}
+    for clip in clips:
+        groups.setdefault(str(clip["source"]), []).append(clip)
+    return list(groups.values())
 
 
 def _results(
     clips: list[dict], params: FeaturizeParams, workers: int, use_pool: bool = False
 ) -> Iterator[tuple[dict, ClipFeatures | None, str | None]]:
+    tasks = _by_recording(clips)
     if workers <= 1 and not use_pool:
         _init_worker(params.model_dump_json(), single_thread=False)
-        for clip in clips:
-            yield _work(clip)
+        for task in tasks:
+            yield from _work(task)
         return
     import multiprocessing as mp
 
@@ -137,13 +176,12 @@ def _results(
         initializer=_init_worker, initargs=(params.model_dump_json(), True),
     ) as pool:
         window: deque[Future] = deque()
-        it = iter(clips)
-        for clip in it:
-            window.append(pool.submit(_work, clip))
+        for task in tasks:
+            window.append(pool.submit(_work, task))
             if len(window) >= 2 * workers:
-                yield window.popleft().result()
+                yield from window.popleft().result()
         while window:
-            yield window.popleft().result()
+            yield from window.popleft().result()
 
 
 def _fingerprint(manifest: pd.DataFrame, params: FeaturizeParams) -> str:

@@ -1,13 +1,17 @@
-"""Video I/O: probe a file, sample frames evenly without seeking, write H.264 or VP8 clips.
+"""Video I/O: probe a recording, decode it once for all its segments, write H.264 or VP8 clips.
 
-H.264 keyframes are far apart, so seeking 60 times costs seconds per clip: we ``grab()`` every frame
-(demux + decode, no colour conversion) and ``retrieve()`` only the sampled ones.
+Frame times come from one demux pass (no decoding): Chrome's MediaRecorder writes WebM with no Duration and
+no Cues, so its header's frame count reads 0 and it cannot be seeked; the packets still carry every
+frame's timestamp. A segment ``[start_s, end_s)`` is the frames whose time falls inside it, and its
+``n_samples`` frames are spread evenly over them. One decode pass then serves every segment of a recording
+in time order, converting only the sampled frames to pixels (H.264 seeking costs seconds per clip, and a
+WebM without Cues cannot seek at all); at most one segment's frames are held at a time.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,63 +19,92 @@ import numpy as np
 
 from sales_ability.errors import VideoError
 
-# A container whose decoded frame count falls this far below the count in its header is truncated.
+# A recording whose decodable frames fall this far below the frames its packets (or header) announce is truncated.
 TRUNCATED_BELOW = 0.9
+# Decoder threads (0: FFmpeg's choice). Featurize's single-threaded workers set 1 (``set_decode_threads``).
+_DECODE_THREADS = {"n": 0}
+
+
+def set_decode_threads(n: int) -> None:
+    """Decoder threads for this process (0: FFmpeg's choice)."""
+    _DECODE_THREADS["n"] = int(n)
 
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the container says about a video (``n_frames`` may be an estimate: webm)."""
+    """What a recording holds, from its packets (not only its header)."""
 
     path: str
     fps: float
     width: int
     height: int
-    n_frames: int
-
-    @property
-    def duration_s(self) -> float:
-        return self.n_frames / self.fps if self.fps > 0 else float("nan")
+    n_frames: int  # video packets, counted by demuxing (every frame, also when the header says 0)
+    duration_s: float  # from the first frame's time to the end of the last frame
+    header_frames: int = 0  # the count the container header declares (0: none, as Chrome's WebM)
 
 
 def _open(path: str | Path):
-    import cv2
+    """An open PyAV container and its video stream (VideoError for a missing, empty or unreadable file)."""
+    import av
 
     path = Path(path)
     if not path.is_file():
         raise VideoError("file not found")
     if path.stat().st_size == 0:
         raise VideoError("empty file (0 bytes)")
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        cap.release()
-        raise VideoError("not a readable video (the container could not be opened)")
-    return cap
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError, ValueError):
+        raise VideoError("not a readable video (the container could not be opened)") from None
+    if not container.streams.video or container.streams.video[0].width <= 0:
+        container.close()
+        raise VideoError("not a video (no picture stream)")
+    return container, container.streams.video[0]
+
+
+def _frame_times(container, stream) -> np.ndarray:
+    """Presentation times (s, from the first frame) of every video packet, in display order."""
+    import av
+
+    stamps = []
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:  # the demuxer's flush packet
+                continue
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            stamps.append(len(stamps) if stamp is None else stamp)
+    except (av.FFmpegError, OSError):
+        pass  # a damaged tail: the packets before it still count (decoding decides truncation)
+    if not stamps:
+        return np.zeros(0)
+    times = np.sort(np.asarray(stamps, dtype=np.float64)) * float(stream.time_base or 1)
+    return times - times[0]
+
+
+def _probe(container, stream, path: str | Path) -> tuple[VideoInfo, np.ndarray]:
+    times = _frame_times(container, stream)
+    if len(times) == 0:
+        raise VideoError("no frame could be decoded (the recording holds no video packets)")
+    rate = float(stream.average_rate or stream.guessed_rate or 0)
+    step = float(np.median(np.diff(times))) if len(times) > 1 else (1 / rate if rate > 0 else 0.0)
+    duration = float(times[-1] + step)
+    fps = rate if rate > 0 and math.isfinite(rate) else (len(times) / duration if duration > 0 else 0.0)
+    info = VideoInfo(str(path), fps, int(stream.width), int(stream.height), len(times), duration,
+                     max(0, int(stream.frames or 0)))
+    return info, times
 
 
 def probe_video(path: str | Path) -> VideoInfo:
-    """Read the container's header.
+    """Frame count, duration, rate and size of a recording, by demuxing it (no decoding).
 
     Raises:
-        VideoError: missing, empty or unreadable file.
+        VideoError: missing, empty, unreadable, no picture stream, or no video packets.
     """
-    import cv2
-
-    cap = _open(path)
+    container, stream = _open(path)
     try:
-        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        info = VideoInfo(
-            path=str(path),
-            fps=fps if math.isfinite(fps) else 0.0,
-            width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
-            height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
-            n_frames=max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT))),
-        )
+        return _probe(container, stream, path)[0]
     finally:
-        cap.release()
-    if info.width <= 0 or info.height <= 0:
-        raise VideoError("not a video (no picture stream)")
-    return info
+        container.close()
 
 
 def sample_indices(n_frames: int, n_samples: int, start: int = 0) -> np.ndarray:
@@ -82,40 +115,110 @@ def sample_indices(n_frames: int, n_samples: int, start: int = 0) -> np.ndarray:
     return (start + np.floor((edges[:-1] + edges[1:]) / 2)).astype(np.int64)
 
 
+def segment_indices(times: np.ndarray, start_s: float | None, end_s: float | None, n_samples: int) -> np.ndarray:
+    """The sampled frame numbers of segment ``[start_s, end_s)`` (None or NaN: the recording's start or end)."""
+    eps = 1e-6
+    lo = 0 if start_s is None or not math.isfinite(start_s) else int(np.searchsorted(times, start_s - eps))
+    hi = len(times) if end_s is None or not math.isfinite(end_s) else int(np.searchsorted(times, end_s - eps))
+    return sample_indices(max(0, hi - lo), n_samples, lo)
+
+
 def count_frames(path: str | Path) -> int:
-    """Count decodable frames by grabbing them all (for containers whose header count is an estimate)."""
-    cap = _open(path)
-    n = 0
-    try:
-        while cap.grab():
-            n += 1
-    finally:
-        cap.release()
-    return n
+    """Count decodable frames by decoding them all."""
+    return decode_all_frames(path)
 
 
-def _grab_sampled(path: str | Path, indices: np.ndarray) -> tuple[list[np.ndarray], int]:
-    """Grab frames in order, retrieving (BGR) only those in ``indices``; returns frames and frames grabbed."""
-    cap = _open(path)
-    wanted = iter(np.unique(indices).tolist())
-    target = next(wanted, None)
-    frames: dict[int, np.ndarray] = {}
+@dataclass
+class SegmentFrames:
+    """One segment's sampled frames (BGR), or why it could not be read."""
+
+    index: int  # position in the segments asked for
+    frame_index: np.ndarray
+    frames: list[np.ndarray]
+    error: VideoError | None = None
+
+
+def _decode(path: str | Path, wanted: dict[int, list[int]]) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode in display order, yielding (frame number, BGR pixels) for the frame numbers in ``wanted``."""
+    import av
+
+    container, stream = _open(path)
+    stream.thread_type = "AUTO"
+    stream.codec_context.thread_count = _DECODE_THREADS["n"]
+    last = max(wanted) if wanted else -1
     n = 0
-    last = int(indices.max()) if len(indices) else -1
     try:
-        while target is not None and cap.grab():
-            if n == target:
-                ok, frame = cap.retrieve()
-                if not ok or frame is None:
-                    raise VideoError(f"frame {n} could not be decoded (corrupt stream)")
-                frames[n] = frame
-                target = next(wanted, None)
+        for frame in container.decode(stream):
+            if n in wanted:
+                yield n, frame.to_ndarray(format="bgr24")
             n += 1
             if n > last:
-                break
+                return
+    except (av.FFmpegError, OSError):
+        return  # the caller sees which frames never came
     finally:
-        cap.release()
-    return [frames[i] for i in indices if i in frames], n
+        container.close()
+
+
+def iter_segments(
+    path: str | Path, segments: list[tuple[float | None, float | None]], n_samples: int
+) -> tuple[VideoInfo, Iterator[SegmentFrames]]:
+    """Decode a recording once for all its ``segments`` (``(start_s, end_s)``, None: the whole recording).
+
+    Returns:
+        The probed info, and an iterator that yields each segment's frames as soon as they are decoded (in
+        time order; a segment too short for ``n_samples`` frames, or cut off, comes with its ``error``).
+
+    Raises:
+        VideoError: the file itself is unusable (missing, empty, unreadable, no video packets).
+    """
+    container, stream = _open(path)
+    try:
+        info, times = _probe(container, stream, path)
+    finally:
+        container.close()
+    announced = max(info.n_frames, info.header_frames)
+    return info, _segment_frames(path, times, segments, n_samples, announced)
+
+
+def _segment_frames(path, times: np.ndarray, segments, n_samples: int, announced: int) -> Iterator[SegmentFrames]:
+    plan: list[SegmentFrames] = []
+    for k, (start, end) in enumerate(segments):
+        try:
+            plan.append(SegmentFrames(k, segment_indices(times, start, end, n_samples), []))
+        except VideoError as err:
+            plan.append(SegmentFrames(k, np.zeros(0, np.int64), [], err))
+    todo = sorted((s for s in plan if s.error is None), key=lambda s: int(s.frame_index.max()))
+    wanted: dict[int, list[int]] = {}
+    for s in todo:
+        for i in s.frame_index.tolist():
+            wanted.setdefault(i, []).append(s.index)
+    got: dict[int, dict[int, np.ndarray]] = {s.index: {} for s in todo}
+    decoded = 0
+    queue = iter(todo)
+    current = next(queue, None)
+    for s in (p for p in plan if p.error is not None):
+        yield s
+    for n, pixels in _decode(path, wanted):
+        decoded = n + 1
+        for k in wanted[n]:
+            got[k][n] = pixels
+        while current is not None and len(got[current.index]) == len(np.unique(current.frame_index)):
+            current.frames = [got[current.index][i] for i in current.frame_index.tolist()]
+            del got[current.index]
+            yield current
+            current = next(queue, None)
+    if current is None:
+        return
+    # decoding stopped early: the rest is cut off
+    decoded = max(decoded, max((max(g) + 1 for g in got.values() if g), default=0))
+    reason = (f"truncated: {decoded} of {announced} frames decode" if decoded < TRUNCATED_BELOW * announced
+              else f"cut off: frames {decoded}.. of {announced} do not decode")
+    while current is not None:
+        current.frames = []
+        current.error = VideoError(reason)
+        yield current
+        current = next(queue, None)
 
 
 def read_sampled_frames(
@@ -127,51 +230,33 @@ def read_sampled_frames(
     """Decode ``n_samples`` frames spread evenly over a clip (or its ``[start_s, end_s)`` segment).
 
     Returns:
-        The source frame numbers, the BGR frames, and the probed info (``n_frames`` as decoded).
+        The source frame numbers, the BGR frames, and the probed info.
 
     Raises:
-        VideoError: unreadable, too short, or truncated (far fewer frames decode than the header says).
+        VideoError: unreadable, too short, or truncated.
     """
-    info = probe_video(path)
-    header_count = info.n_frames
-    fps = info.fps if info.fps > 0 else 30.0
-    first = int(round(start_s * fps)) if start_s is not None and math.isfinite(start_s) else 0
-    stop = int(round(end_s * fps)) if end_s is not None and math.isfinite(end_s) else header_count
-    if header_count <= 0:  # some webm headers carry no count: count by decoding once
-        header_count = count_frames(path)
-        stop = min(stop, header_count) if stop > 0 else header_count
-        info = VideoInfo(info.path, info.fps, info.width, info.height, header_count)
-    stop = min(stop, header_count)
-    indices = sample_indices(stop - first, n_samples, first)
-    frames, grabbed = _grab_sampled(path, indices)
-    if len(frames) < len(indices):
-        # The header over-counted: find the real length, check for truncation, sample again.
-        actual = count_frames(path)
-        if actual == 0:
-            raise VideoError("no frame could be decoded")
-        if actual < TRUNCATED_BELOW * header_count:
-            raise VideoError(f"truncated: {actual} of {header_count} frames decode")
-        stop = min(stop, actual)
-        indices = sample_indices(stop - first, n_samples, first)
-        frames, grabbed = _grab_sampled(path, indices)
-        if len(frames) < len(indices):
-            raise VideoError(f"only {len(frames)} of {len(indices)} sampled frames decode")
-        info = VideoInfo(info.path, info.fps, info.width, info.height, actual)
-    return indices, frames, info
+    info, segments = iter_segments(path, [(start_s, end_s)], n_samples)
+    (segment,) = list(segments)
+    if segment.error is not None:
+        raise segment.error
+    return segment.frame_index, segment.frames, info
 
 
 def decode_all_frames(path: str | Path) -> int:
-    """Decode every frame (the floor any featurizer pays); returns the number decoded."""
-    cap = _open(path)
+    """Decode every frame (the floor any featurizer pays, no pixel conversion); returns the number decoded."""
+    import av
+
+    container, stream = _open(path)
+    stream.thread_type = "AUTO"
+    stream.codec_context.thread_count = _DECODE_THREADS["n"]
     n = 0
     try:
-        while True:
-            ok, _ = cap.read()
-            if not ok:
-                break
+        for _ in container.decode(stream):
             n += 1
+    except (av.FFmpegError, OSError):
+        pass
     finally:
-        cap.release()
+        container.close()
     return n
 
 
