@@ -1,20 +1,25 @@
 """
 ### sales-ability batch scoring
 
-Scores the candidate videos that land in the **inbox** folder with the registry's `champion` model and
-the knowledge base, into the **outbox**: `results.parquet`, `results.csv`, `rejects.csv` and
-`report.html` (candidates ranked by sales score, with the caveat that the score supports, never
+Scores the applicants that land in the **inbox** (a folder of `answer_<n>` recordings per applicant, as
+the website's screening mode publishes them, or loose videos) with the registry's `champion` model and
+the knowledge base, into the **outbox**: `applicants.parquet`/`.csv` (one ranked row per applicant with
+the sales score's interval), `results.parquet`/`.csv` (one row per 15 s segment), `rejects.csv` and
+`report.html` (applicants ranked by sales score, with the caveat that the score supports, never
 replaces, a human decision).
 
 Runs hourly and whenever the retraining DAG publishes a new champion (the `sales_ability_champion`
-Asset). Videos are known by the sha256 of their content: one already scored or rejected, or a renamed
-copy, is never scored twice, so re-running a DAG run scores nothing again and loses nothing.
+Asset). An applicant folder is scored once it is complete (`complete.json`, written last by the website)
+and only once; an answer arriving later is logged as late and not scored. A loose video is known by the
+sha256 of its content, so a renamed copy is never scored twice; re-running a DAG run scores nothing again
+and loses nothing.
 
-1. **list_new_videos**: new videos, split into shards of `shard_size`. A missing *default* inbox (a fresh
-   install) is a green run with nothing to score; an explicit inbox, knowledge base or model that does not
-   exist fails at once, without retries (a configuration error); other errors keep their retries.
-2. **score_shard** (dynamic task mapping, one per shard): featurize, predict, rate; a bad video goes to
-   the rejects with its reason and the shard goes on.
+1. **list_new_applicants**: new complete applicants, split into shards of about `shard_size` videos. A
+   missing *default* inbox (a fresh install) is a green run with nothing to score; an explicit inbox,
+   knowledge base or model that does not exist fails at once, without retries (a configuration error);
+   other errors keep their retries.
+2. **score_shard** (dynamic task mapping, one per shard): segment, featurize, predict, rate; a bad video
+   goes to the rejects with its reason and the shard goes on.
 3. **merge_shards**: appends the shards to the outbox and the ledger.
 4. **log_to_mlflow**: one MLflow run with the counts and the outbox files.
 
@@ -85,18 +90,26 @@ def _params() -> dict:
 )
 def sales_ability_batch_scoring():
     @task
-    def list_new_videos() -> list[dict]:
+    def list_new_applicants() -> list[dict]:
+        import logging
+
         from airflow.sdk.exceptions import AirflowFailException
 
         from sales_ability.serving.batch import ScoringConfigError
-        from sales_ability.serving.batch import list_new_videos as list_new
+        from sales_ability.serving.batch import list_new_applicants as list_new
 
         p = _params()
         try:  # the default inbox of a fresh install may not exist yet: nothing to score, a green run
-            return list_new(p["inbox"], p["outbox"], int(p["shard_size"]), missing_ok=p["inbox"] == DEFAULT_INBOX,
-                            knowledge_base=p["knowledge_base"])
+            listing = list_new(p["inbox"], p["outbox"], int(p["shard_size"]), missing_ok=p["inbox"] == DEFAULT_INBOX,
+                               knowledge_base=p["knowledge_base"])
         except ScoringConfigError as err:  # a configuration error: no retry can fix it
             raise AirflowFailException(str(err)) from None
+        log = logging.getLogger(__name__)
+        for name in listing["waiting"]:
+            log.info("applicant %s is not complete yet (no complete.json): waiting", name)
+        for name in listing["late"]:
+            log.warning("applicant %s was scored already; an answer that arrived later is not scored", name)
+        return listing["shards"]
 
     @task(max_active_tis_per_dagrun=4)
     def score_shard(shard: dict) -> str:
@@ -126,7 +139,7 @@ def sales_ability_batch_scoring():
         p = _params()
         log_batch_run(counts, p["outbox"], get_current_context()["run_id"], p["tracking"])
 
-    shards = list_new_videos()
+    shards = list_new_applicants()
     log_to_mlflow(merge_shards(score_shard.expand(shard=shards)))
 
 

@@ -325,7 +325,7 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
                               "state": t["state"]} for t in kill_tis],
             "ledger_rows": len(final), "expected": expected,
             "lost": expected - int(counts.size), "duplicated": int((counts > 1).sum()),
-            "results_rows": len(results), "results_duplicated": int(results["content_sha256"].duplicated().sum()),
+            "results_rows": len(results), "results_duplicated": int(results["clip_id"].duplicated().sum()),
         },
         "timings_s": stack.timings,
     }

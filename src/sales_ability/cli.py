@@ -143,11 +143,13 @@ def featurize(
     strict: Annotated[bool, typer.Option(help="Exit non-zero when any video was rejected.")] = False,
     params: Annotated[Path, typer.Option(help="params.yaml (featurize section).")] = Path("params.yaml"),
 ) -> None:
-    """Turn videos into 60 face crops each (64x64 RGB uint8) in sharded Parquet; bad videos go to rejects.csv."""
+    """Cut videos into segments of about featurize.clip_seconds and turn each into 60 face crops (64x64 RGB
+    uint8) in sharded Parquet; bad videos go to rejects.csv."""
     from sales_ability.data.datasets import manifest_from_inputs
     from sales_ability.data.featurize import featurize_manifest
 
-    summary = featurize_manifest(manifest_from_inputs(inputs), out, project_params(params).featurize, workers=workers)
+    settings = project_params(params).featurize
+    summary = featurize_manifest(manifest_from_inputs(inputs, settings), out, settings, workers=workers)
     for reject in summary.rejects:
         console.print(f"[yellow]rejected[/] {reject['source']}: {reject['reason']}", highlight=False)
     console.print(summary.line())
@@ -267,8 +269,9 @@ def rate_command(
 @app.command("score")
 @clear_errors
 def score(
-    inputs: Annotated[list[Path], typer.Argument(help="Candidate videos or folders (searched recursively).")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for results.parquet, results.csv, rejects.csv, report.html.")],
+    inputs: Annotated[list[Path], typer.Argument(help="Applicant folders (answer_<n>.<ext> inside) or loose videos, "
+                                                      "or folders of them (searched recursively).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for applicants.*, results.* (per segment), rejects.csv, report.html.")],
     model: Annotated[str | None, typer.Option(
         "--model", help="Model URI: models:/NAME@alias, models:/NAME/VERSION, runs:/..., or a .keras path "
                         "[default: models:/<registry.model_name>@champion].")] = None,
@@ -278,8 +281,9 @@ def score(
         help="params.yaml: registry.model_name, and a featurize section that must match the model's training "
              "settings (when the file exists).")] = Path("params.yaml"),
 ) -> None:
-    """Score candidates end to end: featurize (with the settings the model was trained with), predict
-    traits, rate, and write a ranked HTML report."""
+    """Score applicants end to end: cut every answer into the model's segments, featurize (with the settings
+    the model was trained with), predict traits, rate with intervals, aggregate per applicant, and write a
+    ranked HTML report."""
     from sales_ability.knowledge.rate import load_knowledge_base
     from sales_ability.serving.registry import champion_uri
     from sales_ability.serving.scoring import score_videos
@@ -287,8 +291,8 @@ def score(
     project = project_params(params)
     uri = model or champion_uri(project.registry.model_name)
     result = score_videos(inputs, out, load_knowledge_base(thresholds), uri,
-                          project.featurize if params.is_file() else None, workers)
-    console.print(f"scored {result.scored}, rejected {result.rejected} -> {out / 'report.html'}")
+                          project.featurize if params.is_file() else None, workers, coverage=project.intervals.coverage)
+    console.print(result.line())
 
 
 @collect_app.command("serve")

@@ -141,6 +141,10 @@ class KnowledgeBaseParams(_Strict):
         return self
 
 
+class IntervalParams(_Strict):
+    coverage: float = Field(0.9, gt=0, lt=1)  # nominal coverage of every interval (split conformal on validation)
+
+
 class Params(_Strict):
     dataset: DatasetParams = DatasetParams()
     demo: DemoParams = DemoParams()
@@ -150,6 +154,7 @@ class Params(_Strict):
     finetune: FinetuneParams = FinetuneParams()
     registry: RegistryParams = RegistryParams()
     knowledge_base: KnowledgeBaseParams = KnowledgeBaseParams()
+    intervals: IntervalParams = IntervalParams()
 
     @model_validator(mode="after")
     def _consistent(self) -> Params:

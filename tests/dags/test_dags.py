@@ -103,7 +103,7 @@ def test_batch_scoring_on_a_fresh_install_is_green_with_nothing_to_score(airflow
     env = {**airflow_env, "SALES_ABILITY_PROJECT": str(tmp_path)}
     result = run_dag("sales_ability_batch_scoring", {}, env, keep_retries=True)
     assert result["state"] == "success", result
-    assert result["tasks"]["list_new_videos"] == "success"
+    assert result["tasks"]["list_new_applicants"] == "success"
     assert result["tasks"]["merge_shards"] == "skipped" and result["tasks"]["log_to_mlflow"] == "skipped"
     assert result["mapped"].get("score_shard", 0) == 0
 
@@ -121,9 +121,9 @@ def test_missing_explicit_folder_or_knowledge_base_fails_at_once(airflow_env: di
         (tmp_path / "kb.json").write_text("{}")
     result = run_dag("sales_ability_batch_scoring", conf, airflow_env, keep_retries=True)
     assert result["state"] == "failed", result
-    assert result["tasks"]["list_new_videos"] == "failed"
-    assert result["configured_retries"]["list_new_videos"] >= 1  # retries are configured...
-    assert result["tries"]["list_new_videos"] == 1  # ...and none was used: a configuration error fails at once
+    assert result["tasks"]["list_new_applicants"] == "failed"
+    assert result["configured_retries"]["list_new_applicants"] >= 1  # retries are configured...
+    assert result["tries"]["list_new_applicants"] == 1  # ...and none was used: a configuration error fails at once
 
 
 @pytest.mark.parametrize("broken", ["no_project", "no_dvc_yaml", "unknown_remote"])

@@ -261,18 +261,20 @@ def build_manifest(raw_dir: str | Path, params: Params, skipped: dict[str, str] 
     return assign_splits(manifest, ds.split, ds.split_fractions, ds.seed)
 
 
-def manifest_from_inputs(inputs: list[str | Path], settings: FeaturizeParams | None = None) -> pd.DataFrame:
+def manifest_from_inputs(inputs: list[str | Path], settings: FeaturizeParams | None = None,
+                         applicant_ids: dict[str, str] | None = None) -> pd.DataFrame:
     """An unlabelled manifest of applicants' videos, cut into the segments training uses (``settings``).
 
     ``<folder>/answer_<n>.<ext>`` files belong to the applicant named by the folder, any other video is an
     applicant of its own named by its stem (``sales_ability.data.segments``); clip ids are unique across
-    folders. A video that cannot be read gets one row, which featurize rejects with the reason.
+    folders (``applicant_ids``, path -> id, overrides the rule). A video that cannot be read gets one row,
+    which featurize rejects with the reason.
     """
     from sales_ability.data.segments import recording_duration, recordings, segment_rows
 
     settings = settings or FeaturizeParams()
     rows = []
-    for recording in recordings(find_videos(inputs)):
+    for recording in recordings(find_videos(inputs), applicant_ids):
         for row in segment_rows(recording, settings, recording_duration(recording.path)):
             rows.append({**row, "split": np.nan, **{c: np.nan for c in (*TRAITS, INTERVIEW)}})
     return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))

@@ -59,9 +59,10 @@ def applicant_of(path: Path) -> tuple[str, int | None]:
     return (path.parent.name, int(match.group(1))) if match else (path.stem, None)
 
 
-def recordings(videos: list[Path]) -> list[Recording]:
+def recordings(videos: list[Path], applicant_ids: dict[str, str] | None = None) -> list[Recording]:
     """Each video with its applicant: the folder for ``answer_<n>`` files, the stem otherwise; names that
-    two different folders (or loose files) share get a short hash of the folder path."""
+    two different folders (or loose files) share get a short hash of the folder path. ``applicant_ids``
+    (path -> id) names some videos' applicants explicitly."""
     owners: dict[str, set[Path]] = {}
     named = []
     for path in videos:
@@ -71,10 +72,17 @@ def recordings(videos: list[Path]) -> list[Recording]:
         named.append((name, answer, key, path))
     out = []
     for name, answer, key, path in named:
-        if len(owners[name]) > 1:
-            name = f"{name}~{hashlib.sha1(str(key).encode()).hexdigest()[:6]}"
+        if applicant_ids and str(path) in applicant_ids:
+            name = applicant_ids[str(path)]
+        elif len(owners[name]) > 1:
+            name = disambiguated(name, key)
         out.append(Recording(name, answer, path))
     return out
+
+
+def disambiguated(name: str, key: Path | str) -> str:
+    """``name~<6 hex>``: an applicant name made unique by the path it comes from."""
+    return f"{name}~{hashlib.sha1(str(key).encode()).hexdigest()[:6]}"
 
 
 def segment_rows(recording: Recording, settings: FeaturizeParams, duration_s: float) -> list[dict]:

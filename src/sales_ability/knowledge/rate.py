@@ -102,6 +102,13 @@ def trait_score(values: np.ndarray, thresholds: list[float], direction: str) -> 
     return (1 + count) if direction == "positive" else (10 - count)
 
 
+def sales_scores(traits: np.ndarray, kb: dict) -> np.ndarray:
+    """Sales scores (unrounded) of an (N, 5) trait matrix in ``TRAITS`` order."""
+    traits = np.asarray(traits, float)
+    scores = [trait_score(traits[:, j], kb["traits"][t]["thresholds"], kb["traits"][t]["direction"]) for j, t in enumerate(TRAITS)]
+    return np.mean(scores, axis=0) if len(traits) else np.zeros(0)
+
+
 def bin_shares(values: np.ndarray, thresholds: list[float], direction: str) -> np.ndarray:
     """Share of ``values`` that gets each score 1..10."""
     scores = trait_score(values, thresholds, direction)

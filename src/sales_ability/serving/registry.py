@@ -4,8 +4,9 @@ Promotion: every evaluated model becomes ``challenger``; it takes ``champion`` w
 it beats the champion on the same test set by a margin. The decision is logged.
 
 Serving contract: ``resolve_model`` turns ``models:/NAME@alias``, ``models:/NAME/VERSION``, ``runs:/...`` or
-a ``.keras`` path into the model file, its version and the featurize settings it was trained with
-(``featurize.json``, written beside ``model.keras`` by the train stage and logged with it to MLflow).
+a ``.keras`` path into the model file, its version, the featurize and segmentation settings it was trained
+with (``featurize.json``) and its calibration set (``calibration.json``), all written beside ``model.keras``
+by the train and finetune stages and logged with it to MLflow.
 The model name comes only from params ``registry.model_name``.
 """
 
@@ -195,6 +196,7 @@ class ResolvedModel:
     file: Path  # the .keras file
     version: str  # the registry version, or ``sha256:<12 hex>`` of the file for runs:/ URIs and paths
     featurize: FeaturizeParams | None  # what it was trained with; None for a model saved without them
+    calibration: dict | None = None  # validation predictions and truths (``model.calibration``), for intervals
 
     def featurize_settings(self, explicit: FeaturizeParams | None = None) -> FeaturizeParams:
         """The settings to featurize with: the model's own (``explicit``'s workers and shard size kept).
@@ -261,5 +263,7 @@ def resolve_model(uri: str, cache_dir: str | Path | None = None, tracking: str |
     if not found:
         raise ModelError(f"{uri}: no .keras file among the model's artifacts")
     file = found[0]
+    from sales_ability.model.calibration import read_calibration
+
     return ResolvedModel(uri=uri, file=file, version=version or f"sha256:{content_hash(file)[:12]}",
-                         featurize=read_featurize_params(file.parent))
+                         featurize=read_featurize_params(file.parent), calibration=read_calibration(file.parent))

@@ -1,9 +1,11 @@
-"""The candidate report a recruiter reads: ranked by sales score, per-trait bars, the faces the model saw,
-rejected videos, caveat. One self-contained HTML file (face strips are embedded PNGs)."""
+"""The candidate report a recruiter reads: applicants ranked by sales score with its interval, per-trait
+scores, and beneath each applicant the segments of their answers with the faces the model saw; rejected
+videos; caveat. One self-contained HTML file (face strips are embedded PNGs)."""
 
 from __future__ import annotations
 
 import base64
+import math
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -15,6 +17,10 @@ CAVEAT = (
     "The sales score estimates apparent personality from the face in a short clip. It supports a human "
     "decision and never replaces it: no candidate is rejected on this score alone. Read the clip, talk to "
     "the person, and treat a low score as a prompt to look closer, not as a verdict."
+)
+INTERVAL_NOTE = (
+    "Each score comes with its interval (e.g. 6.8 (5.9-7.6)): calibrated on held-out people so that about "
+    "{coverage} of true scores fall inside. Two applicants whose intervals overlap are not told apart by this tool."
 )
 
 _TEMPLATE = """<!doctype html>
@@ -36,39 +42,50 @@ _TEMPLATE = """<!doctype html>
  .muted { color: #666; font-size: .85rem; }
  .strip { display: block; height: 48px; image-rendering: pixelated; border-radius: 3px; }
  .low { color: #a33; font-weight: 600; }
+ tr.applicant td { border-bottom: none; }
+ .segs { width: auto; margin: 0 0 1rem; } .segs td, .segs th { font-size: .85rem; padding: .2rem .5rem; }
 </style>
 </head>
 <body>
 <h1>Candidate report</h1>
-<p class="muted">{{ n }} candidates scored · model {{ model }} · knowledge base {{ kb }} · {{ when }}</p>
-<div class="caveat" role="note"><strong>Decision support, not a decision.</strong> {{ caveat }}</div>
+<p class="muted">{{ n_applicants }} applicants scored ({{ n_segments }} segments of {{ n_answers }} answers) · model {{ model }} · knowledge base {{ kb }} · {{ when }}</p>
+<div class="caveat" role="note"><strong>Decision support, not a decision.</strong> {{ caveat }}<br>{{ interval_note }}</div>
 <table>
-<caption class="muted">Candidates ranked by sales score (1..10, the mean of the five trait scores).</caption>
-<thead><tr><th scope="col">#</th><th scope="col">Candidate clip</th><th scope="col">Faces the model saw</th><th scope="col">Sales score</th><th scope="col">Trait scores (1..10) and estimated traits</th></tr></thead>
+<caption class="muted">Applicants ranked by sales score (1..10, from the five trait scores of their traits averaged over all their segments), with its interval.</caption>
+<thead><tr><th scope="col">#</th><th scope="col">Applicant</th><th scope="col">Sales score</th><th scope="col">Trait scores (1..10) with intervals, and estimated traits</th></tr></thead>
 <tbody>
-{% for row in rows %}
-<tr>
+{% for a in applicants %}
+<tr class="applicant">
  <td>{{ loop.index }}</td>
- <td>{{ row.clip_id }}<br><span class="muted">{{ row.source }}</span></td>
- <td>{% if row.strip %}<img class="strip" src="data:image/png;base64,{{ row.strip }}" alt="evenly spaced face crops from {{ row.clip_id }}">{% else %}<span class="muted">no crops stored</span>{% endif %}
-  {% if row.face_share is not none %}<span class="{{ 'low' if row.face_share < 0.8 else 'muted' }}">face found in {{ "%.0f"|format(row.face_share * 100) }}% of frames</span>{% endif %}</td>
- <td class="score">{{ "%.1f"|format(row.sales_score) }}</td>
+ <td><strong>{{ a.applicant_id }}</strong><br><span class="muted">{{ a.answers }} answers, {{ a.segments }} segments</span>
+  {% if a.face_share is not none %}<br><span class="{{ 'low' if a.face_share < 0.8 else 'muted' }}">face found in {{ "%.0f"|format(a.face_share * 100) }}% of frames</span>{% endif %}</td>
+ <td class="score">{{ a.sales_text }}</td>
  <td><table class="bars">
  {% for t in traits %}
-  <tr><td>{{ t }}</td><td><span class="bar" style="width: {{ (row['score_' + t] * 12)|int }}px" aria-hidden="true"></span> {{ row['score_' + t] }}</td>
-      <td class="muted">{{ "%.2f"|format(row[t]) }} ({{ directions[t] }})</td></tr>
+  <tr><td>{{ t }}</td><td><span class="bar" style="width: {{ (a['score_' + t] * 12)|int }}px" aria-hidden="true"></span> {{ a['score_' + t] }} <span class="muted">({{ a['score_' + t + '_low'] }}-{{ a['score_' + t + '_high'] }})</span></td>
+      <td class="muted">{{ "%.2f"|format(a[t]) }} ({{ directions[t] }})</td></tr>
  {% endfor %}
  </table></td>
 </tr>
+<tr class="segments"><td></td><td colspan="3">
+ <table class="segs"><thead><tr><th scope="col">Answer segment</th><th scope="col">Faces the model saw</th><th scope="col">Segment score</th></tr></thead><tbody>
+ {% for seg in a.segment_rows %}
+  <tr><td>{{ seg.clip_id }}<br><span class="muted">{{ seg.source_name }} {{ seg.span }}</span></td>
+   <td>{% if seg.strip %}<img class="strip" src="data:image/png;base64,{{ seg.strip }}" alt="evenly spaced face crops from {{ seg.clip_id }}">{% else %}<span class="muted">no crops stored</span>{% endif %}
+    {% if seg.face_share is not none %}<span class="{{ 'low' if seg.face_share < 0.8 else 'muted' }}">face in {{ "%.0f"|format(seg.face_share * 100) }}%</span>{% endif %}</td>
+   <td>{{ seg.sales_text }}</td></tr>
+ {% endfor %}
+ </tbody></table>
+</td></tr>
 {% endfor %}
 </tbody>
 </table>
 {% if rejects %}
 <h2>Videos that could not be scored</h2>
 <table>
-<thead><tr><th scope="col">Video</th><th scope="col">Reason</th></tr></thead>
+<thead><tr><th scope="col">Video</th><th scope="col">Segment</th><th scope="col">Reason</th></tr></thead>
 <tbody>
-{% for r in rejects %}<tr><td>{{ r.source }}</td><td>{{ r.reason }}</td></tr>{% endfor %}
+{% for r in rejects %}<tr><td>{{ r.source }}</td><td>{{ r.clip_id }}</td><td>{{ r.reason }}</td></tr>{% endfor %}
 </tbody>
 </table>
 {% endif %}
@@ -77,23 +94,46 @@ _TEMPLATE = """<!doctype html>
 """
 
 
-def render_report(results: pd.DataFrame, rejects: pd.DataFrame, kb: dict, model: str,
-                  strips: dict[str, bytes] | None = None) -> str:
-    """HTML (escaped) of the ranked candidates and the rejected videos.
+def interval_text(value: float, low: float, high: float) -> str:
+    """``6.8 (5.9-7.6)``; the bare value when there is no interval."""
+    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (low, high)):
+        return f"{value:.1f}"
+    return f"{value:.1f} ({low:.1f}-{high:.1f})"
+
+
+def render_report(applicants: pd.DataFrame, segments: pd.DataFrame, rejects: pd.DataFrame, kb: dict, model: str,
+                  strips: dict[str, bytes] | None = None, coverage: float | None = 0.9) -> str:
+    """HTML (escaped) of the ranked applicants, their segments and the rejected videos.
 
     Args:
-        strips: content sha256 -> PNG of face crops (see ``scoring.face_strips``), shown beside each candidate.
+        strips: clip id -> PNG of face crops (see ``scoring.face_strips``), shown beside each segment.
     """
+    from pathlib import Path
+
     env = Environment(autoescape=select_autoescape(default=True))
-    ranked = results.sort_values("sales_score", ascending=False)
-    rows = ranked.to_dict("records")
+    by_applicant: dict[str, list[dict]] = {}
+    for seg in segments.sort_values(["applicant_id", "clip_id"]).to_dict("records"):
+        png = (strips or {}).get(seg.get("clip_id"))
+        share = seg.get("face_share")
+        start, end = seg.get("start_s"), seg.get("end_s")
+        span = "" if pd.isna(start) or pd.isna(end) else f"{start:.0f}-{end:.0f} s"
+        by_applicant.setdefault(str(seg.get("applicant_id")), []).append({
+            "clip_id": seg["clip_id"], "source_name": Path(str(seg.get("source", ""))).name, "span": span,
+            "strip": base64.b64encode(png).decode() if png else None,
+            "face_share": None if pd.isna(share) else float(share),
+            "sales_text": interval_text(seg["sales_score"], seg.get("sales_score_low"), seg.get("sales_score_high")),
+        })
+    rows = applicants.sort_values(["sales_score", "applicant_id"], ascending=[False, True]).to_dict("records")
     for row in rows:
-        png = (strips or {}).get(row.get("content_sha256"))
-        row["strip"] = base64.b64encode(png).decode() if png else None
+        row["segment_rows"] = by_applicant.get(str(row["applicant_id"]), [])
+        row["sales_text"] = interval_text(row["sales_score"], row.get("sales_score_low"), row.get("sales_score_high"))
         share = row.get("face_share")
         row["face_share"] = None if pd.isna(share) else float(share)
+    share = "90%" if coverage is None else f"{coverage:.0%}"
     return env.from_string(_TEMPLATE).render(
-        rows=rows, rejects=rejects.to_dict("records"), traits=TRAITS,
-        directions={t: kb["traits"][t]["direction"] for t in TRAITS}, n=len(ranked), model=model,
-        kb=kb.get("knowledge_base", "?"), caveat=CAVEAT, when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        applicants=rows, rejects=rejects.to_dict("records"), traits=TRAITS,
+        directions={t: kb["traits"][t]["direction"] for t in TRAITS}, n_applicants=len(rows),
+        n_segments=len(segments), n_answers=int(segments["source"].nunique()) if len(segments) else 0, model=model,
+        kb=kb.get("knowledge_base", "?"), caveat=CAVEAT, interval_note=INTERVAL_NOTE.format(coverage=share),
+        when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )

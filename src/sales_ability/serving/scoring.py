@@ -1,4 +1,9 @@
-"""Score candidate videos end to end: featurize, predict with a registered model, rate, report."""
+"""Score applicants end to end: segment, featurize, predict with a registered model, rate with intervals,
+aggregate per applicant, report.
+
+Outputs in ``out_dir``: ``results.parquet``/``.csv`` (one row per segment, each trait with its interval),
+``applicants.parquet``/``.csv`` (one row per applicant, ranked), ``rejects.csv``, ``face_strips.parquet`` and
+``report.html``."""
 
 from __future__ import annotations
 
@@ -19,12 +24,21 @@ from sales_ability.io_utils import (
 )
 from sales_ability.traits import TRAITS
 
+_BOUNDS = tuple(f"{t}_{end}" for t in TRAITS for end in ("low", "high"))
+PROVENANCE: tuple[str, ...] = ("model_uri", "model_version", "knowledge_base", "scored_at")
 RESULT_COLUMNS: tuple[str, ...] = (
-    "clip_id", "source", "content_sha256", *TRAITS, *(f"score_{t}" for t in TRAITS), "sales_score",
-    "face_share", "model_uri", "model_version", "knowledge_base", "scored_at",
+    "clip_id", "applicant_id", "source", "content_sha256", "start_s", "end_s", *TRAITS, *_BOUNDS,
+    *(f"score_{t}" for t in TRAITS), "sales_score", "sales_score_low", "sales_score_high", "face_share", *PROVENANCE,
 )
-STRIPS_FILE = "face_strips.parquet"  # per scored video: a few of the face crops the model saw, as one PNG
+APPLICANTS_FILE = "applicants.parquet"
+STRIPS_FILE = "face_strips.parquet"  # per scored segment: a few of the face crops the model saw, as one PNG
 STRIP_COLUMNS: tuple[str, ...] = ("content_sha256", "clip_id", "strip_png")
+
+
+def applicant_columns() -> list[str]:
+    from sales_ability.knowledge.applicants import APPLICANT_COLUMNS
+
+    return [*APPLICANT_COLUMNS, *PROVENANCE]
 STRIP_FRAMES = 6
 
 
@@ -32,9 +46,14 @@ STRIP_FRAMES = 6
 class ScoreSummary:
     """What one scoring call produced."""
 
-    scored: int
+    scored: int  # segments
     rejected: int
     out_dir: Path
+    applicants: int = 0
+
+    def line(self) -> str:
+        return (f"scored {self.applicants} applicants ({self.scored} segments), rejected {self.rejected} -> "
+                f"{self.out_dir / 'report.html'}")
 
 
 def face_strips(faces: Path, n_frames: int = STRIP_FRAMES) -> pd.DataFrame:
@@ -68,21 +87,28 @@ def score_videos(
     write_report: bool = True,
     known_hashes: dict[str, str] | None = None,
     tracking: str | None = None,
+    coverage: float = 0.9,
+    applicant_ids: dict[str, str] | None = None,
 ) -> ScoreSummary:
-    """Featurize ``inputs``, predict traits, rate them, and write ``results.parquet``, ``results.csv``,
-    ``rejects.csv`` and ``report.html`` into ``out_dir``. Bad videos are listed with their reason.
+    """Cut ``inputs`` into the model's segments, featurize, predict, rate with intervals, aggregate per
+    applicant, and write the results, applicants, rejects, face strips and ``report.html`` into ``out_dir``.
+    Bad videos are listed with their reason.
 
     Args:
         model_uri: see ``registry.resolve_model``; resolved before anything is featurized.
         featurize_params: checked against the settings the model was trained with (None: use the model's).
         known_hashes: path -> sha256, spares re-reading videos whose content hash the caller already has.
         tracking: the MLflow tracking URI (default: ``tracking_uri()``).
+        coverage: nominal coverage of the intervals (params ``intervals.coverage``).
+        applicant_ids: path -> applicant id, overriding the folder/stem rule (the batch's global names).
 
     Raises:
         ModelError: the model cannot be found, or ``featurize_params`` differ from its training settings.
     """
     from sales_ability.data.datasets import manifest_from_inputs
     from sales_ability.data.featurize import featurize_manifest
+    from sales_ability.knowledge.applicants import rate_applicants
+    from sales_ability.knowledge.intervals import fit_intervals, with_intervals
     from sales_ability.knowledge.rate import rate
     from sales_ability.model.predict import predict_clips
     from sales_ability.serving.registry import resolve_model
@@ -91,30 +117,36 @@ def score_videos(
     out_dir.mkdir(parents=True, exist_ok=True)
     model = resolve_model(model_uri, out_dir / "model", tracking)
     settings = model.featurize_settings(featurize_params)
-    manifest = manifest_from_inputs(inputs)
+    intervals = fit_intervals(model.calibration, kb, coverage)
+    manifest = manifest_from_inputs(inputs, settings, applicant_ids)
     summary = featurize_manifest(manifest, out_dir / "faces", settings, workers, progress)
     rejects = pd.DataFrame(summary.rejects, columns=list(REJECT_COLUMNS))
-    version = model.version
     if summary.kept:
         predictions = predict_clips(model.file, out_dir / "faces")
         strips = face_strips(out_dir / "faces")
         predictions = predictions.merge(strips[["clip_id", "face_share"]], on="clip_id", how="left")
+        bounds = manifest.set_index("clip_id")[["start_s", "end_s"]]
+        predictions = predictions.join(bounds, on="clip_id")
         rated, bad = rate(predictions, kb)
         if len(bad):  # a model output outside [0, 1] would be a bug; keep it visible, not lost
-            rejects = pd.concat([rejects, bad.assign(source=bad["clip_id"], reason="rating: " + bad["reason"])])
+            sources = predictions.set_index("clip_id")["source"]
+            rejects = pd.concat([rejects, bad.assign(source=bad["clip_id"].map(sources), reason="rating: " + bad["reason"])])
+        rated = with_intervals(rated, kb, intervals)
     else:
-        rated = pd.DataFrame(columns=["clip_id", "source", *TRAITS])
+        rated = pd.DataFrame(columns=["clip_id", "participant_id", "source", *TRAITS, "sales_score"])
         strips = pd.DataFrame(columns=["clip_id", "face_share", "strip_png"])
+    applicants = rate_applicants(rated, kb, intervals)
     known = known_hashes or {}
-    rated["content_sha256"] = [known.get(str(s)) or content_hash(s) for s in rated["source"]]
-    rated["model_uri"] = model_uri
-    rated["model_version"] = version
-    rated["knowledge_base"] = kb.get("knowledge_base", "?")
-    rated["scored_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    results = rated.reindex(columns=list(RESULT_COLUMNS))
+    hashes = {s: known.get(str(s)) or content_hash(s) for s in rated["source"].unique()}
+    rated["content_sha256"] = rated["source"].map(hashes)
+    rated["applicant_id"] = rated["participant_id"]
+    provenance = {"model_uri": model_uri, "model_version": model.version, "knowledge_base": kb.get("knowledge_base", "?"),
+                  "scored_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    results = rated.assign(**provenance).reindex(columns=list(RESULT_COLUMNS))
+    applicants = applicants.assign(**provenance).reindex(columns=applicant_columns())
     strips = strips.merge(results[["clip_id", "content_sha256"]], on="clip_id").reindex(columns=list(STRIP_COLUMNS))
-    write_results(results, rejects, out_dir, kb, f"{model_uri} (version {version})", write_report, strips)
-    return ScoreSummary(scored=len(results), rejected=len(rejects), out_dir=out_dir)
+    write_results(results, rejects, out_dir, kb, f"{model_uri} (version {model.version})", write_report, strips, applicants)
+    return ScoreSummary(scored=len(results), rejected=len(rejects), out_dir=out_dir, applicants=len(applicants))
 
 
 def read_strips(out_dir: Path) -> pd.DataFrame:
@@ -123,18 +155,30 @@ def read_strips(out_dir: Path) -> pd.DataFrame:
     return pd.read_parquet(path) if path.is_file() else pd.DataFrame(columns=list(STRIP_COLUMNS))
 
 
+def read_applicants(out_dir: Path) -> pd.DataFrame:
+    """The applicants written next to a results file (empty when there are none)."""
+    path = Path(out_dir) / APPLICANTS_FILE
+    return pd.read_parquet(path) if path.is_file() else pd.DataFrame(columns=applicant_columns())
+
+
 def write_results(results: pd.DataFrame, rejects: pd.DataFrame, out_dir: Path, kb: dict, model: str,
-                  report: bool = True, strips: pd.DataFrame | None = None) -> None:
-    """Write results (Parquet + CSV), rejects, the face strips and the HTML report atomically."""
+                  report: bool = True, strips: pd.DataFrame | None = None, applicants: pd.DataFrame | None = None) -> None:
+    """Write segment results and applicants (Parquet + CSV), rejects, the face strips and the HTML report
+    atomically."""
     from sales_ability.serving.report import render_report
 
     strips = strips if strips is not None else pd.DataFrame(columns=list(STRIP_COLUMNS))
+    applicants = (applicants if applicants is not None else pd.DataFrame()).reindex(columns=applicant_columns())
+    applicants = applicants.sort_values(["sales_score", "applicant_id"], ascending=[False, True], ignore_index=True)
     with atomic_path(out_dir / "results.parquet") as tmp:
         results.to_parquet(tmp, index=False)
+    with atomic_path(out_dir / APPLICANTS_FILE) as tmp:
+        applicants.to_parquet(tmp, index=False)
+    write_csv_atomic(out_dir / "applicants.csv", applicants)
     with atomic_path(out_dir / STRIPS_FILE) as tmp:
         strips.reindex(columns=list(STRIP_COLUMNS)).to_parquet(tmp, index=False)
     write_csv_atomic(out_dir / "results.csv", results)
     write_csv_atomic(out_dir / REJECTS_FILE, rejects.reindex(columns=list(REJECT_COLUMNS)))
     if report:
-        pngs = dict(zip(strips["content_sha256"], strips["strip_png"], strict=True))
-        write_text_atomic(out_dir / "report.html", render_report(results, rejects, kb, model, pngs))
+        pngs = dict(zip(strips["clip_id"], strips["strip_png"], strict=True))
+        write_text_atomic(out_dir / "report.html", render_report(applicants, results, rejects, kb, model, pngs))

@@ -50,30 +50,64 @@ def plot_predicted_vs_true(pred: np.ndarray, true: np.ndarray, path: Path, title
     return _save(fig, path)
 
 
+def interval_report(predictions: pd.DataFrame, model_dir: Path, kb: dict, coverage: float) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Test segments and applicants with the model's conformal intervals (calibrated on validation), and
+    their measured coverage per trait and for the sales score, at segment and at applicant level."""
+    from scipy.stats import spearmanr
+
+    from sales_ability.knowledge.applicants import rate_applicants
+    from sales_ability.knowledge.intervals import fit_intervals, interval_coverage, with_intervals
+    from sales_ability.knowledge.rate import rate, sales_scores
+    from sales_ability.model.calibration import read_calibration
+
+    intervals = fit_intervals(read_calibration(model_dir), kb, coverage)
+    segments = with_intervals(rate(predictions, kb)[0], kb, intervals)
+    applicants = rate_applicants(predictions, kb, intervals)
+    planted = sales_scores(applicants[[f"true_{t}" for t in TRAITS]].to_numpy(float), kb)
+    rho = spearmanr(applicants["sales_score"], planted).statistic if len(applicants) > 2 else float("nan")
+    report = {
+        "nominal": coverage, "calibration_segments": intervals.n,
+        "half_widths": {**{t: round(v, 4) for t, v in intervals.trait.items()}, "sales_score": round(intervals.sales_score, 4)},
+        "segments": interval_coverage(segments, kb), "applicants": interval_coverage(applicants, kb),
+        "applicant_sales_score_spearman": None if rho != rho else round(float(rho), 4),
+    }
+    return segments, applicants, report
+
+
 def run_evaluate(
     model_dir: Path,
     pretrain_dir: Path,
     faces: Path,
     pretrain_faces: Path,
+    kb_file: Path,
     metrics_file: Path,
     predictions_file: Path,
+    applicants_file: Path,
     plots_dir: Path,
     params: Params,
     register: bool = True,
 ) -> dict:
-    """Score the final model (and the pretrained one) on the test split, write the metrics, the predictions
-    (every clip with its participant, split and groups, predicted and true traits) and a figure, then log
-    them and register the model (``log_and_register``)."""
+    """Score the final model (and the pretrained one) on the test split, write the metrics (with interval
+    coverage), the predictions (every segment with its participant, split and groups, predicted traits with
+    their intervals, true traits), the test applicants and a figure, then log them and register the model
+    (``log_and_register``)."""
+    from sales_ability.knowledge.rate import load_knowledge_base
     from sales_ability.model.predict import traits_and_labels
 
     predictions, test = test_report(model_dir, faces)
+    segments, applicants, test["intervals"] = interval_report(predictions, model_dir, load_knowledge_base(kb_file),
+                                                              params.intervals.coverage)
+    bounds = [f"{t}_{end}" for t in TRAITS for end in ("low", "high")]
+    predictions = predictions.join(segments.set_index("clip_id")[bounds], on="clip_id")
     report = {"test": test, "pretrain_test": test_report(pretrain_dir, pretrain_faces)[1]}
     write_json_atomic(metrics_file, report)
     write_csv_atomic(predictions_file, predictions)
+    write_csv_atomic(applicants_file, applicants)
     figure = plot_predicted_vs_true(*traits_and_labels(predictions), plots_dir / "predicted_vs_true.png",
                                     f"test: mean accuracy {test['mean_accuracy']:.4f} "
                                     f"(baseline {test['baseline_mean_accuracy']:.4f})")
-    decision = log_and_register(model_dir, faces, report, [metrics_file, predictions_file, figure], params, register)
+    decision = log_and_register(model_dir, faces, report, [metrics_file, predictions_file, applicants_file, figure], params,
+                                register)
     if decision is not None:
         report["promotion"] = decision.to_dict()
     return report
@@ -88,6 +122,7 @@ def log_and_register(model_dir: Path, faces: Path, report: dict, files: list[Pat
     """
     import mlflow
 
+    from sales_ability.model.calibration import CALIBRATION_FILE
     from sales_ability.model.evaluation import mean_accuracy
     from sales_ability.model.predict import traits_and_labels
     from sales_ability.serving.registry import (
@@ -114,7 +149,8 @@ def log_and_register(model_dir: Path, faces: Path, report: dict, files: list[Pat
             "test": f"{params.finetune.dataset} test split",
         }, params.effective_preset())
         mlflow.log_text(card, "model/model_card.md")
-        log_files([model_file, model_dir / "label_means.json", model_dir / FEATURIZE_FILE], artifact_path="model")
+        log_files([model_file, model_dir / "label_means.json", model_dir / FEATURIZE_FILE, model_dir / CALIBRATION_FILE],
+                  artifact_path="model")
         if not register:
             return None
 

@@ -35,8 +35,11 @@ def _train_means(faces: Path) -> list[float]:
 
 def _fit_and_save(stage: str, model, faces: Path, means: list[float], params: Params, model_dir: Path, metrics_file: Path,
                   history_file: Path, run_params: dict, tags: dict, extra: dict) -> dict:
-    """Train (tracked in an MLflow run named ``stage``), save the model with its training means and the
-    featurize settings of its face tensors (the serving contract), write metrics."""
+    """Train (tracked in an MLflow run named ``stage``), save the model with its training means, the
+    featurize and segmentation settings of its face tensors and its calibration set (validation predictions,
+    for the intervals): the serving contract. Write metrics."""
+    from sales_ability.model.calibration import calibration_set, save_calibration
+    from sales_ability.model.predict import predict_clips
     from sales_ability.model.training import fit_model, save_model
     from sales_ability.serving.registry import save_featurize_params
     from sales_ability.serving.tracking import stage_run
@@ -46,6 +49,13 @@ def _fit_and_save(stage: str, model, faces: Path, means: list[float], params: Pa
         save_model(model, model_dir / "model.keras")
         write_json_atomic(model_dir / "label_means.json", dict(zip(TRAITS, means, strict=True)))
         save_featurize_params(model_dir, params.featurize)
+        try:
+            validation = predict_clips(model, faces, "validation", labelled_only=True)
+        except ValueError:  # no labelled validation segments: intervals will span the whole scale
+            validation = None
+        calibration = calibration_set(validation) if validation is not None else {"split": "validation", "n": 0}
+        save_calibration(model_dir, calibration)
+        result["calibration_segments"] = calibration["n"]
         write_json_atomic(metrics_file, {stage: result})
         _log_result(stage, {k: v for k, v in result.items() if not isinstance(v, str)}, [history_file, metrics_file])
     return result
