@@ -134,3 +134,51 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600):
 
     exe = Path(sys.executable).parent / "sales-ability"
     return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def face_y4m(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Y4M of a demo talking head at 30 fps (what Chromium's fake camera plays in the browser tests)."""
+    from tests.recordings import demo_face_y4m
+
+    return demo_face_y4m(tmp_path_factory.mktemp("y4m") / "face.y4m", seconds=4.0, fps=30)
+
+
+@pytest.fixture(scope="session")
+def chrome_takes(face_y4m: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three real headless-Chromium MediaRecorder takes of a face (VP9 + Opus WebM, no Duration, no Cues):
+    5, 5.5 and 9 s."""
+    from tests.recordings import chromium_recordings
+
+    work = tmp_path_factory.mktemp("chrome")
+    takes = chromium_recordings(face_y4m, [5.0, 5.5, 9.0], work)
+    paths = []
+    for i, data in enumerate(takes):
+        path = work / f"take_{i}.webm"
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained tiny model saved with featurize settings and a calibration set, as the stages save one."""
+    import numpy as np
+
+    from sales_ability.config import FeaturizeParams
+    from sales_ability.model.calibration import save_calibration
+    from sales_ability.model.network import build_model, seed_everything
+    from sales_ability.model.training import save_model
+    from sales_ability.serving.registry import save_featurize_params
+    from sales_ability.traits import TRAITS
+
+    folder = tmp_path_factory.mktemp("tiny_model")
+    seed_everything(0)
+    save_model(build_model("tiny"), folder / "model.keras")
+    save_featurize_params(folder, FeaturizeParams(clip_seconds=4.0))
+    rng = np.random.default_rng(0)
+    truth = {t: rng.uniform(0.2, 0.8, 40).round(4).tolist() for t in TRAITS}
+    save_calibration(folder, {"split": "validation", "n": 40, "participant_id": ["v"] * 40,
+                              "predicted": {t: (np.array(v) + rng.normal(0, 0.05, 40)).clip(0, 1).tolist() for t, v in truth.items()},
+                              "true": truth})
+    return folder / "model.keras"

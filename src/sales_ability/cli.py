@@ -305,14 +305,23 @@ def collect_serve(
     retention_days: Annotated[float, typer.Option(min=0, help="Unfinished participants older than this are listed as stale (see `collect purge`).")] = 30.0,
     create_per_minute: Annotated[float, typer.Option(min=0.1, help="New participants allowed per client address and minute (burst 5).")] = 10.0,
     docs: Annotated[bool, typer.Option("--docs", help="Serve the API docs at /api/docs (off by default).")] = False,
+    mode: Annotated[str, typer.Option(help="research (answers + IPIP-50, for training) or screening (a job applicant's "
+                                           "answers, published into --inbox for batch scoring).")] = "research",
+    inbox: Annotated[Path | None, typer.Option(help="Scoring inbox that screening mode publishes completed applicants into "
+                                                    "(the batch DAG's inbox).")] = None,
 ) -> None:
     """Serve the collection website (admin API needs SALES_ABILITY_ADMIN_TOKEN in the environment)."""
     import uvicorn
 
     from sales_ability.collect.app import create_app
+    from sales_ability.collect.storage import MODES
 
+    if mode not in MODES:
+        raise typer.BadParameter(f"--mode must be one of {', '.join(MODES)}")
+    if mode == "screening" and inbox is None:
+        raise typer.BadParameter("--mode screening needs --inbox (the batch scoring DAG's inbox folder)")
     uvicorn.run(create_app(data_dir, export_dir, max_upload_mb * 1024 * 1024, docs=docs, retention_days=retention_days,
-                           create_per_minute=create_per_minute), host=host, port=port)
+                           create_per_minute=create_per_minute, mode=mode, inbox=inbox), host=host, port=port)
 
 
 @collect_app.command("purge")

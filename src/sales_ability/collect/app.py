@@ -37,6 +37,7 @@ from sales_ability.collect.storage import (
 )
 from sales_ability.collect.video_check import RecordingError, check_recording
 from sales_ability.config import FeaturizeParams
+from sales_ability.data.video import remux
 from sales_ability.data.ipip50 import ITEM_COLUMNS, load_key, score_answers
 from sales_ability.errors import IPIPError
 
@@ -154,6 +155,9 @@ def create_app(
     create_per_minute: float = 10.0,
     create_burst: int = 5,
     min_frames: int = MIN_FRAMES,
+    mode: str = "research",
+    inbox: str | Path | None = None,
+    min_seconds: float = MIN_SECONDS,
 ) -> FastAPI:
     """The website and its API over the participant folders in ``data_dir``.
 
@@ -165,8 +169,12 @@ def create_app(
         retention_days: unfinished participants older than this are listed as ``stale`` (``collect purge``).
         create_per_minute, create_burst: participant creations allowed per client address.
         min_frames: the fewest frames a recording must decode to.
+        mode: ``research`` (answers and the IPIP-50, for training) or ``screening`` (a job applicant's answers;
+            completion publishes the applicant folder into ``inbox`` for the batch scoring DAG).
+        inbox: the scoring inbox (screening mode).
+        min_seconds: the page enables Stop after this long (enough for ``min_frames`` at a webcam's rate).
     """
-    store = ParticipantStore(data_dir)
+    store = ParticipantStore(data_dir, mode, inbox)
     limiter = RateLimiter(create_per_minute, create_burst)
     app = FastAPI(title="sales-ability data collection", docs_url="/api/docs" if docs else None, redoc_url=None,
                   openapi_url="/api/openapi.json" if docs else None)
@@ -195,7 +203,8 @@ def create_app(
             "ipip50": [{"item": i.column, "text": i.text} for i in load_key()],
             "scale": ["Very inaccurate", "Moderately inaccurate", "Neither", "Moderately accurate", "Very accurate"],
             "profile": {k: list(v) for k, v in PROFILE_CHOICES.items()},
-            "limits": {"max_upload_bytes": max_upload_bytes, "min_seconds": MIN_SECONDS, "max_seconds": MAX_SECONDS,
+            "mode": mode,
+            "limits": {"max_upload_bytes": max_upload_bytes, "min_seconds": min_seconds, "max_seconds": MAX_SECONDS,
                        "suggested_seconds": list(SUGGESTED_SECONDS)},
         }
 
@@ -237,9 +246,15 @@ def create_app(
                 recording = await run_in_threadpool(check_recording, received, min_frames)
             except RecordingError as err:
                 raise ParticipantError(err.status, str(err)) from None
+            # Chrome's WebM has no Duration and no Cues: remux (no re-encoding) so that every reader gets a
+            # duration and can seek; the frames and their times stay as recorded.
+            fixed = received.with_name(received.name + ".remux")
+            await run_in_threadpool(remux, received, fixed)
+            os.replace(fixed, received)
             path = await run_in_threadpool(store.place_answer, participant_id, number, received, recording.extension)
         finally:
             received.unlink(missing_ok=True)
+            received.with_name(received.name + ".remux").unlink(missing_ok=True)
         return {"ok": True, "answer": number, "bytes": size, "frames": recording.frames, "file": path.name}
 
     @app.post("/api/participants/{participant_id}/ipip50")

@@ -59,12 +59,28 @@ def check_profile(profile: dict[str, str]) -> None:
             raise ParticipantError(422, f"{key} must be one of {', '.join(PROFILE_CHOICES[key])}")
 
 
-class ParticipantStore:
-    """Reads and writes participant folders under ``root``; ids never come from the client as paths."""
+MODES: tuple[str, ...] = ("research", "screening")
+COMPLETE_MARKER = "complete.json"  # written last into an applicant folder published to the scoring inbox
 
-    def __init__(self, root: str | Path) -> None:
+
+class ParticipantStore:
+    """Reads and writes participant folders under ``root``; ids never come from the client as paths.
+
+    ``mode``: ``research`` (five answers and the IPIP-50, for training) or ``screening`` (a job applicant's
+    five answers, no questionnaire; completion publishes the folder into the scoring ``inbox``).
+    """
+
+    def __init__(self, root: str | Path, mode: str = "research", inbox: str | Path | None = None) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if mode == "screening" and inbox is None:
+            raise ValueError("screening mode needs a scoring inbox to publish completed applicants into")
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self.mode = mode
+        self.inbox = Path(inbox).resolve() if inbox is not None else None
+        if self.inbox is not None:
+            self.inbox.mkdir(parents=True, exist_ok=True)
 
     def folder(self, participant_id: str) -> Path:
         """The participant's folder; refuses malformed ids (no path ever built from one) and unknown ones."""
@@ -87,7 +103,7 @@ class ParticipantStore:
                 folder.mkdir()
                 break
         at = now()
-        write_json_atomic(folder / "consent.json", {"agreed": True, "version": CONSENT_VERSION, "at": at})
+        write_json_atomic(folder / "consent.json", {"agreed": True, "version": CONSENT_VERSION, "purpose": self.mode, "at": at})
         write_json_atomic(folder / "metadata.json", {"participant_id": participant_id, "created": at, "status": "consented",
                                                       "user_agent": user_agent[:300], **({"profile": profile} if profile else {})})
         return participant_id
@@ -144,8 +160,10 @@ class ParticipantStore:
         return sorted(int(p.stem.split("_")[1]) for p in folder.glob("answer_*"))
 
     def save_ipip(self, participant_id: str, answers: dict[str, int], scores: dict[str, float]) -> None:
-        """Store the questionnaire: once, after the five answers."""
+        """Store the questionnaire: once, after the five answers (research mode only)."""
         folder = self.open_folder(participant_id)
+        if self.mode == "screening":
+            raise ParticipantError(404, "screening mode has no questionnaire")
         missing = sorted(set(range(1, len(QUESTIONS) + 1)) - set(self.answered(folder)))
         if missing:
             raise ParticipantError(409, f"the questionnaire comes after the five answers (missing: {missing})")
@@ -157,10 +175,29 @@ class ParticipantStore:
     def complete(self, participant_id: str) -> dict:
         folder = self.open_folder(participant_id)
         missing = [n for n in range(1, len(QUESTIONS) + 1) if n not in self.answered(folder)]
-        if missing or not (folder / "ipip50.json").is_file():
+        if missing or (self.mode == "research" and not (folder / "ipip50.json").is_file()):
             raise ParticipantError(409, f"not finished: answers missing {missing}" if missing else "not finished: questionnaire missing")
         self._status(folder, COMPLETE)
+        if self.mode == "screening":
+            self.publish(participant_id)
         return {"participant_code": participant_id}
+
+    def publish(self, participant_id: str) -> Path:
+        """Put a complete applicant into the scoring inbox atomically: the answers, consent and metadata are
+        copied into a hidden staging folder beside the inbox's applicants, ``complete.json`` is written last,
+        and one rename makes the folder appear whole (the batch scores a folder only with its marker)."""
+        folder = self.folder(participant_id)
+        target = self.inbox / participant_id
+        staging = self.inbox / f".{participant_id}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(folder, staging, ignore=shutil.ignore_patterns(f"*{UPLOAD_SUFFIX}", ".*"))
+        write_json_atomic(staging / COMPLETE_MARKER, {"participant_id": participant_id, "completed": now(),
+                                                       "answers": self.answered(staging)})
+        if target.exists():  # a retried complete of an already published applicant
+            shutil.rmtree(staging)
+            return target
+        staging.rename(target)
+        return target
 
     def status(self, folder: Path, retention_days: float | None = None) -> dict:
         """Where a participant stands; ``stale`` once an unfinished one is older than ``retention_days``."""
@@ -195,10 +232,12 @@ class ParticipantStore:
         return removed
 
     def delete(self, participant_id: str, export_dir: Path | None = None) -> None:
-        """Withdrawal: the participant's raw files go, here and in the export (dropped from the next featurize)."""
+        """Withdrawal: the participant's raw files go, here, in the export (dropped from the next featurize)
+        and in the scoring inbox (screening mode)."""
         shutil.rmtree(self.folder(participant_id))
-        if export_dir is not None and (Path(export_dir) / participant_id).is_dir():
-            shutil.rmtree(Path(export_dir) / participant_id)
+        for where in (export_dir, self.inbox):
+            if where is not None and (Path(where) / participant_id).is_dir():
+                shutil.rmtree(Path(where) / participant_id)
 
     def export(self, export_dir: str | Path) -> dict:
         """Copy complete participants into the collected-dataset folder DVC tracks; drop withdrawn ones (no

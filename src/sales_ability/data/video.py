@@ -260,6 +260,25 @@ def decode_all_frames(path: str | Path) -> int:
     return n
 
 
+def remux(src: str | Path, dst: str | Path) -> Path:
+    """Copy a recording's audio and video packets into a new container of the same kind, without
+    re-encoding: FFmpeg's muxer writes what Chrome's MediaRecorder leaves out (a WebM Duration and Cues), so
+    the file gets a duration and can be seeked. Frame times are unchanged, so are its segments."""
+    import av
+
+    src, dst = Path(src), Path(dst)
+    with av.open(str(src)) as source:
+        kind = "webm" if "matroska" in source.format.name or "webm" in source.format.name else "mp4"
+        with av.open(str(dst), mode="w", format=kind) as target:
+            streams = {s.index: target.add_stream_from_template(s) for s in source.streams if s.type in ("video", "audio")}
+            for packet in source.demux():
+                if packet.dts is None or packet.stream.index not in streams:
+                    continue  # flush packets
+                packet.stream = streams[packet.stream.index]
+                target.mux(packet)
+    return dst
+
+
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int, codec: str = "libx264") -> Path:
     """Encode RGB uint8 frames with PyAV (FFmpeg in the wheel): ``libx264`` mp4 or ``libvpx`` webm.
 

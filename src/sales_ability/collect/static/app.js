@@ -1,12 +1,13 @@
 // The participant's path: consent -> camera check -> 5 answers (record, review, keep or record again,
-// upload with progress) -> IPIP-50 -> thank you. A reload resumes: the code is kept in this tab
+// upload with progress) -> IPIP-50 (research mode only; a screening applicant completes after the answers)
+// -> thank you. A reload resumes: the code is kept in this tab
 // (sessionStorage) and the server says which answers are in.
 "use strict";
 const KEY = "sales-ability-participant";
 const state = {
   participant: sessionStorage.getItem(KEY), stream: null, recorder: null, chunks: [], bytes: 0, take: null,
   question: 0, questions: [], items: [], scale: [], limits: null, mimeType: null, busy: false, timer: null,
-  done: [],
+  done: [], mode: "research",
 };
 const $ = (id) => document.getElementById(id);
 
@@ -47,7 +48,8 @@ window.addEventListener("beforeunload", (event) => {
 
 async function loadQuestions() {
   const meta = await api("GET", "/api/questions");
-  Object.assign(state, { questions: meta.questions, items: meta.ipip50, scale: meta.scale, limits: meta.limits });
+  Object.assign(state, { questions: meta.questions, items: meta.ipip50, scale: meta.scale, limits: meta.limits,
+                         mode: meta.mode });
   const [lo, hi] = state.limits.suggested_seconds;
   $("q-guidance").textContent = `Suggested length: ${clock(lo)} to ${clock(hi)}. At least ${state.limits.min_seconds} s; `
     + `recording stops on its own at ${clock(state.limits.max_seconds)}.`;
@@ -58,8 +60,9 @@ $("consent-form").addEventListener("submit", async (event) => {
   if (!$("consent-check").checked) { $("consent-error").textContent = "Please tick the box to agree before continuing."; return; }
   try {
     await loadQuestions();
-    const profile = { gender: $("profile-gender").value, age_band: $("profile-age").value };
-    state.participant = (await api("POST", "/api/participants", { agree: true, profile })).participant_id;
+    const body = state.mode === "screening" ? { agree: true }
+      : { agree: true, profile: { gender: $("profile-gender").value, age_band: $("profile-age").value } };
+    state.participant = (await api("POST", "/api/participants", body)).participant_id;
     sessionStorage.setItem(KEY, state.participant);
     show("step-camera");
     startCamera();
@@ -103,7 +106,10 @@ $("camera-ok").addEventListener("click", () => { $("live").srcObject = state.str
 
 function nextQuestion() {
   do { state.question += 1; } while (state.done.includes(state.question));
-  if (state.question > state.questions.length) { buildQuestionnaire(); show("step-ipip"); return; }
+  if (state.question > state.questions.length) {
+    if (state.mode === "screening") { complete().catch((err) => { $("record-status").textContent = `Could not finish: ${err.message}`; }); return; }
+    buildQuestionnaire(); show("step-ipip"); return;
+  }
   $("q-number").textContent = state.question;
   $("q-text").textContent = state.questions[state.question - 1];
   $("record-status").textContent = "Press Start recording when you are ready.";
@@ -274,4 +280,13 @@ $("ipip-form").addEventListener("submit", async (event) => {
     if (err.status === 409 && /already submitted/.test(err.message)) { await complete().catch(() => {}); return; } $("ipip-error").textContent = `Could not submit: ${err.message}`; $("ipip-submit").disabled = false; }
 });
 
-resume();
+// The consent shown depends on the site's mode (research study or job screening); nothing is stored by asking.
+function applyMode() {
+  const screening = state.mode === "screening";
+  $("consent-research").hidden = screening; $("consent-screening").hidden = !screening;
+  $("profile-fieldset").hidden = screening;
+  $("h-consent").textContent = screening ? "Video screening for a sales role: your consent" : "Self-introduction study: consent";
+  $("thanks-research").hidden = screening; $("thanks-screening").hidden = !screening;
+}
+
+loadQuestions().then(applyMode).catch(() => {}).finally(resume);
