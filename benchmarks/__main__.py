@@ -6,8 +6,8 @@ import sys
 
 from benchmarks import bench_collect, bench_featurize, bench_model, bench_scoring
 
-BENCHES = {"featurize": bench_featurize.main, "model": bench_model.main, "scoring": bench_scoring.main,
-           "collect": bench_collect.main}
+BENCHES = {"featurize": bench_featurize.main, "answer": bench_featurize.answer_main, "model": bench_model.main,
+           "scoring": bench_scoring.main, "collect": bench_collect.main}
 
 
 def main(names: list[str]) -> None:

@@ -22,7 +22,8 @@ score_shard(json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4])
 def _shard(paths: list[Path], shard_id: str) -> str:
     import json
 
-    return json.dumps({"shard_id": shard_id, "videos": [{"path": str(p), "sha256": p.stem} for p in paths]})
+    return json.dumps({"shard_id": shard_id, "applicants": [{"applicant_id": p.stem, "videos": [{"path": str(p), "sha256": p.stem}]}
+                                                            for p in paths]})
 
 
 def main() -> None:

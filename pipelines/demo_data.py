@@ -20,7 +20,8 @@ def main(demo_dir: str, collected_dir: str) -> None:
     fmt = {"fps": p.fps, "frames": p.frames, "width": p.width, "height": p.height, "progress": True}
     clips = write_demo_dataset(Path(demo_dir), clips=p.clips, clips_per_participant=p.clips_per_participant, seed=p.seed, **fmt)
     answers = write_demo_dataset(Path(collected_dir), clips=p.collected_participants, seed=p.collected_seed,
-                                 layout="collected", broken_participants=p.collected_broken, **fmt)
+                                 layout="collected", broken_participants=p.collected_broken,
+                                 answer_seconds=tuple(p.answer_seconds), **(fmt | {"fps": p.collected_fps}))
     print(f"demo_data: {len(clips)} clips -> {demo_dir}; {p.collected_participants} participants "
           f"({len(answers)} answers) + {p.collected_broken} broken -> {collected_dir}")
 

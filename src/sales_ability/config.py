@@ -50,6 +50,9 @@ class DemoParams(_Strict):
     collected_participants: int = Field(40, ge=3)
     collected_broken: int = Field(3, ge=0)
     collected_seed: int = 8
+    # phase 2's answers: lengths drawn from this range at collected_fps, so answers are cut into segments
+    answer_seconds: tuple[float, float] = (30.0, 45.0)
+    collected_fps: int = Field(6, ge=1, le=60)
     fps: int = Field(15, ge=1, le=60)
     frames: int = Field(64, ge=1)
     width: int = Field(320, ge=64)

@@ -48,6 +48,20 @@ def pipeline_summary(root: str | Path = ".") -> Table:
         table.add_row("evaluate", "metrics/evaluate.json",
                       f"test mean accuracy {ev['mean_accuracy']:.4f} {verdict} the constant-predictor baseline "
                       f"{ev['baseline_mean_accuracy']:.4f} ({gain:+.4f})")
+    intervals = (ev or {}).get("intervals")
+    if intervals:
+        seg, app = intervals["segments"], intervals["applicants"]
+        per_trait = ", ".join(f"{t[0].upper()} {seg[t]['coverage']:.0%}" for t in ("openness", "conscientiousness", "extraversion",
+                                                                                 "agreeableness", "neuroticism"))
+        table.add_row("intervals", "metrics/evaluate.json",
+                      f"nominal {intervals['nominal']:.0%} (calibrated on {intervals['calibration_segments']} validation segments): "
+                      f"sales score covered in {seg['sales_score']['coverage']:.1%} of {seg['n']} test segments and "
+                      f"{app['sales_score']['coverage']:.1%} of {app['n']} test applicants (mean width "
+                      f"{app['sales_score']['mean_width']:.2f}); traits per segment {per_trait}")
+        table.add_row("applicants", "reports/applicants_test.csv",
+                      f"{app['n']} test applicants: Spearman of the sales score with the planted one "
+                      + ("n/a" if intervals["applicant_sales_score_spearman"] is None
+                         else f"{intervals['applicant_sales_score_spearman']:+.3f}"))
     promotion = _champion_line(root)
     if promotion:
         table.add_row("registry", "mlflow.db", promotion)

@@ -23,19 +23,24 @@ from sales_ability.data.ipip50 import ITEM_COLUMNS, score_answers
 from sales_ability.data.video import count_frames
 
 
-@pytest.fixture()
-def server(tmp_path: Path):
+def _serve(app):
+    """Run ``app`` on a free loopback port in a thread; yields its URL."""
     port = free_port()
-    config = uvicorn.Config(create_app(tmp_path / "data"), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not srv.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", tmp_path / "data"
+    yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture()
+def server(tmp_path: Path):
+    for url in _serve(create_app(tmp_path / "data")):
+        yield url, tmp_path / "data"
 
 
 @pytest.fixture()
@@ -165,3 +170,70 @@ def test_whole_flow_in_chromium(server, browser, tmp_path: Path) -> None:
     # the page ran under the strict CSP: the browser logged no violation
     console = [e["message"] for e in browser.get_log("browser")] if hasattr(browser, "get_log") else []
     assert not [m for m in console if "Content Security Policy" in m], console
+
+
+@pytest.fixture()
+def screening(tmp_path: Path):
+    """The website in screening mode, publishing into a scoring inbox (Stop after 2.5 s: 75 frames at 30 fps)."""
+    for url in _serve(create_app(tmp_path / "site", mode="screening", inbox=tmp_path / "inbox", min_seconds=2.5)):
+        yield url, tmp_path / "inbox"
+
+
+@pytest.fixture()
+def face_browser(tmp_path: Path, face_y4m: Path):
+    """Headless Chromium whose fake camera films a demo face (so the recordings can be scored)."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream",
+                 "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={face_y4m}",
+                 "--disable-dev-shm-usage", "--no-first-run", f"--user-data-dir={tmp_path / 'face-profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_screening_applicant_from_the_browser_to_a_ranked_row(screening, face_browser, tiny_model: Path, tmp_path: Path) -> None:
+    """Screening mode: its own notice, five answers and no questionnaire; completion publishes the applicant
+    into the batch inbox, and the batch DAG's own functions score it into one applicant row."""
+    import pandas as pd
+
+    from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_base
+    from sales_ability.serving.batch import list_new_applicants, merge_shards, score_shard
+
+    url, inbox = screening
+    browser, wait = face_browser, WebDriverWait(face_browser, 60)
+    browser.get(url)
+    wait.until(ec.visibility_of_element_located((By.ID, "consent-screening")))
+    notice = browser.find_element(By.ID, "consent-screening").text
+    for promise in ("sales role", "Big Five", "recruiter reviews", "without this tool", "30 days", "withdraw"):
+        assert promise in notice, promise
+    assert not browser.find_element(By.ID, "consent-research").is_displayed()
+    assert not browser.find_element(By.ID, "profile-fieldset").is_displayed()
+    browser.find_element(By.ID, "consent-check").send_keys(Keys.SPACE)
+    browser.find_element(By.ID, "consent-submit").click()
+    wait.until(ec.element_to_be_clickable((By.ID, "camera-ok"))).click()
+    for n in range(1, 6):
+        wait.until(ec.text_to_be_present_in_element((By.ID, "q-number"), str(n)))
+        _record(browser, wait, seconds=3.0)
+        browser.find_element(By.ID, "review-use").click()
+    code = wait.until(ec.visibility_of_element_located((By.ID, "participant-code"))).text
+    assert browser.find_element(By.ID, "thanks-screening").is_displayed()
+    folder = inbox / code
+    assert (folder / "complete.json").is_file() and not list(inbox.glob(".*"))  # published whole, nothing staged
+    assert sorted(p.name for p in folder.glob("answer_*")) == [f"answer_{n}.webm" for n in range(1, 6)]
+    assert not (folder / "ipip50.json").exists()
+    assert json.loads((folder / "consent.json").read_text())["purpose"] == "screening"
+
+    kb = tmp_path / "kb.json"
+    save_knowledge_base(paper_knowledge_base(), kb)
+    outbox = tmp_path / "outbox"
+    listing = list_new_applicants(inbox, outbox, shard_size=8, knowledge_base=kb)
+    assert [a["applicant_id"] for s in listing["shards"] for a in s["applicants"]] == [code]
+    shards = [score_shard(s, outbox, kb, str(tiny_model)) for s in listing["shards"]]
+    counts = merge_shards(shards, outbox, kb, str(tiny_model))
+    assert counts["applicants_new"] == 1 and counts["videos_rejected_new"] == 0
+    (row,) = pd.read_csv(outbox / "applicants.csv").to_dict("records")
+    assert row["applicant_id"] == code and row["answers"] == 5 and row["segments"] == 5
+    assert row["sales_score_low"] <= row["sales_score"] <= row["sales_score_high"]
+    assert list_new_applicants(inbox, outbox, shard_size=8)["shards"] == []  # scored once

@@ -69,20 +69,27 @@ def test_batch_scoring_maps_shards_and_never_scores_twice(airflow_env: dict, cha
         shutil.copy(demo_dir / f"{name}.mp4", inbox / f"{name}.mp4")
     shutil.copy(demo_dir / "p000_c0.mp4", inbox / "sub" / "renamed_copy.mp4")
     (inbox / "broken.mp4").write_text("not a video")
+    applicant = inbox / "ann"  # an applicant folder still being written: no complete.json yet
+    applicant.mkdir()
+    shutil.copy(demo_dir / "p002_c0.mp4", applicant / "answer_1.mp4")
     conf = {"project_dir": str(tmp_path), "inbox": str(inbox), "outbox": str(outbox),
             "knowledge_base": str(champion / "kb.json"), "shard_size": 2}
 
     first = run_dag("sales_ability_batch_scoring", conf, airflow_env)
     assert first["state"] == "success", first
-    assert first["mapped"]["score_shard"] == 2  # 4 distinct contents in shards of 2
+    assert first["mapped"]["score_shard"] == 2  # 4 distinct contents in shards of 2; the folder waits
     results = pd.read_parquet(outbox / "results.parquet")
-    assert sorted(results["clip_id"]) == ["p000_c0", "p000_c1", "p001_c0"]  # the renamed copy is not scored again
+    assert sorted(results["clip_id"]) == ["p000_c0_c0", "p000_c1_c0", "p001_c0_c0"]  # the renamed copy is not scored again
     assert results["sales_score"].between(1, 10).all() and (results["model_version"] == "1").all()
+    applicants = pd.read_csv(outbox / "applicants.csv")
+    assert sorted(applicants["applicant_id"]) == ["p000_c0", "p000_c1", "p001_c0"]
     rejects = pd.read_csv(outbox / "rejects.csv")
     assert rejects["source"].str.endswith("broken.mp4").tolist() == [True]
+    ledger = pd.read_csv(outbox / "ledger.csv")
+    assert sorted(ledger["outcome"]) == ["rejected", "scored", "scored", "scored"]
     report = (outbox / "report.html").read_text()
     assert "never replaces" in report and "broken.mp4" in report and "p001_c0" in report
-    assert report.count('src="data:image/png;base64,') == 3  # each candidate's face strip, merged from the shards
+    assert report.count('src="data:image/png;base64,') == 3  # each segment's face strip, merged from the shards
     assert results["face_share"].between(0.5, 1).all()
 
     second = run_dag("sales_ability_batch_scoring", conf, airflow_env)
@@ -91,11 +98,19 @@ def test_batch_scoring_maps_shards_and_never_scores_twice(airflow_env: dict, cha
     again = pd.read_parquet(outbox / "results.parquet")
     assert len(again) == 3 and len(pd.read_csv(outbox / "rejects.csv")) == 1
 
-    shutil.copy(demo_dir / "p002_c0.mp4", inbox / "late_arrival.mp4")
+    shutil.copy(demo_dir / "p002_c1.mp4", applicant / "answer_2.mp4")
+    (applicant / "complete.json").write_text("{}")  # the website writes this last
+    shutil.copy(demo_dir / "p001_c1.mp4", inbox / "late_arrival.mp4")
     third = run_dag("sales_ability_batch_scoring", conf, airflow_env)
-    assert third["mapped"]["score_shard"] == 1
-    assert len(pd.read_parquet(outbox / "results.parquet")) == 4
-    assert (outbox / "report.html").read_text().count('src="data:image/png;base64,') == 4
+    assert third["mapped"]["score_shard"] == 2  # the now complete folder (2 videos), then the loose video
+    applicants = pd.read_csv(outbox / "applicants.csv").set_index("applicant_id")
+    assert applicants.loc["ann", "answers"] == 2 and len(applicants) == 5
+    assert (outbox / "report.html").read_text().count('src="data:image/png;base64,') == 6
+
+    shutil.copy(demo_dir / "p002_c2.mp4", applicant / "answer_3.mp4")  # a late answer: scored once means once
+    from sales_ability.serving.batch import list_new_applicants
+
+    assert list_new_applicants(inbox, outbox, 2) == {"shards": [], "waiting": [], "late": ["ann"]}
 
 
 def test_batch_scoring_on_a_fresh_install_is_green_with_nothing_to_score(airflow_env: dict, tmp_path: Path) -> None:

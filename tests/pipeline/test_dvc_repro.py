@@ -38,10 +38,13 @@ def test_repro_builds_every_output(reproduced: tuple[Path, dict]) -> None:
 
     train_m = pd.read_csv(root / "data/manifests/train.csv", dtype=str)
     finetune_m = pd.read_csv(root / "data/manifests/finetune.csv", dtype=str)
-    assert finetune_m["participant_id"].nunique() == 5 and len(finetune_m) == 25
+    assert finetune_m["participant_id"].nunique() == 5 and finetune_m["source"].nunique() == 25
+    per_answer = finetune_m.groupby("source").size()
+    assert set(per_answer) == {1, 2}  # 16..26 s answers: one or two segments of ~15 s
     assert finetune_m["source"].str.contains(r"demo_collected/[A-Za-z0-9_-]{16}/answer_[1-5]\.webm$").all()
+    assert finetune_m["clip_id"].str.fullmatch(r"[A-Za-z0-9_-]{16}_answer_[1-5]_c[01]").all()
     assert set(finetune_m["participant_id"]).isdisjoint(train_m["participant_id"])
-    assert json.loads((root / "metrics/featurize_finetune.json").read_text())["featurize"]["kept"] == 25
+    assert json.loads((root / "metrics/featurize_finetune.json").read_text())["featurize"]["kept"] == len(finetune_m)
     kb = json.loads((root / "models/knowledge_base.json").read_text())
     assert kb["knowledge_base"] == "fitted"
     rated = json.loads((root / "metrics/knowledge_base.json").read_text())["knowledge_base"]
@@ -72,7 +75,15 @@ def test_repro_trains_evaluates_and_registers(reproduced: tuple[Path, dict]) -> 
     manifest = pd.read_csv(root / "data/manifests/finetune.csv", dtype={"participant_id": str}).set_index("clip_id")
     expected = manifest.loc[predictions["clip_id"], ["participant_id", "gender", "age_band"]].reset_index(drop=True)
     pd.testing.assert_frame_equal(predictions[["participant_id", "gender", "age_band"]], expected, check_dtype=False)
-    assert {"openness", "true_openness", "true_neuroticism"} <= set(predictions.columns)
+    assert {"openness", "openness_low", "openness_high", "true_openness", "true_neuroticism"} <= set(predictions.columns)
+    assert (predictions["openness_low"] <= predictions["openness"]).all()
+    intervals = test["intervals"]  # calibrated on validation, measured on test, per segment and per applicant
+    assert intervals["nominal"] == 0.9 and intervals["calibration_segments"] >= 1
+    assert 0 <= intervals["segments"]["sales_score"]["coverage"] <= 1 and intervals["applicants"]["n"] >= 1
+    applicants = pd.read_csv(root / "reports/applicants_test.csv", dtype={"applicant_id": str})
+    assert sorted(applicants["applicant_id"]) == sorted(predictions["participant_id"].unique())
+    assert (applicants["sales_score_low"] <= applicants["sales_score"]).all()
+    assert json.loads((root / "models/finetune/calibration.json").read_text())["split"] == "validation"
     rate_deps = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["rate"]["deps"]
     assert not [d for d in rate_deps if "manifests" in d]
     assert "gender" in json.loads((root / "metrics/knowledge_base.json").read_text())["knowledge_base"].get("fairness", {})
@@ -145,7 +156,7 @@ def test_score_is_quiet_and_says_what_it_wrote(reproduced: tuple[Path, dict], tm
     assert run.returncode == 0, run.stderr[-3000:]
     output = run.stdout + run.stderr
     assert not [noise for noise in NOISE if noise in output], output[-3000:]
-    assert run.stderr.strip().splitlines()[-1] == f"scored 2, rejected 1 -> {tmp_path / 'out' / 'report.html'}"
+    assert run.stderr.strip().splitlines()[-1] == f"scored 2 applicants (2 segments), rejected 1 -> {tmp_path / 'out' / 'report.html'}"
     verbose = _run([cli, "--verbose", *args[1:3], "--out", str(tmp_path / "out2"), *args[5:]], root, env)
     assert verbose.returncode == 0 and "oneDNN" in verbose.stderr  # the noise is real, and --verbose shows it
 

@@ -40,19 +40,24 @@ def test_strip_holds_evenly_spaced_crops_and_the_face_share(tmp_path: Path) -> N
     assert greys == [0, 40, 80, 100, 140, 180]  # frames 0, 2, 4, 5, 7, 9 of 10
 
 
-def _results(share: float) -> pd.DataFrame:
-    return pd.DataFrame([{"clip_id": "cand", "source": "in/cand.mp4", "content_sha256": "abc", **{t: 0.5 for t in TRAITS},
-                          **{f"score_{t}": 5 for t in TRAITS}, "sales_score": 5.0, "face_share": share}])
+def _rows(share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One applicant with one segment."""
+    scores = {**{t: 0.5 for t in TRAITS}, **{f"score_{t}": 5 for t in TRAITS}, **{f"score_{t}_{e}": 5 for t in TRAITS for e in ("low", "high")},
+              "sales_score": 5.0, "sales_score_low": 4.2, "sales_score_high": 5.8, "face_share": share}
+    segment = {"clip_id": "cand_c0", "applicant_id": "cand", "source": "in/cand.mp4", "content_sha256": "abc",
+               "start_s": 0.0, "end_s": 15.0, **scores}
+    return pd.DataFrame([{"applicant_id": "cand", "answers": 1, "segments": 1, **scores}]), pd.DataFrame([segment])
 
 
-def test_report_embeds_the_strip_and_flags_a_low_face_share(tmp_path: Path) -> None:
+def test_report_embeds_the_strip_shows_the_interval_and_flags_a_low_face_share(tmp_path: Path) -> None:
     png = face_strips(_faces(tmp_path / "faces", np.ones(10, bool)))["strip_png"].iloc[0]
     rejects = pd.DataFrame(columns=["source", "reason", "clip_id"])
-    html = render_report(_results(0.55), rejects, paper_knowledge_base(), "m", {"abc": png})
+    html = render_report(*_rows(0.55), rejects, paper_knowledge_base(), "m", {"cand_c0": png})
     embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
     assert [base64.b64decode(e) for e in embedded] == [png]
     assert re.search(r'class="low">face found in 55% of frames', html)
+    assert "5.0 (4.2-5.8)" in html and "1 applicants scored (1 segments of 1 answers)" in html
     assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing fetched from elsewhere
 
-    fine = render_report(_results(1.0), rejects, paper_knowledge_base(), "m", {})
+    fine = render_report(*_rows(1.0), rejects, paper_knowledge_base(), "m", {})
     assert "no crops stored" in fine and 'class="muted">face found in 100% of frames' in fine

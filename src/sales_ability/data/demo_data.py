@@ -228,6 +228,7 @@ def write_demo_dataset(
     layout: str = "demo",
     progress: bool = False,
     broken_participants: int = 0,
+    answer_seconds: tuple[float, float] | None = None,
 ) -> list[DemoClip]:
     """Write a demo dataset.
 
@@ -243,6 +244,8 @@ def write_demo_dataset(
         progress: show a progress bar.
         broken_participants: ``collected`` only: also write this many participants the adapter must
             leave out (in turn: an invalid ``ipip50.json``, none at all, no decodable answer).
+        answer_seconds: ``collected`` only: each answer lasts a length drawn uniformly from this range (at
+            ``fps``), so that answers are cut into several segments as real ones are; None: ``frames`` frames.
 
     Returns:
         The clips written (broken participants' files are not listed).
@@ -282,15 +285,18 @@ def write_demo_dataset(
             values = np.clip(base[p] + rng.normal(0, _CLIP_JITTER, size=len(TRAITS)), 0.02, 0.98)
         labels = {t: round(float(v), 4) for t, v in zip(TRAITS, values, strict=True)}
         labels[INTERVIEW] = round(_interview(labels, rng), 4)
+        n_frames = frames
         if layout == "collected":
             path = out / pid / f"answer_{k + 1}.webm"
-            clip_id = f"{pid}_answer_{k + 1}_c0"
+            clip_id = f"{pid}_answer_{k + 1}"
             codec = "libvpx"
+            if answer_seconds is not None:
+                n_frames = max(frames, int(round(rng.uniform(*answer_seconds) * fps)))
         else:
             clip_id = f"{pid}.{k:03d}" if layout == "first_impressions" else f"{pid}_c{k}"
             path = out / f"{clip_id}.mp4"
             codec = "libx264"
-        write_video(path, render_clip(faces[p], wall, labels, frames, fps, rng), fps, codec=codec)
+        write_video(path, render_clip(faces[p], wall, labels, n_frames, fps, rng), fps, codec=codec)
         written.append(DemoClip(clip_id, pid, path, labels))
     if layout == "first_impressions":
         _write_fi_annotations(out, written, rng)
