@@ -118,7 +118,11 @@ def answer_main() -> None:
         rows = manifest_from_inputs([answer.parent], params).to_dict("records")
         detector = MTCNNDetector()
         detector.detect_batch([np.zeros((64, 64, 3), np.uint8)])
+        from sales_ability.data.video import iter_segments
+
         floor = _best_of(lambda: decode_all_frames(answer))
+        bounds = [(r["start_s"], r["end_s"]) for r in rows]
+        one_pass = _best_of(lambda: list(iter_segments(answer, bounds, params.n_frames)[1]))
         ours = _best_of(lambda: featurize_recording(rows, params, detector))
         per_segment = _best_of(lambda: [read_sampled_frames(answer, params.n_frames, r["start_s"], r["end_s"]) for r in rows],
                                repeat=1)
@@ -127,8 +131,12 @@ def answer_main() -> None:
     table.add_column("seconds", justify="right")
     table.add_column("ratio", justify="right")
     table.add_row("decode the answer once (floor)", f"{floor:.3f}", "1.00 x floor")
-    table.add_row(f"featurize all {len(rows)} segments (ours: one decode)", f"{ours:.3f}", f"{ours / floor:.2f} x floor")
-    table.add_row("only reading frames, one decode from the start per segment", f"{per_segment:.3f}",
+    table.add_row(f"read the sampled frames of all {len(rows)} segments, one pass (ours)", f"{one_pass:.3f}",
+                  f"{one_pass / floor:.2f} x floor")
+    table.add_row("read them with one decode from the start per segment (before)", f"{per_segment:.3f}",
                   f"{per_segment / floor:.2f} x floor")
+    table.add_row(f"featurize all {len(rows)} segments: read + MTCNN + tracking + crops", f"{ours:.3f}",
+                  f"{ours / floor:.2f} x floor")
     Console().print(table)
-    Console().print("target: featurize per answer <= 1.3 x decoding it once")
+    Console().print("target: featurize per answer <= 1.3 x decoding it once (the read meets it; face detection, "
+                    "6 MTCNN calls per segment, does not at 640x480 VP8, whose decoding is cheap)")
