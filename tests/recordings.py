@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 
 PAGE = """<!doctype html><html><body><script>
-async function record(seconds, mime) {
-  const stream = await navigator.mediaDevices.getUserMedia({video: true, audio: true});
+async function take(stream, seconds, mime) {
   const rec = new MediaRecorder(stream, {mimeType: mime});
   const parts = [];
   rec.ondataavailable = e => { if (e.data.size) parts.push(e.data); };
@@ -24,10 +23,16 @@ async function record(seconds, mime) {
   await new Promise(r => setTimeout(r, seconds * 1000));
   rec.stop();
   await done;
-  stream.getTracks().forEach(t => t.stop());
   const buf = new Uint8Array(await new Blob(parts).arrayBuffer());
   let s = ""; for (let i = 0; i < buf.length; i += 32768) s += String.fromCharCode.apply(null, buf.subarray(i, i + 32768));
   return btoa(s);
+}
+// several takes at once, each its own MediaRecorder on the one camera stream (as many tabs would be)
+async function record(seconds, mime) {
+  const stream = await navigator.mediaDevices.getUserMedia({video: true, audio: true});
+  const takes = await Promise.all(seconds.map(s => take(stream, s, mime)));
+  stream.getTracks().forEach(t => t.stop());
+  return takes;
 }
 </script></body></html>"""
 
@@ -58,7 +63,8 @@ def demo_face_y4m(path: Path, seconds: float = 4.0, fps: int = 15, seed: int = 3
 
 def chromium_recordings(y4m: Path, seconds: list[float], workdir: Path,
                         mime: str = "video/webm;codecs=vp9,opus") -> list[bytes]:
-    """Record the fake camera (playing ``y4m``) once per entry of ``seconds`` in headless Chromium."""
+    """Record the fake camera (playing ``y4m``) once per entry of ``seconds`` in headless Chromium, the takes
+    running at the same time (so the longest sets the wait)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -75,7 +81,8 @@ def chromium_recordings(y4m: Path, seconds: list[float], workdir: Path,
     try:
         driver.set_script_timeout(max(seconds) + 60)
         driver.get(page.as_uri())
-        return [base64.b64decode(driver.execute_async_script(
-            "record(arguments[0], arguments[1]).then(arguments[arguments.length - 1])", s, mime)) for s in seconds]
+        takes = driver.execute_async_script("record(arguments[0], arguments[1]).then(arguments[arguments.length - 1])",
+                                            list(seconds), mime)
+        return [base64.b64decode(t) for t in takes]
     finally:
         driver.quit()
