@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_collect, bench_featurize, bench_model, bench_scoring
+from benchmarks import bench_collect, bench_featurize, bench_history, bench_model, bench_scoring
 
 BENCHES = {"featurize": bench_featurize.main, "answer": bench_featurize.answer_main, "model": bench_model.main,
-           "scoring": bench_scoring.main, "collect": bench_collect.main}
+           "scoring": bench_scoring.main, "history": bench_history.main, "collect": bench_collect.main}
 
 
 def main(names: list[str]) -> None:

@@ -3,10 +3,10 @@
 
 Scores the applicants that land in the **inbox** (a folder of `answer_<n>` recordings per applicant, as
 the website's screening mode publishes them, or loose videos) with the registry's `champion` model and
-the knowledge base, into the **outbox**: `applicants.parquet`/`.csv` (one ranked row per applicant with
-the sales score's interval), `results.parquet`/`.csv` (one row per 15 s segment), `rejects.csv` and
-`report.html` (applicants ranked by sales score, with the caveat that the score supports, never
-replaces, a human decision).
+the knowledge base, into the **results database** (one ranked row per applicant with the sales score's
+interval, one row per 15 s segment with its face strip, rejects, the ledger, the run) and a report per
+run, `outbox/reports/<run id>.html` (applicants ranked by sales score, with the caveat that the score
+supports, never replaces, a human decision). `sales-ability report` renders any other selection.
 
 Runs hourly and whenever the retraining DAG publishes a new champion (the `sales_ability_champion`
 Asset). An applicant folder is scored once it is complete (`complete.json`, written last by the website)
@@ -20,8 +20,10 @@ and loses nothing.
    other errors keep their retries.
 2. **score_shard** (dynamic task mapping, one per shard): segment, featurize, predict, rate; a bad video
    goes to the rejects with its reason and the shard goes on.
-3. **merge_shards**: appends the shards to the outbox and the ledger.
-4. **log_to_mlflow**: one MLflow run with the counts and the outbox files.
+3. **merge_shards**: inserts the shards into the results database (`SALES_ABILITY_DATABASE_URL`, else
+   `<project>/results.db`) in one transaction, drops their face tensors, writes `outbox/reports/<run id>.html`.
+4. **log_to_mlflow**: one MLflow run (experiment `sales-ability-batch`) with aggregates only: counts,
+   timings, the sales-score distribution, model versions. No personal data, no faces.
 
 Trigger by hand: `airflow dags trigger sales_ability_batch_scoring --conf '{"inbox": "/data/inbox"}'`.
 Logic lives in `sales_ability.serving.batch`; this file only wires tasks.
@@ -65,6 +67,9 @@ def _params() -> dict:
     except ScoringConfigError as err:  # a broken params.yaml: no retry can fix it
         raise AirflowFailException(str(err)) from None
     params["tracking"] = project_tracking_uri(params["project_dir"])
+    from sales_ability.serving.results_db import database_url
+
+    params["database_url"] = database_url(params["project_dir"])  # SALES_ABILITY_DATABASE_URL, else <project>/results.db
     return params
 
 
@@ -101,7 +106,7 @@ def sales_ability_batch_scoring():
         p = _params()
         try:  # the default inbox of a fresh install may not exist yet: nothing to score, a green run
             listing = list_new(p["inbox"], p["outbox"], int(p["shard_size"]), missing_ok=p["inbox"] == DEFAULT_INBOX,
-                               knowledge_base=p["knowledge_base"])
+                               knowledge_base=p["knowledge_base"], database_url=p["database_url"])
         except ScoringConfigError as err:  # a configuration error: no retry can fix it
             raise AirflowFailException(str(err)) from None
         log = logging.getLogger(__name__)
@@ -130,14 +135,15 @@ def sales_ability_batch_scoring():
         from sales_ability.serving.batch import merge_shards as merge
 
         p = _params()
-        return merge(list(shard_dirs), p["outbox"], p["knowledge_base"], p["model_uri"])
+        return merge(list(shard_dirs), p["outbox"], p["knowledge_base"], p["model_uri"], p["database_url"],
+                     get_current_context()["run_id"])
 
     @task
     def log_to_mlflow(counts: dict) -> None:
         from sales_ability.serving.batch import log_batch_run
 
         p = _params()
-        log_batch_run(counts, p["outbox"], get_current_context()["run_id"], p["tracking"])
+        log_batch_run(counts, p["outbox"], get_current_context()["run_id"], p["tracking"], p["database_url"])
 
     shards = list_new_applicants()
     log_to_mlflow(merge_shards(score_shard.expand(shard=shards)))

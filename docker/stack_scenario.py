@@ -44,6 +44,8 @@ def make_project(root: Path, env: dict) -> Path:
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["demo"]["clips"] = 12
     params["demo"]["collected_participants"] = 5
+    params["demo"]["answer_seconds"] = [16, 26]  # as the test suite: 1 or 2 segments per answer
+    params["demo"]["collected_fps"] = 5
     params["train"]["epochs"] = 2
     params["finetune"]["epochs"] = 1
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -126,8 +128,19 @@ def _uncached_outputs(dvc_yaml: Path) -> set[str]:
     return found
 
 
-def ledger(outbox: Path) -> pd.DataFrame:
-    return pd.read_csv(outbox / "ledger.csv", dtype=str, keep_default_na=False)
+def ledger(url: str) -> pd.DataFrame:
+    """The ledger (one row per video that reached an outcome), read from the results database in PostgreSQL."""
+    from sales_ability.serving import results_db as db
+
+    with db.engine(url).connect() as conn:
+        return db.read_table(conn, db.videos)
+
+
+def segment_rows(url: str) -> pd.DataFrame:
+    from sales_ability.serving import results_db as db
+
+    with db.engine(url).connect() as conn:
+        return db.read_table(conn, db.segments)
 
 
 def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict:
@@ -193,6 +206,7 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
 
     airflow_url = f"http://127.0.0.1:{ports['airflow']}"
     db = f"postgresql+psycopg2://{pg}/{settings['POSTGRES_DB']}"
+    results_url = f"postgresql+psycopg2://{pg}/results"  # the results database beside Airflow's and MLflow's
     airflow_env = {
         **env,
         "PYTHONPATH": str(root / "pylib"),
@@ -218,6 +232,7 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
         "SALES_ABILITY_PROJECT": str(project),
         "SALES_ABILITY_DVC_REMOTE": "minio",
         "SALES_ABILITY_SHARD_SIZE": "2",
+        "SALES_ABILITY_DATABASE_URL": results_url,
     }
     airflow = str(BIN / "airflow")
     with step("airflow_start"):
@@ -265,12 +280,12 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
             raise RuntimeError(f"batch run {batch_run['dag_run_id']}: {state} {[(t['task_id'], t['map_index'], t['state']) for t in tis]}")
     mapped = [{"map_index": t["map_index"], "hostname": t["hostname"], "state": t["state"], "try_number": t["try_number"]}
               for t in tis if t["task_id"] == "score_shard"]
-    first = ledger(outbox)
+    first = ledger(results_url)
     with step("batch_rerun"):
         rerun = api.trigger(BATCH)
         if api.wait_run(BATCH, rerun, 600) != "success":
             raise RuntimeError(f"batch re-run {rerun} failed")
-    rerun_new = len(ledger(outbox)) - len(first)
+    rerun_new = len(ledger(results_url)) - len(first)
 
     write_inbox(inbox, KILL_CLIPS, seed=33, bad=False)
     with step("worker_kill"):
@@ -292,9 +307,9 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
         kill_tis = [t for t in api.task_instances(BATCH, kill_run) if t["task_id"] == "score_shard"]
         if state != "success":
             raise RuntimeError(f"batch run after the kill: {state} {[(t['map_index'], t['state'], t['hostname']) for t in kill_tis]}")
-    final = ledger(outbox)
+    final = ledger(results_url)
     expected = inbox_files + KILL_CLIPS
-    results = pd.read_parquet(outbox / "results.parquet")
+    results = segment_rows(results_url)
     counts = final["content_sha256"].value_counts()
     import boto3
 
@@ -313,6 +328,8 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
         "mlflow": {"tracking_uri": "http://127.0.0.1 (mlflow server)", "backend_store": "postgresql", "artifact_uri": artifact_uri,
                    "champion_version": str(champion.version), "s3_objects": mlflow_objects},
         "retraining": {"tasks": retraining_tasks},
+        "results_database": {"url": "postgresql (database results)", "ledger_rows": len(final),
+                             "segment_rows": len(results)},
         "scoring": {
             "run_type": batch_run["run_type"], "inbox_videos": inbox_files, "shard_size": 2,
             "mapped_tasks": mapped, "hostnames": sorted({m["hostname"] for m in mapped}),
@@ -324,6 +341,7 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
             "mapped_tasks": [{"map_index": t["map_index"], "hostname": t["hostname"], "try_number": t["try_number"],
                               "state": t["state"]} for t in kill_tis],
             "ledger_rows": len(final), "expected": expected,
+            "counted_in": "the results database (PostgreSQL)",
             "lost": expected - int(counts.size), "duplicated": int((counts > 1).sum()),
             "results_rows": len(results), "results_duplicated": int(results["clip_id"].duplicated().sum()),
         },

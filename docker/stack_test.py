@@ -160,7 +160,7 @@ def start_postgres(stack: Stack, settings: dict, port: int) -> str:
     env = {**os.environ, "PGPASSWORD": settings["POSTGRES_PASSWORD"]}
     psql = ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", settings["POSTGRES_USER"], "-d", "postgres", "-v", "ON_ERROR_STOP=1"]
     wait_for("postgres", lambda: subprocess.run([*psql, "-c", "select 1"], env=env, capture_output=True).returncode == 0, 60)
-    for db in (settings["POSTGRES_DB"], "mlflow"):
+    for db in (settings["POSTGRES_DB"], "mlflow", "results"):
         run([*psql, "-c", f"CREATE DATABASE {db}"], env=env)
     return f"{settings['POSTGRES_USER']}:{settings['POSTGRES_PASSWORD']}@127.0.0.1:{port}"
 

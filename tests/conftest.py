@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# registered versions fetched by the tests stay in this session's own cache (and its subprocesses')
+os.environ.setdefault("SALES_ABILITY_MODEL_CACHE", __import__("tempfile").mkdtemp(prefix="sales-ability-model-cache-"))
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -23,6 +23,8 @@ collect_app = typer.Typer(help="The data-collection website (consent, 5 recorded
 app.add_typer(collect_app, name="collect")
 thresholds_app = typer.Typer(help="Knowledge base: per-trait thresholds that turn traits into 1..10 scores.", no_args_is_help=True)
 app.add_typer(thresholds_app, name="thresholds")
+applicants_app = typer.Typer(help="Scored applicants in the results database: erasure and retention.", no_args_is_help=True)
+app.add_typer(applicants_app, name="applicants")
 
 console = Console(stderr=True, soft_wrap=True)  # paths are never broken across lines
 
@@ -280,6 +282,8 @@ def score(
     params: Annotated[Path, typer.Option(
         help="params.yaml: registry.model_name, and a featurize section that must match the model's training "
              "settings (when the file exists).")] = Path("params.yaml"),
+    db: Annotated[str | None, typer.Option("--database-url", help="Results database [default: $SALES_ABILITY_DATABASE_URL, "
+                                                                "else sqlite:///results.db here].")] = None,
 ) -> None:
     """Score applicants end to end: cut every answer into the model's segments, featurize (with the settings
     the model was trained with), predict traits, rate with intervals, aggregate per applicant, and write a
@@ -290,9 +294,92 @@ def score(
 
     project = project_params(params)
     uri = model or champion_uri(project.registry.model_name)
+    from datetime import UTC, datetime
+
+    from sales_ability.serving.batch import merge_shards
+    from sales_ability.serving.results_db import database_url
+
     result = score_videos(inputs, out, load_knowledge_base(thresholds), uri,
                           project.featurize if params.is_file() else None, workers, coverage=project.intervals.coverage)
+    url = database_url(Path("."), db)
+    counts = merge_shards([str(out)], out, thresholds, uri, url, f"score-{datetime.now(UTC):%Y%m%dT%H%M%S%f}",
+                          write_run_report=False)
+    console.print(f"results database {url.split('@')[-1]}: {counts['applicants_new']} new applicants", highlight=False)
     console.print(result.line())
+
+
+@app.command("report")
+@clear_errors
+def report_command(
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")],
+    thresholds: Annotated[Path, typer.Option("--thresholds", help="KB.json (directions shown).")] = Path("models/knowledge_base.json"),
+    since: Annotated[str | None, typer.Option(help="Only applicants scored at or after this ISO date (2026-12-01).")] = None,
+    top: Annotated[int | None, typer.Option(min=1, help="Only the N best sales scores.")] = None,
+    applicant: Annotated[str | None, typer.Option(help="Only this applicant.")] = None,
+    run_id: Annotated[str | None, typer.Option("--run", help="Only the applicants one batch run scored.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many applicants (bounds the file's size).")] = 200,
+    db: Annotated[str | None, typer.Option("--database-url", help="Results database [default: $SALES_ABILITY_DATABASE_URL, "
+                                                                "else sqlite:///results.db here].")] = None,
+) -> None:
+    """Render a candidate report from the results database: any selection, at most --limit applicants."""
+    from sales_ability.knowledge.rate import load_knowledge_base
+    from sales_ability.serving.reports import render_selection, selection
+    from sales_ability.serving.results_db import database_url
+
+    url = database_url(Path("."), db)
+    query = {"since": since, "top": top, "applicant": applicant, "run_id": run_id, "limit": limit}
+    render_selection(url, out, load_knowledge_base(thresholds), **query)
+    console.print(f"report of {len(selection(url, **query)[0])} applicants -> {out} ({out.stat().st_size / 1024:.0f} KiB)")
+
+
+@applicants_app.command("delete")
+@clear_errors
+def applicants_delete(
+    applicant_id: Annotated[str, typer.Argument(help="The applicant (their folder name or loose video's stem).")],
+    inbox: Annotated[Path | None, typer.Option(help="The scoring inbox (their folder or videos there go too).")] = None,
+    outbox: Annotated[Path | None, typer.Option(help="The batch outbox (shards and run reports).")] = None,
+    thresholds: Annotated[Path, typer.Option("--thresholds", help="KB.json, to render reports again without them.")] = Path("models/knowledge_base.json"),
+    db: Annotated[str | None, typer.Option("--database-url", help="Results database [default: $SALES_ABILITY_DATABASE_URL, "
+                                                                "else sqlite:///results.db here].")] = None,
+) -> None:
+    """Forget an applicant: database rows, face strips, ledger, inbox files, shards and reports."""
+    from sales_ability.serving.reports import erase_applicant
+    from sales_ability.serving.results_db import database_url
+
+    done = erase_applicant(applicant_id, database_url(Path("."), db), inbox, outbox, _kb_or_none(thresholds))
+    _print_erasure(done)
+
+
+@applicants_app.command("purge")
+@clear_errors
+def applicants_purge(
+    older_than: Annotated[float, typer.Option("--older-than", min=0, metavar="DAYS", help="Erase applicants scored more than DAYS ago.")],
+    inbox: Annotated[Path | None, typer.Option(help="The scoring inbox.")] = None,
+    outbox: Annotated[Path | None, typer.Option(help="The batch outbox.")] = None,
+    thresholds: Annotated[Path, typer.Option("--thresholds", help="KB.json, to render reports again without them.")] = Path("models/knowledge_base.json"),
+    db: Annotated[str | None, typer.Option("--database-url", help="Results database [default: $SALES_ABILITY_DATABASE_URL, "
+                                                                "else sqlite:///results.db here].")] = None,
+) -> None:
+    """Retention: erase every applicant scored more than DAYS ago, everywhere (e.g. nightly from cron)."""
+    from sales_ability.serving.reports import purge_applicants
+    from sales_ability.serving.results_db import database_url
+
+    erased = purge_applicants(older_than, database_url(Path("."), db), inbox, outbox, _kb_or_none(thresholds))
+    for done in erased:
+        _print_erasure(done)
+    console.print(f"purged {len(erased)} applicants scored more than {older_than:g} days ago")
+
+
+def _kb_or_none(path: Path) -> dict | None:
+    from sales_ability.knowledge.rate import load_knowledge_base
+
+    return load_knowledge_base(path) if path.is_file() else None
+
+
+def _print_erasure(done) -> None:
+    rows = ", ".join(f"{n} {t}" for t, n in done.rows.items())
+    console.print(f"erased {done.applicant_id}: rows {rows}; {len(done.files)} files or folders removed; "
+                  f"{len(done.reports_rewritten)} reports rendered again", highlight=False)
 
 
 @collect_app.command("serve")
@@ -309,6 +396,11 @@ def collect_serve(
                                            "answers, published into --inbox for batch scoring).")] = "research",
     inbox: Annotated[Path | None, typer.Option(help="Scoring inbox that screening mode publishes completed applicants into "
                                                     "(the batch DAG's inbox).")] = None,
+    outbox: Annotated[Path | None, typer.Option(help="Screening: the batch outbox, so that a withdrawal also erases "
+                                                     "the applicant's shards and reports.")] = None,
+    db: Annotated[str | None, typer.Option("--database-url", help="Screening: the results database a withdrawal erases "
+                                                                "the applicant from [default: $SALES_ABILITY_DATABASE_URL, "
+                                                                "else sqlite:///results.db here].")] = None,
 ) -> None:
     """Serve the collection website (admin API needs SALES_ABILITY_ADMIN_TOKEN in the environment)."""
     import uvicorn
@@ -320,8 +412,19 @@ def collect_serve(
         raise typer.BadParameter(f"--mode must be one of {', '.join(MODES)}")
     if mode == "screening" and inbox is None:
         raise typer.BadParameter("--mode screening needs --inbox (the batch scoring DAG's inbox folder)")
+    on_withdraw = None
+    if mode == "screening":  # a withdrawal leaves no trace anywhere the system wrote: the same erasure as the CLI's
+        from sales_ability.serving.reports import erase_applicant
+        from sales_ability.serving.results_db import database_url
+
+        url = database_url(Path("."), db)
+
+        def on_withdraw(pid: str) -> None:
+            erase_applicant(pid, url, inbox, outbox, _kb_or_none(Path("models/knowledge_base.json")))
+
     uvicorn.run(create_app(data_dir, export_dir, max_upload_mb * 1024 * 1024, docs=docs, retention_days=retention_days,
-                           create_per_minute=create_per_minute, mode=mode, inbox=inbox), host=host, port=port)
+                           create_per_minute=create_per_minute, mode=mode, inbox=inbox, on_withdraw=on_withdraw),
+                host=host, port=port)
 
 
 @collect_app.command("purge")

@@ -350,3 +350,32 @@ def test_purge_removes_only_stale_unfinished_participants(site, webm: bytes, tmp
     assert f"removed unfinished participant {old_unfinished}" in output and "purged 1" in output
     assert sorted(p.name for p in data.iterdir()) == sorted([old_complete, new_unfinished])
     assert "--older-than" in subprocess.run([cli, "collect", "purge", "--help"], capture_output=True, text=True).stdout
+
+
+def test_screening_publishes_into_the_inbox_and_withdrawal_calls_the_erasure(tmp_path: Path, webm: bytes,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    monkeypatch.setenv("SALES_ABILITY_ADMIN_TOKEN", "s3cret")
+    withdrawn: list[str] = []
+    client = TestClient(create_app(tmp_path / "site", mode="screening", inbox=tmp_path / "inbox", max_upload_bytes=200_000,
+                                   on_withdraw=withdrawn.append))
+    assert client.get("/api/questions").json()["mode"] == "screening"
+    pid = _participant(client)
+    for n in range(1, 6):
+        assert client.put(f"/api/participants/{pid}/answers/{n}", content=webm).status_code == 200
+        assert not (tmp_path / "inbox" / pid).exists()  # nothing reaches the inbox before completion
+    assert client.post(f"/api/participants/{pid}/ipip50", json={"answers": {c: 3 for c in ITEM_COLUMNS}}).status_code == 404
+    assert client.post(f"/api/participants/{pid}/complete").status_code == 200
+    published = tmp_path / "inbox" / pid
+    assert json.loads((published / "complete.json").read_text())["answers"] == [1, 2, 3, 4, 5]
+    assert sorted(p.name for p in published.iterdir()) == [
+        "answer_1.webm", "answer_2.webm", "answer_3.webm", "answer_4.webm", "answer_5.webm", "complete.json",
+        "consent.json", "metadata.json"]
+    import av
+
+    with av.open(str(published / "answer_1.webm")) as container:  # remuxed at the door: a duration in the header
+        assert container.duration is not None
+    headers = {"Authorization": "Bearer s3cret"}
+    assert client.delete(f"/api/admin/participants/{pid}", headers=headers).status_code == 200
+    assert withdrawn == [pid] and not published.exists() and not (tmp_path / "site" / pid).exists()

@@ -78,39 +78,52 @@ def test_batch_scoring_maps_shards_and_never_scores_twice(airflow_env: dict, cha
     first = run_dag("sales_ability_batch_scoring", conf, airflow_env)
     assert first["state"] == "success", first
     assert first["mapped"]["score_shard"] == 2  # 4 distinct contents in shards of 2; the folder waits
-    results = pd.read_parquet(outbox / "results.parquet")
-    assert sorted(results["clip_id"]) == ["p000_c0_c0", "p000_c1_c0", "p001_c0_c0"]  # the renamed copy is not scored again
-    assert results["sales_score"].between(1, 10).all() and (results["model_version"] == "1").all()
-    applicants = pd.read_csv(outbox / "applicants.csv")
+    url = f"sqlite:///{tmp_path / 'results.db'}"  # the project's results database (no SALES_ABILITY_DATABASE_URL)
+    segments, applicants, videos, rejects = _tables(url)
+    assert sorted(segments["clip_id"]) == ["p000_c0_c0", "p000_c1_c0", "p001_c0_c0"]  # the renamed copy is not scored again
+    assert segments["sales_score"].between(1, 10).all() and (segments["model_version"] == "1").all()
+    assert segments["face_share"].between(0.5, 1).all() and segments["strip_png"].notna().all()
     assert sorted(applicants["applicant_id"]) == ["p000_c0", "p000_c1", "p001_c0"]
-    rejects = pd.read_csv(outbox / "rejects.csv")
     assert rejects["source"].str.endswith("broken.mp4").tolist() == [True]
-    ledger = pd.read_csv(outbox / "ledger.csv")
-    assert sorted(ledger["outcome"]) == ["rejected", "scored", "scored", "scored"]
-    report = (outbox / "report.html").read_text()
-    assert "never replaces" in report and "broken.mp4" in report and "p001_c0" in report
-    assert report.count('src="data:image/png;base64,') == 3  # each segment's face strip, merged from the shards
-    assert results["face_share"].between(0.5, 1).all()
+    assert sorted(videos["outcome"]) == ["rejected", "scored", "scored", "scored"]
+    (report,) = (outbox / "reports").glob("*.html")  # the run's own report: the applicants it scored
+    html = report.read_text()
+    assert "never replaces" in html and "broken.mp4" in html and "p001_c0" in html
+    assert html.count('src="data:image/png;base64,') == 3  # each segment's face strip
+    assert not list(outbox.glob("shards/*/faces"))  # merged shards keep no face tensors
 
     second = run_dag("sales_ability_batch_scoring", conf, airflow_env)
     assert second["state"] == "success"
     assert second["mapped"].get("score_shard", 0) == 0
-    again = pd.read_parquet(outbox / "results.parquet")
-    assert len(again) == 3 and len(pd.read_csv(outbox / "rejects.csv")) == 1
+    assert [len(t) for t in _tables(url)] == [3, 3, 4, 1]
 
     shutil.copy(demo_dir / "p002_c1.mp4", applicant / "answer_2.mp4")
     (applicant / "complete.json").write_text("{}")  # the website writes this last
     shutil.copy(demo_dir / "p001_c1.mp4", inbox / "late_arrival.mp4")
     third = run_dag("sales_ability_batch_scoring", conf, airflow_env)
     assert third["mapped"]["score_shard"] == 2  # the now complete folder (2 videos), then the loose video
-    applicants = pd.read_csv(outbox / "applicants.csv").set_index("applicant_id")
+    applicants = _tables(url)[1].set_index("applicant_id")
     assert applicants.loc["ann", "answers"] == 2 and len(applicants) == 5
-    assert (outbox / "report.html").read_text().count('src="data:image/png;base64,') == 6
+    assert len(list((outbox / "reports").glob("*.html"))) == 2  # one per run that scored someone
 
     shutil.copy(demo_dir / "p002_c2.mp4", applicant / "answer_3.mp4")  # a late answer: scored once means once
     from sales_ability.serving.batch import list_new_applicants
 
-    assert list_new_applicants(inbox, outbox, 2) == {"shards": [], "waiting": [], "late": ["ann"]}
+    assert list_new_applicants(inbox, outbox, 2, database_url=url) == {"shards": [], "waiting": [], "late": ["ann"]}
+    import mlflow
+
+    mlflow.set_tracking_uri(airflow_env["MLFLOW_TRACKING_URI"])
+    runs = mlflow.search_runs(experiment_names=["sales-ability-batch"])
+    assert len(runs) == 2 and runs["metrics.applicants_new"].sum() == 5
+    client = mlflow.MlflowClient(airflow_env["MLFLOW_TRACKING_URI"])
+    assert all(not client.list_artifacts(r) for r in runs["run_id"])  # aggregates only: no rows, no faces
+
+
+def _tables(url: str) -> list[pd.DataFrame]:
+    from sales_ability.serving import results_db as db
+
+    with db.engine(url).connect() as conn:
+        return [db.read_table(conn, t) for t in (db.segments, db.applicants, db.videos, db.rejects)]
 
 
 def test_batch_scoring_on_a_fresh_install_is_green_with_nothing_to_score(airflow_env: dict, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import os
+from collections.abc import Callable
 import threading
 import time
 from importlib import resources
@@ -158,6 +159,7 @@ def create_app(
     mode: str = "research",
     inbox: str | Path | None = None,
     min_seconds: float = MIN_SECONDS,
+    on_withdraw: Callable[[str], object] | None = None,
 ) -> FastAPI:
     """The website and its API over the participant folders in ``data_dir``.
 
@@ -173,6 +175,8 @@ def create_app(
             completion publishes the applicant folder into ``inbox`` for the batch scoring DAG).
         inbox: the scoring inbox (screening mode).
         min_seconds: the page enables Stop after this long (enough for ``min_frames`` at a webcam's rate).
+        on_withdraw: called with the participant id after a withdrawal removed the site's own files (the
+            screening CLI erases the applicant from the results database, inbox, outbox and reports).
     """
     store = ParticipantStore(data_dir, mode, inbox)
     limiter = RateLimiter(create_per_minute, create_burst)
@@ -292,8 +296,10 @@ def create_app(
         return store.export(export_dir)
 
     @app.delete("/api/admin/participants/{participant_id}", dependencies=[Depends(admin)])
-    def delete(participant_id: str) -> dict:
+    async def delete(participant_id: str) -> dict:
         store.delete(participant_id, Path(export_dir) if export_dir else None)
+        if on_withdraw is not None:
+            await run_in_threadpool(on_withdraw, participant_id)
         return {"deleted": participant_id}
 
     return app

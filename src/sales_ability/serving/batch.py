@@ -6,14 +6,18 @@ publishes one, atomically, when the applicant completes), or a loose video (an a
 - **When a folder is scored.** When it is complete: it holds ``complete.json`` (the marker the website
   writes last), or its ``metadata.json`` says ``"status": "complete"`` (a research export). A folder without
   either is waiting and is listed on every run until it completes.
-- **Once.** ``outbox/ledger.csv`` records every video that reached an outcome (scored or rejected) with its
-  applicant. A folder applicant already in the ledger is never scored again: an answer that arrives after
+- **Once.** The results database's ledger (``videos``, ``sales_ability.serving.results_db``) records every
+  video that reached an outcome (scored or rejected) with its applicant. A folder applicant already in the ledger is never scored again: an answer that arrives after
   scoring is a *late answer*, counted and named in the run's counts (``late``) and left unscored; to score
-  the applicant again with it, remove their rows from the outbox ledger. A loose video is known by the
+  the applicant again with it, erase them (``sales-ability applicants delete``) and publish them again. A loose video is known by the
   sha256 of its content (a renamed copy is not scored twice); a loose stem already used by another
   applicant gets ``~<6 hex of its content hash>``.
 - **Idempotent.** Each shard's work lands in ``outbox/shards/<shard id>/`` (the id is a hash of its contents,
-  so a retried or re-run task finds its own output), and merging appends only applicants the ledger lacks.
+  so a retried or re-run task finds its own output), and merging inserts only applicants the ledger lacks,
+  in one transaction, under the database's unique constraints.
+- **Cost grows with what is new.** Listing re-hashes only files the hash cache does not know at the same
+  size, mtime and inode; merging inserts new rows only; a merged shard's face tensors are removed (its
+  face strips live in the database); each run's report holds the applicants it scored.
 """
 
 from __future__ import annotations
@@ -25,20 +29,11 @@ from pathlib import Path
 import pandas as pd
 
 from sales_ability.data.datasets import find_videos
-from sales_ability.data.face_tensors import REJECT_COLUMNS, REJECTS_FILE
+from sales_ability.data.face_tensors import REJECTS_FILE
 from sales_ability.errors import ConfigError, ModelError, SalesAbilityError
-from sales_ability.io_utils import content_hash, write_csv_atomic
+from sales_ability.io_utils import content_hash
 
-LEDGER = "ledger.csv"
-LEDGER_COLUMNS = ["content_sha256", "source", "outcome", "reason", "applicant_id"]
 COMPLETE_MARKER = "complete.json"  # written last into an applicant folder by the website's screening mode
-
-
-def read_ledger(outbox: Path) -> pd.DataFrame:
-    path = Path(outbox) / LEDGER
-    if not path.is_file():
-        return pd.DataFrame(columns=LEDGER_COLUMNS)
-    return pd.read_csv(path, dtype=str, keep_default_na=False).reindex(columns=LEDGER_COLUMNS, fill_value="")
 
 
 class ScoringConfigError(SalesAbilityError):
@@ -57,13 +52,14 @@ def applicant_complete(folder: Path) -> bool:
 
 
 def list_new_applicants(inbox: str | Path, outbox: str | Path, shard_size: int, missing_ok: bool = False,
-                        knowledge_base: str | Path | None = None) -> dict:
+                        knowledge_base: str | Path | None = None, database_url: str | None = None) -> dict:
     """Shards of inbox applicants not scored yet, and the inbox's state.
 
     Args:
         shard_size: videos per shard (an applicant's answers stay in one shard).
         missing_ok: a missing inbox means nothing has arrived yet (the default inbox of a fresh install).
         knowledge_base: checked when there is something to score.
+        database_url: the results database (default: ``results_db.database_url`` beside the outbox).
 
     Returns:
         ``{"shards": [{"shard_id", "applicants": [{"applicant_id", "videos": [{"path", "sha256"}]}]}],
@@ -72,14 +68,24 @@ def list_new_applicants(inbox: str | Path, outbox: str | Path, shard_size: int, 
     Raises:
         ScoringConfigError: the inbox (unless ``missing_ok``) or the knowledge base does not exist.
     """
+    from sqlalchemy import select
+
     from sales_ability.data.segments import applicant_of, disambiguated
+    from sales_ability.serving import results_db as db
 
     inbox, outbox = Path(inbox), Path(outbox)
     if not inbox.is_dir():
         if missing_ok:
             return {"shards": [], "waiting": [], "late": []}
         raise ScoringConfigError(f"{inbox}: inbox folder not found")
-    ledger = read_ledger(outbox)
+    with db.engine(db.database_url(outbox.parent, database_url)).begin() as conn:
+        ledger = pd.DataFrame(conn.execute(select(db.videos.c.content_sha256, db.videos.c.source, db.videos.c.applicant_id)).fetchall(),
+                              columns=["content_sha256", "source", "applicant_id"])
+        return _plan(inbox, ledger, shard_size, knowledge_base, lambda paths: cached_hashes(conn, paths),
+                     applicant_of, disambiguated)
+
+
+def _plan(inbox: Path, ledger: pd.DataFrame, shard_size: int, knowledge_base, hashes, applicant_of, disambiguated) -> dict:
     done_hashes = set(ledger["content_sha256"])
     done_applicants = set(ledger["applicant_id"])
     folders: dict[Path, list[Path]] = {}
@@ -100,10 +106,12 @@ def list_new_applicants(inbox: str | Path, outbox: str | Path, shard_size: int, 
         if not applicant_complete(folder):
             waiting.append(name)
             continue
-        applicants.append({"applicant_id": name, "videos": [{"path": str(v), "sha256": content_hash(v)} for v in videos]})
+        digests = hashes(videos)
+        applicants.append({"applicant_id": name, "videos": [{"path": str(v), "sha256": digests[str(v)]} for v in videos]})
         seen.add(name)
+    loose_hashes = hashes(loose)
     for path in loose:
-        digest = content_hash(path)
+        digest = loose_hashes[str(path)]
         if digest in done_hashes:
             continue
         done_hashes.add(digest)  # a renamed copy in the same inbox: once
@@ -167,7 +175,7 @@ def score_shard(shard: dict, outbox: str | Path, kb_file: str | Path, model_uri:
                      applicant_ids={v["path"]: v["applicant_id"] for v in videos})
     except ModelError as err:  # a configuration error: retrying cannot help
         raise ScoringConfigError(str(err)) from None
-    (folder / "done.json").write_text(json.dumps(shard))
+    (folder / "done.json").write_text(json.dumps(shard))  # the listing's names and hashes win
     return str(folder)
 
 
@@ -187,75 +195,139 @@ def batch_model_uri(model_uri: str, project: str | Path) -> str:
         raise ScoringConfigError(str(err)) from None
 
 
-def merge_shards(shard_dirs: list[str], outbox: str | Path, kb_file: str | Path, model_uri: str) -> dict:
-    """Append new shard results (segments, applicants, strips, rejects) to the outbox and the ledger; render
-    the report; returns counts."""
+def merge_shards(shard_dirs: list[str], outbox: str | Path, kb_file: str | Path, model_uri: str,
+                 database_url: str | None = None, run_id: str = "manual", write_run_report: bool = True) -> dict:
+    """Insert new shard results (applicants, segments with their strips, rejects, ledger) into the results
+    database in one transaction, then drop the shards' face tensors and write the run's report
+    (``outbox/reports/<run id>.html``, the applicants this run scored). Returns counts.
+
+    An applicant the ledger already holds is skipped (a re-run); the database's unique constraints make two
+    merges racing add nothing twice.
+    """
+    import shutil
+    import time
+
+    from sqlalchemy import delete, func, select
+
     from sales_ability.knowledge.rate import load_knowledge_base
-    from sales_ability.serving.scoring import (
-        RESULT_COLUMNS,
-        applicant_columns,
-        read_applicants,
-        read_strips,
-        write_results,
-    )
+    from sales_ability.serving import results_db as db
+    from sales_ability.serving.reports import render_selection, run_report_path
+    from sales_ability.serving.scoring import read_applicants, read_strips
 
+    started = time.perf_counter()
     outbox = Path(outbox)
+    url = db.database_url(outbox.parent, database_url)
     kb = load_knowledge_base(kb_file)
-    ledger = read_ledger(outbox)
-    known = set(ledger["applicant_id"])
-    old_results = pd.read_parquet(outbox / "results.parquet") if (outbox / "results.parquet").is_file() else pd.DataFrame(columns=list(RESULT_COLUMNS))
-    old_rejects = pd.read_csv(outbox / REJECTS_FILE, dtype=str, keep_default_na=False) if (outbox / REJECTS_FILE).is_file() else pd.DataFrame(columns=list(REJECT_COLUMNS))
-    new_results, new_applicants, new_rejects, entries = [], [], [], []
-    strips, applicants = [read_strips(outbox)], [read_applicants(outbox)]
-    for folder in map(Path, shard_dirs):
-        videos = shard_videos(json.loads((folder / "done.json").read_text()))
-        fresh_ids = {v["applicant_id"] for v in videos} - known
-        if not fresh_ids:
-            continue
-        known |= fresh_ids
-        results = pd.read_parquet(folder / "results.parquet")
-        results = results[results["applicant_id"].isin(fresh_ids)]
-        new_results.append(results)
-        rows = read_applicants(folder)
-        new_applicants.append(rows[rows["applicant_id"].isin(fresh_ids)])
-        shard_strips = read_strips(folder)
-        strips.append(shard_strips[shard_strips["clip_id"].isin(results["clip_id"])])
-        rejects = pd.read_csv(folder / REJECTS_FILE, dtype=str, keep_default_na=False)
-        new_rejects.append(rejects)
-        scored_sources = set(results["source"])
-        reasons = rejects.groupby("source")["reason"].first().to_dict() if len(rejects) else {}
-        for v in videos:
-            if v["applicant_id"] not in fresh_ids:
+    with db.engine(url).begin() as conn:
+        known = {r.applicant_id for r in conn.execute(select(db.videos.c.applicant_id).distinct())}
+        for folder in map(Path, shard_dirs):
+            videos = shard_videos(json.loads((folder / "done.json").read_text()))
+            fresh = {v["applicant_id"] for v in videos} - known
+            if not fresh:
                 continue
-            scored = v["path"] in scored_sources
-            entries.append({"content_sha256": v["sha256"], "source": v["path"], "outcome": "scored" if scored else "rejected",
-                            "reason": "" if scored else reasons.get(v["path"], "no segment could be scored"),
-                            "applicant_id": v["applicant_id"]})
-    results = pd.concat([old_results, *new_results], ignore_index=True) if new_results else old_results
-    rejects = pd.concat([old_rejects, *new_rejects], ignore_index=True).reindex(columns=list(REJECT_COLUMNS))
-    all_applicants = pd.concat([a for a in [*applicants, *new_applicants] if len(a)], ignore_index=True) \
-        if any(len(a) for a in [*applicants, *new_applicants]) else pd.DataFrame(columns=applicant_columns())
-    versions = sorted({str(v) for v in results["model_version"].dropna()}) if len(results) else []
-    write_results(results.reindex(columns=list(RESULT_COLUMNS)), rejects, outbox, kb,
-                  f"{model_uri} (versions {', '.join(versions) or '-'})", strips=pd.concat(strips, ignore_index=True),
-                  applicants=all_applicants)
-    # the ledger goes last: a crash before this line makes the next run merge the same shards again
-    write_csv_atomic(outbox / LEDGER, pd.concat([ledger, pd.DataFrame(entries, columns=LEDGER_COLUMNS)], ignore_index=True))
-    scored_new = sum(len(a) for a in new_applicants)
-    return {"applicants_new": scored_new, "segments_new": sum(len(r) for r in new_results),
-            "videos_rejected_new": sum(1 for e in entries if e["outcome"] == "rejected"),
-            "total_applicants": int(len(all_applicants)), "total_segments": int(len(results)),
-            "total_rejected": int(len(rejects))}
+            known |= fresh
+            results = pd.read_parquet(folder / "results.parquet")
+            results = results[results["applicant_id"].isin(fresh)]
+            pngs = read_strips(folder).set_index("clip_id")["strip_png"]
+            segment_rows = results.assign(strip_png=results["clip_id"].map(pngs), batch_run_id=run_id)
+            db.insert_new(conn, db.segments, _records(segment_rows, db.SEGMENT_ROWS))
+            people = read_applicants(folder)
+            people = people[people["applicant_id"].isin(fresh)].assign(batch_run_id=run_id)
+            db.insert_new(conn, db.applicants, _records(people, db.APPLICANT_ROWS))
+            rejects = pd.read_csv(folder / REJECTS_FILE, dtype=str, keep_default_na=False)
+            owner = {v["path"]: v["applicant_id"] for v in videos}
+            rejects = rejects.assign(applicant_id=rejects["source"].map(owner), batch_run_id=run_id)
+            rejects = rejects[rejects["applicant_id"].isin(fresh)]
+            db.insert_new(conn, db.rejects, _records(rejects, ["source", "clip_id", "reason", "applicant_id", "batch_run_id"]))
+            scored = set(results["source"])
+            reasons = rejects.groupby("source")["reason"].first().to_dict() if len(rejects) else {}
+            db.insert_new(conn, db.videos, [
+                {"content_sha256": v["sha256"], "source": v["path"], "outcome": "scored" if v["path"] in scored else "rejected",
+                 "reason": "" if v["path"] in scored else reasons.get(v["path"], "no segment could be scored"),
+                 "applicant_id": v["applicant_id"], "batch_run_id": run_id, "recorded_at": _now()}
+                for v in videos if v["applicant_id"] in fresh])
+
+        def count(table, *where) -> int:
+            return int(conn.execute(select(func.count()).select_from(table).where(table.c.batch_run_id == run_id, *where)).scalar())
+
+        counts = {"applicants_new": count(db.applicants), "segments_new": count(db.segments),
+                  "videos_rejected_new": count(db.videos, db.videos.c.outcome == "rejected")}
+        versions = sorted({str(r.model_version) for r in conn.execute(
+            select(db.applicants.c.model_version).where(db.applicants.c.batch_run_id == run_id).distinct())})
+        conn.execute(delete(db.batch_runs).where(db.batch_runs.c.run_id == run_id))
+        conn.execute(db.batch_runs.insert().values(
+            run_id=run_id, finished_at=_now(), model_uri=model_uri, model_version=", ".join(versions),
+            knowledge_base=kb.get("knowledge_base", "?"), merge_seconds=round(time.perf_counter() - started, 3), **counts))
+        counts["total_applicants"] = int(conn.execute(select(func.count()).select_from(db.applicants)).scalar())
+    for folder in map(Path, shard_dirs):  # merged: the face tensors (0.7 MB a segment) and model copy go
+        for bulky in ("faces", "model"):
+            shutil.rmtree(folder / bulky, ignore_errors=True)
+    if write_run_report and counts["applicants_new"]:
+        render_selection(url, run_report_path(outbox, run_id), kb, run_id=run_id)
+    counts["merge_seconds"] = round(time.perf_counter() - started, 3)
+    return counts
 
 
-def log_batch_run(counts: dict, outbox: str | Path, run_id: str, tracking: str | None = None) -> None:
-    """One MLflow run per batch: counts and the outbox files."""
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
+    """Rows for an insert: the table's columns, NaN as NULL, numpy scalars as Python ones."""
+    frame = frame.reindex(columns=columns)
+    frame = frame.astype(object).where(frame.notna(), None)
+    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def cached_hashes(conn, paths: list[Path]) -> dict[str, str]:
+    """sha256 of each path, re-hashing only files the cache does not know at the same size, mtime and inode."""
+    import os
+
+    from sqlalchemy import delete, select
+
+    from sales_ability.serving import results_db as db
+
+    known = {r.path: r for r in conn.execute(select(db.file_hashes))}
+    out, fresh = {}, []
+    for path in paths:
+        st = os.stat(path)
+        row = known.get(str(path))
+        if row is not None and (row.size, row.mtime_ns, row.inode) == (st.st_size, st.st_mtime_ns, st.st_ino):
+            out[str(path)] = row.sha256
+            continue
+        out[str(path)] = content_hash(path)
+        fresh.append({"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino,
+                      "sha256": out[str(path)]})
+    if fresh:
+        conn.execute(delete(db.file_hashes).where(db.file_hashes.c.path.in_([f["path"] for f in fresh])))
+        conn.execute(db.file_hashes.insert(), fresh)
+    return out
+
+
+def log_batch_run(counts: dict, outbox: str | Path, run_id: str, tracking: str | None = None,
+                  database_url: str | None = None) -> None:
+    """One MLflow run per batch, in its own experiment: aggregates only (counts, timings, the distribution of
+    the sales scores this run gave, model versions, the batch run's id). No personal data and no faces
+    leave the results database: applicants' rows, strips and reports stay where erasure reaches them."""
     import mlflow
+    import numpy as np
+    from sqlalchemy import select
 
-    from sales_ability.serving.tracking import flatten_metrics, log_files, stage_run
+    from sales_ability.serving import results_db as db
+    from sales_ability.serving.tracking import BATCH_EXPERIMENT, flatten_metrics, stage_run
 
-    with stage_run("batch_scoring", tags={"airflow_run_id": run_id}, tracking=tracking):
-        mlflow.log_metrics(flatten_metrics(counts))
-        outbox = Path(outbox)
-        log_files([outbox / "applicants.csv", outbox / "results.csv", outbox / REJECTS_FILE, outbox / "report.html"],
-                  artifact_path="outbox")
+    url = db.database_url(Path(outbox).parent, database_url)
+    with db.engine(url).connect() as conn:
+        scores = np.array([r.sales_score for r in conn.execute(
+            select(db.applicants.c.sales_score).where(db.applicants.c.batch_run_id == run_id))], float)
+        versions = sorted({r.model_version for r in conn.execute(
+            select(db.applicants.c.model_version).where(db.applicants.c.batch_run_id == run_id).distinct())})
+    distribution = {} if not len(scores) else {
+        "sales_score_mean": float(scores.mean()), "sales_score_sd": float(scores.std()),
+        **{f"sales_score_p{q}": float(np.percentile(scores, q)) for q in (10, 50, 90)}}
+    with stage_run("batch_scoring", tags={"airflow_run_id": run_id, "batch_run_id": run_id,
+                                          "model_versions": ", ".join(versions) or "-"},
+                   tracking=tracking, experiment=BATCH_EXPERIMENT):
+        mlflow.log_metrics(flatten_metrics({**counts, **distribution}))

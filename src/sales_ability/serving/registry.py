@@ -217,11 +217,41 @@ class ResolvedModel:
         return explicit
 
 
+MODEL_CACHE_ENV = "SALES_ABILITY_MODEL_CACHE"
+
+
+def _version_cache(tracking: str, source: str) -> Path:
+    """Where a registered version's files stay on this machine (a version's files never change)."""
+    import hashlib
+    import os
+
+    root = Path(os.environ.get(MODEL_CACHE_ENV) or Path.home() / ".cache" / "sales-ability" / "models")
+    return root / hashlib.sha256(f"{tracking}|{source}".encode()).hexdigest()[:16]
+
+
+def _keep_in_cache(local: Path, target: Path) -> Path:
+    """Copy downloaded files into the version cache atomically (a temporary folder, then one rename)."""
+    import shutil
+    import tempfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=target.parent))
+    shutil.copytree(local, staging / "files")
+    try:
+        (staging / "files").rename(target)
+    except OSError:  # another worker put it there first: theirs is the same version
+        pass
+    shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
 def resolve_model(uri: str, cache_dir: str | Path | None = None, tracking: str | None = None) -> ResolvedModel:
     """The one model resolver: ``models:/NAME@alias``, ``models:/NAME/VERSION``, ``runs:/...`` or a path.
 
     An alias is read once and the version it names is downloaded, so a promotion during scoring cannot
-    mix two models. Files go to ``cache_dir`` (a temporary folder when None).
+    mix two models. Files go to ``cache_dir`` (a temporary folder when None); a registered version's files are
+    also kept in a cache per machine (``SALES_ABILITY_MODEL_CACHE``, default ``~/.cache/sales-ability/models``),
+    so each batch shard on a worker does not fetch the same version again.
 
     Raises:
         ModelError: no such registered model, alias, version or file, or no .keras file among its artifacts.
@@ -253,12 +283,16 @@ def resolve_model(uri: str, cache_dir: str | Path | None = None, tracking: str |
         if not path.exists():
             raise ModelError(f"{uri}: model file not found")
         found = [path] if path.is_file() else sorted(path.rglob("*.keras"))
+    elif version and (cached := _version_cache(tracking, source)).is_dir():  # this worker fetched it already
+        found = sorted(cached.rglob("*.keras"))
     else:
         try:
             local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(cache_dir) if cache_dir else None,
                                                         tracking_uri=tracking, registry_uri=tracking)
         except MlflowException as err:
             raise ModelError(f"{uri}: its artifacts could not be fetched from {tracking} ({err.error_code})") from None
+        if version:
+            local = _keep_in_cache(Path(local), _version_cache(tracking, source))
         found = sorted(Path(local).rglob("*.keras"))
     if not found:
         raise ModelError(f"{uri}: no .keras file among the model's artifacts")

@@ -20,6 +20,7 @@ from sales_ability.io_utils import (
     atomic_path,
     content_hash,
     write_csv_atomic,
+    write_json_atomic,
     write_text_atomic,
 )
 from sales_ability.traits import TRAITS
@@ -137,7 +138,7 @@ def score_videos(
         strips = pd.DataFrame(columns=["clip_id", "face_share", "strip_png"])
     applicants = rate_applicants(rated, kb, intervals)
     known = known_hashes or {}
-    hashes = {s: known.get(str(s)) or content_hash(s) for s in rated["source"].unique()}
+    hashes = {s: known.get(str(s)) or _hash_or_empty(s) for s in manifest["source"].unique()}
     rated["content_sha256"] = rated["source"].map(hashes)
     rated["applicant_id"] = rated["participant_id"]
     provenance = {"model_uri": model_uri, "model_version": model.version, "knowledge_base": kb.get("knowledge_base", "?"),
@@ -146,7 +147,17 @@ def score_videos(
     applicants = applicants.assign(**provenance).reindex(columns=applicant_columns())
     strips = strips.merge(results[["clip_id", "content_sha256"]], on="clip_id").reindex(columns=list(STRIP_COLUMNS))
     write_results(results, rejects, out_dir, kb, f"{model_uri} (version {model.version})", write_report, strips, applicants)
+    owners = manifest.drop_duplicates("source").groupby("participant_id")["source"].apply(list)
+    write_json_atomic(out_dir / "done.json", {"shard_id": out_dir.name, "applicants": [  # what was scored, for the database
+        {"applicant_id": a, "videos": [{"path": str(p), "sha256": hashes[p]} for p in paths]} for a, paths in owners.items()]})
     return ScoreSummary(scored=len(results), rejected=len(rejects), out_dir=out_dir, applicants=len(applicants))
+
+
+def _hash_or_empty(path: str | Path) -> str:
+    """The content hash, or the hash of the path for a file that vanished (the ledger still names it)."""
+    import hashlib
+
+    return content_hash(path) if Path(path).is_file() else hashlib.sha256(str(path).encode()).hexdigest()
 
 
 def read_strips(out_dir: Path) -> pd.DataFrame:

@@ -17,6 +17,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
 EXPERIMENT = "sales-ability"
+BATCH_EXPERIMENT = "sales-ability-batch"  # batch runs apart from the pipeline's stage runs
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
@@ -83,16 +84,18 @@ def flatten_metrics(metrics: dict) -> dict[str, float]:
 
 
 @contextmanager
-def stage_run(stage: str, params: dict | None = None, tags: dict | None = None, tracking: str | None = None) -> Iterator[Any]:
+def stage_run(stage: str, params: dict | None = None, tags: dict | None = None, tracking: str | None = None,
+              experiment: str = EXPERIMENT) -> Iterator[Any]:
     """An MLflow run for one pipeline stage, tagged with the stage and the git commit.
 
     Args:
         tracking: the tracking URI (default: ``tracking_uri()``).
+        experiment: the MLflow experiment (batch runs have their own).
     """
     import mlflow
 
     mlflow.set_tracking_uri(tracking or tracking_uri())
-    mlflow.set_experiment(EXPERIMENT)
+    mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=stage) as run:
         mlflow.set_tags({"stage": stage, **({"git_commit": c} if (c := git_commit()) else {}), **(tags or {})})
         if params:

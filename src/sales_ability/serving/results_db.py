@@ -1,0 +1,170 @@
+"""The results database: every scoring outcome, in SQLAlchemy tables with constraints, migrated by Alembic.
+
+One URL for every command and both DAGs: ``SALES_ABILITY_DATABASE_URL`` (PostgreSQL in the stack), else a
+SQLite file ``results.db`` in the project (embedded: ``make demo``, ``score`` and ``make airflow`` need
+nothing more).
+
+Tables (schema in ``serving/migrations``, applied on open):
+- ``applicants``: one row per applicant and model version (the ranked row, with intervals);
+- ``segments``: one row per scored segment, with the small face strip the model saw (PNG);
+- ``rejects``: a video or segment that could not be scored, with its reason;
+- ``videos``: the ledger, one row per video that reached an outcome (scored or rejected) and its applicant;
+- ``batch_runs``: per run, the model version, knowledge base, counts and timings;
+- ``file_hashes``: the listing's cache of content hashes, keyed by path with size, mtime and inode.
+
+Uniqueness is the database's: a segment is unique by (content hash, clip, model version), an applicant by
+(applicant, model version), a ledger row by (content hash, applicant). A merge is one transaction whose
+inserts skip what exists (``ON CONFLICT DO NOTHING``), so a re-run or two merges racing add nothing twice.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+)
+from sqlalchemy.engine import Connection, Engine
+
+from sales_ability.traits import TRAITS
+
+DATABASE_URL_ENV = "SALES_ABILITY_DATABASE_URL"
+DEFAULT_DB_FILE = "results.db"
+_BOUNDS = [f"{t}_{end}" for t in TRAITS for end in ("low", "high")]
+_SCORES = [f"score_{t}" for t in TRAITS] + [f"score_{t}_{end}" for t in TRAITS for end in ("low", "high")]
+_PROVENANCE = [Column("model_uri", Text), Column("model_version", String(64), nullable=False),
+               Column("knowledge_base", String(32)), Column("scored_at", String(40)), Column("batch_run_id", String(250))]
+
+metadata = MetaData()
+
+
+def _provenance() -> list[Column]:
+    return [c.copy() for c in _PROVENANCE]
+
+
+applicants = Table(
+    "applicants", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("applicant_id", String(200), nullable=False, index=True),
+    Column("answers", Integer), Column("segments", Integer), Column("face_share", Float),
+    *[Column(c, Float) for c in (*TRAITS, *_BOUNDS)], *[Column(c, Integer) for c in _SCORES],
+    Column("sales_score", Float), Column("sales_score_low", Float), Column("sales_score_high", Float),
+    *_provenance(),
+    UniqueConstraint("applicant_id", "model_version", name="uq_applicant_version"),
+)
+segments = Table(
+    "segments", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("clip_id", String(250), nullable=False), Column("applicant_id", String(200), nullable=False, index=True),
+    Column("source", Text), Column("content_sha256", String(64), nullable=False),
+    Column("start_s", Float), Column("end_s", Float),
+    *[Column(c, Float) for c in (*TRAITS, *_BOUNDS)], *[Column(c, Integer) for c in _SCORES[:5]],
+    Column("sales_score", Float), Column("sales_score_low", Float), Column("sales_score_high", Float),
+    Column("face_share", Float), Column("strip_png", LargeBinary),
+    *_provenance(),
+    UniqueConstraint("content_sha256", "clip_id", "model_version", name="uq_segment_version"),
+)
+rejects = Table(
+    "rejects", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", Text, nullable=False), Column("clip_id", String(250), nullable=False), Column("reason", Text),
+    Column("applicant_id", String(200), index=True), Column("batch_run_id", String(250)),
+    UniqueConstraint("source", "clip_id", name="uq_reject"),
+)
+videos = Table(
+    "videos", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("content_sha256", String(64), nullable=False, index=True), Column("source", Text, nullable=False),
+    Column("outcome", String(16), nullable=False), Column("reason", Text),
+    Column("applicant_id", String(200), nullable=False, index=True), Column("batch_run_id", String(250)),
+    Column("recorded_at", String(40)),
+    UniqueConstraint("content_sha256", "applicant_id", name="uq_video_applicant"),
+)
+batch_runs = Table(
+    "batch_runs", metadata,
+    Column("run_id", String(250), primary_key=True),
+    Column("finished_at", String(40)), Column("model_uri", Text), Column("model_version", String(200)),
+    Column("knowledge_base", String(32)), Column("applicants_new", Integer), Column("segments_new", Integer),
+    Column("videos_rejected_new", Integer), Column("merge_seconds", Float),
+)
+file_hashes = Table(
+    "file_hashes", metadata,
+    Column("path", String(1000), primary_key=True),
+    Column("size", BigInteger, nullable=False), Column("mtime_ns", BigInteger, nullable=False),
+    Column("inode", BigInteger, nullable=False), Column("sha256", String(64), nullable=False),
+)
+APPLICANT_ROWS = [c.name for c in applicants.columns if c.name != "id"]
+SEGMENT_ROWS = [c.name for c in segments.columns if c.name != "id"]
+
+
+def database_url(project_dir: str | Path | None = None, url: str | None = None) -> str:
+    """``url``, else ``SALES_ABILITY_DATABASE_URL``, else ``sqlite:///<project>/results.db``."""
+    if url:
+        return url
+    if os.environ.get(DATABASE_URL_ENV):
+        return os.environ[DATABASE_URL_ENV]
+    return f"sqlite:///{Path(project_dir or '.').resolve() / DEFAULT_DB_FILE}"
+
+
+def create_schema_v1(connection: Connection) -> None:
+    """Revision 0001: the tables as first defined (``migrations/versions/0001_results.py``)."""
+    metadata.create_all(connection)
+
+
+@cache
+def engine(url: str) -> Engine:
+    """The engine for ``url``, its schema upgraded to Alembic's head once per process."""
+    from alembic import command
+    from alembic.config import Config
+
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    # SQLite: writers wait for each other (two merges racing) instead of failing with "database is locked"
+    eng = create_engine(url, connect_args={"timeout": 60} if url.startswith("sqlite") else {}, pool_pre_ping=True)
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with eng.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    return eng
+
+
+def insert_new(connection: Connection, table: Table, rows: Iterable[dict]) -> None:
+    """Insert ``rows``, skipping those a unique constraint already holds (SQLite and PostgreSQL)."""
+    rows = list(rows)
+    if not rows:
+        return
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    connection.execute(insert(table).on_conflict_do_nothing(), rows)
+
+
+def read_table(connection: Connection, table: Table, where=None, order_by=None, limit: int | None = None):
+    """Rows of ``table`` as a DataFrame (columns in table order, without the surrogate id)."""
+    import pandas as pd
+    from sqlalchemy import select
+
+    query = select(*[c for c in table.columns if c.name != "id"])
+    if where is not None:
+        query = query.where(where)
+    if order_by is not None:
+        query = query.order_by(*order_by)
+    if limit is not None:
+        query = query.limit(limit)
+    result = connection.execute(query)
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))

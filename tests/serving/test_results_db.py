@@ -1,0 +1,132 @@
+"""The results database: re-runs and racing merges by constraint, listing cost by what is new, erasure everywhere."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_base
+from sales_ability.serving import results_db as db
+from sales_ability.serving.batch import list_new_applicants, merge_shards, score_shard
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path, tiny_model: Path) -> dict:
+    """An inbox of two applicant folders (two answers each) and a loose video, scored into shards once. The names
+    hold '_', which base64 (the report's embedded strips) cannot produce, so a search for them is exact."""
+    root = tmp_path_factory.mktemp("batch")
+    inbox = root / "inbox"
+    for person, clips in (("ann_k", ("p000_c0", "p000_c1")), ("bob_k", ("p001_c0", "p001_c1"))):
+        (inbox / person).mkdir(parents=True)
+        for n, clip in enumerate(clips, 1):
+            shutil.copy(demo_dir / f"{clip}.mp4", inbox / person / f"answer_{n}.mp4")
+        (inbox / person / "complete.json").write_text("{}")
+    shutil.copy(demo_dir / "p002_c0.mp4", inbox / "carl.mp4")
+    kb = root / "kb.json"
+    save_knowledge_base(paper_knowledge_base(), kb)
+    url = f"sqlite:///{root / 'plan.db'}"
+    listing = list_new_applicants(inbox, root / "outbox", shard_size=2, knowledge_base=kb, database_url=url)
+    shards = [score_shard(s, root / "outbox", kb, str(tiny_model)) for s in listing["shards"]]
+    return {"root": root, "inbox": inbox, "kb": kb, "shards": shards, "model": str(tiny_model)}
+
+
+def _copy_shards(scored: dict, dest: Path) -> list[str]:
+    return [str(shutil.copytree(s, dest / "shards" / Path(s).name)) for s in scored["shards"]]
+
+
+def _counts(url: str) -> dict[str, int]:
+    with db.engine(url).connect() as conn:
+        return {t.name: int(conn.execute(select(func.count()).select_from(t)).scalar())
+                for t in (db.applicants, db.segments, db.videos, db.rejects)}
+
+
+def test_a_rerun_is_idempotent_through_the_database(scored: dict, tmp_path: Path) -> None:
+    url, outbox = f"sqlite:///{tmp_path / 'r.db'}", tmp_path / "outbox"
+    shards = _copy_shards(scored, outbox)
+    first = merge_shards(shards, outbox, scored["kb"], scored["model"], url, "run-1")
+    assert first["applicants_new"] == 3 and first["segments_new"] == 5
+    after = _counts(url)
+    assert after == {"applicants": 3, "segments": 5, "videos": 5, "rejects": 0}
+    assert not any((Path(s) / "faces").exists() for s in shards)  # merged: the face tensors are gone
+    with db.engine(url).connect() as conn:
+        strips = conn.execute(select(db.segments.c.strip_png)).fetchall()
+    assert all(row.strip_png[:4] == b"\x89PNG" for row in strips)  # the small strips live in the database
+    assert (outbox / "reports" / "run-1.html").read_text().count('class="applicant"') == 3
+    again = merge_shards(shards, outbox, scored["kb"], scored["model"], url, "run-1")  # a retried task
+    other = merge_shards(shards, outbox, scored["kb"], scored["model"], url, "run-2")  # a re-run
+    assert again["applicants_new"] == 3 and other["applicants_new"] == 0
+    assert _counts(url) == after
+    assert list_new_applicants(scored["inbox"], outbox, 2, database_url=url)["shards"] == []
+
+
+def _merge(args: tuple) -> dict:
+    return merge_shards(*args)
+
+
+def test_two_merges_racing_lose_and_duplicate_nothing(scored: dict, tmp_path: Path) -> None:
+    context = mp.get_context("spawn")
+    for round_ in range(3):  # a fixed number of rounds, each two processes merging the same shards at once
+        url, outbox = f"sqlite:///{tmp_path / f'race{round_}.db'}", tmp_path / f"outbox{round_}"
+        shards = _copy_shards(scored, outbox)
+        db.engine(url)  # the schema exists before the race (both would otherwise migrate at once)
+        with context.Pool(2) as pool:
+            results = pool.map(_merge, [(shards, outbox, scored["kb"], scored["model"], url, f"racer-{i}", False) for i in (0, 1)])
+        assert sum(r["applicants_new"] for r in results) == 3, results  # each applicant inserted by exactly one
+        assert _counts(url) == {"applicants": 3, "segments": 5, "videos": 5, "rejects": 0}
+
+
+def test_listing_hashes_only_what_is_new_or_changed(scored: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sales_ability.serving.batch as batch
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(scored["inbox"], inbox)
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    hashed: list[str] = []
+    real = batch.content_hash
+    monkeypatch.setattr(batch, "content_hash", lambda p: hashed.append(Path(p).name) or real(p))
+    list_new_applicants(inbox, tmp_path / "outbox", 2, database_url=url)
+    assert len(hashed) == 5
+    hashed.clear()
+    list_new_applicants(inbox, tmp_path / "outbox", 2, database_url=url)
+    assert hashed == []  # same path, size, mtime and inode: the cache answers
+    (inbox / "carl.mp4").write_bytes((inbox / "carl.mp4").read_bytes() + b"\0")
+    list_new_applicants(inbox, tmp_path / "outbox", 2, database_url=url)
+    assert hashed == ["carl.mp4"]
+
+
+def _traces(applicant: str, url: str, folders: list[Path]) -> list[str]:
+    """Every row and file that names the applicant: text columns of every table, file paths and contents."""
+    found = []
+    with db.engine(url).connect() as conn:
+        for table in db.metadata.sorted_tables:
+            for row in conn.execute(select(table)):
+                if any(isinstance(v, str) and applicant in v for v in row):
+                    found.append(f"{table.name} row")
+    for folder in folders:
+        for path in folder.rglob("*"):
+            if applicant in str(path.relative_to(folder)) or (path.is_file() and applicant.encode() in path.read_bytes()):
+                found.append(str(path))
+    return found
+
+
+def test_erasure_leaves_no_trace_in_any_store(scored: dict, tmp_path: Path) -> None:
+    from sales_ability.serving.reports import erase_applicant
+
+    inbox, outbox, url = tmp_path / "inbox", tmp_path / "outbox", f"sqlite:///{tmp_path / 'e.db'}"
+    shutil.copytree(scored["inbox"], inbox)
+    listing = list_new_applicants(inbox, outbox, 2, database_url=url)
+    shards = [score_shard(s, outbox, scored["kb"], scored["model"]) for s in listing["shards"]]
+    merge_shards(shards, outbox, scored["kb"], scored["model"], url, "run-e")
+    before = _traces("ann_k", url, [inbox, outbox])
+    assert {"applicants row", "segments row", "videos row", "file_hashes row"} <= set(before)
+    assert any("inbox/ann_k" in t for t in before) and any("shards" in t for t in before)
+    assert any(t.endswith("run-e.html") for t in before)
+    done = erase_applicant("ann_k", url, inbox, outbox, paper_knowledge_base())
+    assert done.rows["applicants"] == 1 and done.reports_rewritten
+    assert _traces("ann_k", url, [inbox, outbox]) == []
+    assert _traces("bob_k", url, [inbox, outbox])  # the others stay
+    assert (outbox / "reports" / "run-e.html").read_text().count('class="applicant"') == 2
