@@ -35,15 +35,19 @@ FI_PARTICIPANT_ID_LENGTH = 11
 
 
 def find_videos(paths: list[str | Path] | tuple[str | Path, ...]) -> list[Path]:
-    """Video files among ``paths``; folders are searched recursively. Sorted, without duplicates.
+    """Video files among ``paths``; folders are searched recursively (``os.walk``: an inbox may hold thousands).
+    Sorted, without duplicates.
 
     Raises:
         DatasetError: a path does not exist.
     """
+    import os
+
     found: set[Path] = set()
     for p in map(Path, paths):
         if p.is_dir():
-            found.update(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
+            for folder, _, files in os.walk(p):
+                found.update(Path(folder, f) for f in files if os.path.splitext(f)[1].lower() in VIDEO_EXTENSIONS)
         elif p.is_file():
             found.add(p)
         else:

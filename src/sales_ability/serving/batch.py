@@ -79,15 +79,17 @@ def list_new_applicants(inbox: str | Path, outbox: str | Path, shard_size: int, 
             return {"shards": [], "waiting": [], "late": []}
         raise ScoringConfigError(f"{inbox}: inbox folder not found")
     with db.engine(db.database_url(outbox.parent, database_url)).begin() as conn:
-        ledger = pd.DataFrame(conn.execute(select(db.videos.c.content_sha256, db.videos.c.source, db.videos.c.applicant_id)).fetchall(),
-                              columns=["content_sha256", "source", "applicant_id"])
+        ledger = conn.execute(select(db.videos.c.content_sha256, db.videos.c.source, db.videos.c.applicant_id)).fetchall()
         return _plan(inbox, ledger, shard_size, knowledge_base, lambda paths: cached_hashes(conn, paths),
                      applicant_of, disambiguated)
 
 
-def _plan(inbox: Path, ledger: pd.DataFrame, shard_size: int, knowledge_base, hashes, applicant_of, disambiguated) -> dict:
-    done_hashes = set(ledger["content_sha256"])
-    done_applicants = set(ledger["applicant_id"])
+def _plan(inbox: Path, ledger: list, shard_size: int, knowledge_base, hashes, applicant_of, disambiguated) -> dict:
+    done_hashes = {row.content_sha256 for row in ledger}
+    done_applicants = {row.applicant_id for row in ledger}
+    sources: dict[str, set[str]] = {}
+    for row in ledger:
+        sources.setdefault(row.applicant_id, set()).add(row.source)
     folders: dict[Path, list[Path]] = {}
     loose: list[Path] = []
     for path in find_videos([inbox]):
@@ -99,8 +101,7 @@ def _plan(inbox: Path, ledger: pd.DataFrame, shard_size: int, knowledge_base, ha
     for folder, videos in sorted(folders.items()):
         name = folder.name
         if name in done_applicants:
-            known = set(ledger.loc[ledger["applicant_id"] == name, "source"])
-            if any(str(v) not in known for v in videos):
+            if any(str(v) not in sources[name] for v in videos):
                 late.append(name)
             continue
         if not applicant_complete(folder):
