@@ -45,7 +45,7 @@ def make_project(root: Path, env: dict) -> Path:
     params["demo"]["clips"] = 12
     params["demo"]["collected_participants"] = 5
     params["demo"]["answer_seconds"] = [16, 26]  # as the test suite: 1 or 2 segments per answer
-    params["demo"]["collected_fps"] = 5
+    params["demo"]["collected_fps"] = 6  # the shortest segment (11.25 s) still holds 67 frames
     params["train"]["epochs"] = 2
     params["finetune"]["epochs"] = 1
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -88,7 +88,7 @@ def reproduced_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     params["demo"]["clips"] = 12  # 12 people: 7 train, 3 validation, 2 test
     params["demo"]["collected_participants"] = 5  # phase 2: 25 answers, plus the broken participants
     params["demo"]["answer_seconds"] = [16, 26]  # 1 or 2 segments of ~15 s each: the adapter segments for real
-    params["demo"]["collected_fps"] = 5  # a 15 s segment still holds 75 frames (60 sampled)
+    params["demo"]["collected_fps"] = 6  # the shortest segment (11.25 s: round(23/15) = 2) still holds 67 frames
     params["train"]["epochs"] = 2
     params["finetune"]["epochs"] = 1
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

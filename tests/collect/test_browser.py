@@ -196,8 +196,6 @@ def face_browser(tmp_path: Path, face_y4m: Path):
 def test_screening_applicant_from_the_browser_to_a_ranked_row(screening, face_browser, tiny_model: Path, tmp_path: Path) -> None:
     """Screening mode: its own notice, five answers and no questionnaire; completion publishes the applicant
     into the batch inbox, and the batch DAG's own functions score it into one applicant row."""
-    import pandas as pd
-
     from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_base
     from sales_ability.serving.batch import list_new_applicants, merge_shards, score_shard
 
@@ -231,9 +229,13 @@ def test_screening_applicant_from_the_browser_to_a_ranked_row(screening, face_br
     listing = list_new_applicants(inbox, outbox, shard_size=8, knowledge_base=kb)
     assert [a["applicant_id"] for s in listing["shards"] for a in s["applicants"]] == [code]
     shards = [score_shard(s, outbox, kb, str(tiny_model)) for s in listing["shards"]]
-    counts = merge_shards(shards, outbox, kb, str(tiny_model))
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    counts = merge_shards(shards, outbox, kb, str(tiny_model), url, "run-1")
     assert counts["applicants_new"] == 1 and counts["videos_rejected_new"] == 0
-    (row,) = pd.read_csv(outbox / "applicants.csv").to_dict("records")
+    from sales_ability.serving import results_db as db
+
+    with db.engine(url).connect() as conn:
+        (row,) = db.read_table(conn, db.applicants).to_dict("records")
     assert row["applicant_id"] == code and row["answers"] == 5 and row["segments"] == 5
     assert row["sales_score_low"] <= row["sales_score"] <= row["sales_score_high"]
-    assert list_new_applicants(inbox, outbox, shard_size=8)["shards"] == []  # scored once
+    assert list_new_applicants(inbox, outbox, shard_size=8, database_url=url)["shards"] == []  # scored once
