@@ -4,6 +4,7 @@ that upload compared with an idle server (ratio measured in one run)."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import socket
 import statistics
@@ -115,7 +116,9 @@ def measure_upload(size_mb: int = 150, max_upload_mb: int = 200) -> dict:
             upload_s = time.perf_counter() - started
             done.set()
             watcher.join()
+            uploads = tmp / "data" / ".uploads"  # where answers are received
             leftovers = [p.name for p in (tmp / "data" / pid).iterdir() if p.name.startswith(".")]
+            leftovers += [p.name for p in uploads.iterdir()] if uploads.is_dir() else []
     page_during = [d for d, _ in during]
     return {
         "upload_mb": size_mb, "upload_s": round(upload_s, 2), "status": response.status_code,
@@ -127,25 +130,94 @@ def measure_upload(size_mb: int = 150, max_upload_mb: int = 200) -> dict:
     }
 
 
-def main() -> None:
-    from rich.console import Console
+def bomb_recording(folder: Path) -> bytes:
+    """A 61-frame 1000x1000 VP8 WebM whose header is patched to declare 16000x16000 (decoding such a picture
+    takes over a gigabyte)."""
+    import numpy as np
+
+    from sales_ability.data.video import write_video
+
+    frames = [np.full((1000, 1000, 3), 3 * i, np.uint8) for i in range(61)]
+    data = write_video(folder / "bomb.webm", frames, 15, codec="libvpx").read_bytes()
+    for element in (b"\xb0", b"\xba"):  # PixelWidth, PixelHeight: 1000 -> 16000
+        data = data.replace(element + b"\x82\x03\xe8", element + b"\x82\x3e\x80", 1)
+    return data
+
+
+def measure_bombs(n: int = 3) -> dict:
+    """``n`` decompression bombs uploaded at once: the server's memory growth and CPU seconds, and a page
+    request's time meanwhile."""
+    import psutil
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        bomb, recording = bomb_recording(tmp), small_recording(tmp)
+        with collect_server(tmp / "data", 100) as (url, proc), httpx.Client(base_url=url, timeout=120) as client:
+            server = psutil.Process(proc.pid)
+            pids = [client.post("/api/participants", json={"agree": True}).json()["participant_id"] for _ in range(n)]
+            assert client.put(f"/api/participants/{pids[0]}/answers/1", content=recording).status_code == 200  # warm-up
+            baseline, cpu_before = rss_bytes(proc.pid), sum(server.cpu_times()[:2])
+            peak, done = baseline, threading.Event()
+
+            def sample() -> None:
+                nonlocal peak
+                while not done.is_set():
+                    peak = max(peak, rss_bytes(proc.pid))
+                    time.sleep(0.01)
+
+            watcher = threading.Thread(target=sample, daemon=True)
+            watcher.start()
+            started = time.perf_counter()
+            barrier = threading.Barrier(n)
+
+            def send(pid: str) -> httpx.Response:
+                barrier.wait()
+                with httpx.Client(base_url=url, timeout=120) as c:
+                    return c.put(f"/api/participants/{pid}/answers/2", content=bomb)
+
+            with concurrent.futures.ThreadPoolExecutor(n) as pool:
+                answers = list(pool.map(send, pids))
+            elapsed = time.perf_counter() - started
+            page_started = time.perf_counter()
+            client.get("/")
+            page_ms = 1000 * (time.perf_counter() - page_started)
+            done.set()
+            watcher.join()
+            cpu = sum(server.cpu_times()[:2]) - cpu_before
+    return {"bombs": n, "bomb_kb": round(len(bomb) / 1024), "statuses": sorted({a.status_code for a in answers}),
+            "detail": answers[0].json().get("detail", ""), "rss_growth_mb": round((peak - baseline) / 2**20, 1),
+            "cpu_s": round(cpu, 2), "seconds": round(elapsed, 2), "page_ms_after": round(page_ms, 1)}
+
+
+def _figures_table(title: str, rows: list[tuple[str, str]]):
     from rich.table import Table
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    figures = measure_upload()
-    table = Table(title=f"collection website: one {figures['upload_mb']} MB upload to `sales-ability collect serve`")
+    table = Table(title=title)
     table.add_column("figure")
     table.add_column("value", justify="right")
-    table.add_row("server memory growth during the upload", f"{figures['rss_growth_mb']} MB")
-    table.add_row("upload time (loopback)", f"{figures['upload_s']} s")
-    table.add_row("page request, idle server (median)", f"{figures['page_ms_idle_median']} ms")
-    table.add_row(f"page request during the upload (median of {figures['page_requests_during_upload']})",
-                  f"{figures['page_ms_during_median']} ms")
-    table.add_row("page request during the upload (max)", f"{figures['page_ms_during_max']} ms")
-    if figures["page_ms_during_median"]:
-        table.add_row("during / idle (median)", f"{figures['page_ms_during_median'] / max(figures['page_ms_idle_median'], 0.01):.2f} x")
-    table.add_row("answer", f"{figures['status']}: {figures['detail']}")
-    Console().print(table)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def main() -> None:
+    from rich.console import Console
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    f = measure_upload()
+    rows = [("server memory growth during the upload", f"{f['rss_growth_mb']} MB"), ("upload time (loopback)", f"{f['upload_s']} s"),
+            ("page request, idle server (median)", f"{f['page_ms_idle_median']} ms"),
+            (f"page request during the upload (median of {f['page_requests_during_upload']})", f"{f['page_ms_during_median']} ms"),
+            ("page request during the upload (max)", f"{f['page_ms_during_max']} ms")]
+    if f["page_ms_during_median"]:
+        rows.append(("during / idle (median)", f"{f['page_ms_during_median'] / max(f['page_ms_idle_median'], 0.01):.2f} x"))
+    rows.append(("answer", f"{f['status']}: {f['detail']}"))
+    Console().print(_figures_table(f"collection website: one {f['upload_mb']} MB upload to `sales-ability collect serve`", rows))
+    b = measure_bombs()
+    Console().print(_figures_table(
+        f"{b['bombs']} decompression bombs at once ({b['bomb_kb']} KB WebM declaring 16000x16000)",
+        [("server memory growth", f"{b['rss_growth_mb']} MB"), ("server CPU", f"{b['cpu_s']} s"),
+         ("until all were answered", f"{b['seconds']} s"), ("answers", f"{b['statuses']}: {b['detail']}")]))
 
 
 if __name__ == "__main__":

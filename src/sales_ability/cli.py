@@ -401,11 +401,20 @@ def collect_serve(
     db: Annotated[str | None, typer.Option("--database-url", help="Screening: the results database a withdrawal erases "
                                                                 "the applicant from [default: $SALES_ABILITY_DATABASE_URL, "
                                                                 "else sqlite:///results.db here].")] = None,
+    forwarded_allow_ips: Annotated[str | None, typer.Option(
+        "--forwarded-allow-ips", help="Reverse proxies whose X-Forwarded-For is trusted (comma-separated addresses); "
+                                      "none by default, so a client cannot forge its address.")] = None,
+    max_checks: Annotated[int, typer.Option(min=1, help="Recordings checked at once (more: 503, Retry-After).")] = 2,
+    max_pixels: Annotated[int, typer.Option(min=64 * 64, help="Largest picture accepted (width x height).")] = 1920 * 1080,
+    max_open_per_address: Annotated[int, typer.Option(min=1, help="Unfinished participants per client address.")] = 3,
+    min_free_mb: Annotated[int | None, typer.Option(min=0, help="Free disk space an upload needs [default: twice --max-upload-mb].")] = None,
 ) -> None:
-    """Serve the collection website (admin API needs SALES_ABILITY_ADMIN_TOKEN in the environment)."""
+    """Serve the collection website (admin API needs SALES_ABILITY_ADMIN_TOKEN in the environment: 32 characters
+    at least, never the example's placeholder)."""
     import uvicorn
 
-    from sales_ability.collect.app import create_app
+    from sales_ability.collect.app import ConfigurationError, create_app, server_config
+    from sales_ability.collect.video_check import RecordingLimits
     from sales_ability.collect.storage import MODES
 
     if mode not in MODES:
@@ -422,9 +431,15 @@ def collect_serve(
         def on_withdraw(pid: str) -> None:
             erase_applicant(pid, url, inbox, outbox, _kb_or_none(Path("models/knowledge_base.json")))
 
-    uvicorn.run(create_app(data_dir, export_dir, max_upload_mb * 1024 * 1024, docs=docs, retention_days=retention_days,
-                           create_per_minute=create_per_minute, mode=mode, inbox=inbox, on_withdraw=on_withdraw),
-                host=host, port=port)
+    try:
+        app_ = create_app(data_dir, export_dir, max_upload_mb * 1024 * 1024, docs=docs, retention_days=retention_days,
+                          create_per_minute=create_per_minute, mode=mode, inbox=inbox, on_withdraw=on_withdraw,
+                          limits=RecordingLimits(max_pixels=max_pixels), max_checks=max_checks,
+                          max_open_per_address=max_open_per_address,
+                          min_free_bytes=None if min_free_mb is None else min_free_mb * 1024 * 1024)
+    except ConfigurationError as err:
+        raise typer.BadParameter(str(err)) from None
+    uvicorn.Server(server_config(app_, host, port, forwarded_allow_ips)).run()
 
 
 @collect_app.command("purge")

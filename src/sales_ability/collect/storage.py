@@ -4,15 +4,27 @@ Layout (what the collected-dataset adapter reads): ``answer_<n>.webm``, ``ipip50
 ``consent.json``, ``metadata.json``. Nothing exists before consent: the folder is made by the consent
 itself. Once complete, a participant's record is locked; only the admin's withdrawal removes it.
 Participants who consented but never completed are removed by ``purge`` after a retention period.
+
+Every change to one participant (an answer placed, the questionnaire, completion and its publication,
+the export's copy, purge, withdrawal) runs under that participant's lock (``fcntl.flock`` on a file in
+``<data-dir>/.locks/``, named by a hash of the id: it serialises threads and processes alike), so a
+withdrawal always wins: whatever was running finishes or finds the participant gone, and nothing is left.
+Uploads are received in ``<data-dir>/.uploads/`` (never inside the folder a withdrawal removes), and the
+export stages its copies beside the export folder, never inside the folder DVC tracks.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import re
 import secrets
 import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,7 +55,9 @@ class ParticipantError(Exception):
 
 
 COMPLETE = "complete"
-UPLOAD_SUFFIX = ".upload"  # an answer being received: ``.answer_<n>.<random>.upload`` in the participant folder
+UPLOAD_SUFFIX = ".upload"  # an answer being received: ``.uploads/<participant>.<n>.<random>.upload``
+UPLOADS_DIR = ".uploads"
+LOCKS_DIR = ".locks"
 
 
 def now() -> str:
@@ -81,6 +95,19 @@ class ParticipantStore:
         self.inbox = Path(inbox).resolve() if inbox is not None else None
         if self.inbox is not None:
             self.inbox.mkdir(parents=True, exist_ok=True)
+        self._export_lock = threading.Lock()
+
+    @contextmanager
+    def locked(self, participant_id: str) -> Iterator[None]:
+        """Hold the participant's lock (threads and processes): every change to one participant runs inside."""
+        name = hashlib.sha256(participant_id.encode()).hexdigest()[:24]
+        (self.root / LOCKS_DIR).mkdir(exist_ok=True)  # made on first use: nothing at all exists before a consent
+        with open(self.root / LOCKS_DIR / name, "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def folder(self, participant_id: str) -> Path:
         """The participant's folder; refuses malformed ids (no path ever built from one) and unknown ones."""
@@ -91,7 +118,7 @@ class ParticipantStore:
             raise ParticipantError(404, "unknown participant id")
         return folder
 
-    def create(self, agreed: bool, user_agent: str = "", profile: dict[str, str] | None = None) -> str:
+    def create(self, agreed: bool, profile: dict[str, str] | None = None) -> str:
         """A new participant who consents now (random, URL-safe id). Without consent nothing is written."""
         if agreed is not True:
             raise ParticipantError(400, "consent must be given to take part")
@@ -104,19 +131,21 @@ class ParticipantStore:
                 break
         at = now()
         write_json_atomic(folder / "consent.json", {"agreed": True, "version": CONSENT_VERSION, "purpose": self.mode, "at": at})
+        # no User-Agent: the consent text does not mention it, and nothing needs it
         write_json_atomic(folder / "metadata.json", {"participant_id": participant_id, "created": at, "status": "consented",
-                                                      "user_agent": user_agent[:300], **({"profile": profile} if profile else {})})
+                                                      **({"profile": profile} if profile else {})})
         return participant_id
 
     def open_folder(self, participant_id: str) -> Path:
         """The folder of a participant whose record may still change (consented, not complete).
 
         Raises:
-            ParticipantError: 400/404 for a bad id, 403 without consent, 409 once complete.
+            ParticipantError: 400/404 for a bad or unknown id (a folder without its consent is one being
+                withdrawn: consent creates the folder), 409 once complete.
         """
         folder = self.folder(participant_id)
         if not self.has_consent(folder):
-            raise ParticipantError(403, "nothing is accepted before consent")
+            raise ParticipantError(404, "unknown participant id")
         if self._meta(folder).get("status") == COMPLETE:
             raise ParticipantError(409, "this participation is complete: answers and questionnaire can no longer be "
                                         "changed (to withdraw, send your participant code to the study team)")
@@ -124,11 +153,12 @@ class ParticipantStore:
 
     def save_profile(self, participant_id: str, profile: dict[str, str]) -> None:
         """Store the optional profile (each answer from ``PROFILE_CHOICES``) in metadata.json."""
-        folder = self.open_folder(participant_id)
         check_profile(profile)
-        meta = self._meta(folder)
-        meta["profile"] = dict(profile)
-        write_json_atomic(folder / "metadata.json", meta)
+        with self.locked(participant_id):
+            folder = self.open_folder(participant_id)
+            meta = self._meta(folder)
+            meta["profile"] = dict(profile)
+            write_json_atomic(folder / "metadata.json", meta)
 
     def has_consent(self, folder: Path) -> bool:
         return (folder / "consent.json").is_file()
@@ -140,47 +170,53 @@ class ParticipantStore:
 
     def upload_path(self, participant_id: str, number: int) -> Path:
         """Where answer ``number`` is received before it is checked (consent, lock and number checked first)."""
-        folder = self.open_folder(participant_id)
+        self.open_folder(participant_id)
         self.check_question(number)
-        return folder / f".answer_{number}.{secrets.token_hex(6)}{UPLOAD_SUFFIX}"
+        (self.root / UPLOADS_DIR).mkdir(exist_ok=True)
+        return self.root / UPLOADS_DIR / f"{participant_id}.{number}.{secrets.token_hex(6)}{UPLOAD_SUFFIX}"
 
     def place_answer(self, participant_id: str, number: int, received: Path, extension: str) -> Path:
         """Move a checked upload into place as ``answer_<number><extension>`` (an atomic rename; a take in the
-        other container is removed). The lock is checked again: the record may have completed meanwhile."""
-        folder = self.open_folder(participant_id)
-        path = folder / f"answer_{number}{extension}"
-        os.replace(received, path)
-        for old in folder.glob(f"answer_{number}.*"):
-            if old != path:
-                old.unlink()
-        self._status(folder, "recording")
-        return path
+        other container is removed), under the participant's lock. The record is checked again: it may have
+        completed, or been withdrawn, while the upload was received."""
+        with self.locked(participant_id):
+            folder = self.open_folder(participant_id)
+            path = folder / f"answer_{number}{extension}"
+            os.replace(received, path)
+            for old in folder.glob(f"answer_{number}.*"):
+                if old != path:
+                    old.unlink()
+            self._status(folder, "recording")
+            return path
 
     def answered(self, folder: Path) -> list[int]:
         return sorted(int(p.stem.split("_")[1]) for p in folder.glob("answer_*"))
 
     def save_ipip(self, participant_id: str, answers: dict[str, int], scores: dict[str, float]) -> None:
         """Store the questionnaire: once, after the five answers (research mode only)."""
-        folder = self.open_folder(participant_id)
         if self.mode == "screening":
             raise ParticipantError(404, "screening mode has no questionnaire")
-        missing = sorted(set(range(1, len(QUESTIONS) + 1)) - set(self.answered(folder)))
-        if missing:
-            raise ParticipantError(409, f"the questionnaire comes after the five answers (missing: {missing})")
-        if (folder / "ipip50.json").is_file():
-            raise ParticipantError(409, "the questionnaire was already submitted")
-        write_json_atomic(folder / "ipip50.json", {"answers": answers, "scores": scores, "submitted": now()})
-        self._status(folder, "questionnaire")
+        with self.locked(participant_id):
+            folder = self.open_folder(participant_id)
+            missing = sorted(set(range(1, len(QUESTIONS) + 1)) - set(self.answered(folder)))
+            if missing:
+                raise ParticipantError(409, f"the questionnaire comes after the five answers (missing: {missing})")
+            if (folder / "ipip50.json").is_file():
+                raise ParticipantError(409, "the questionnaire was already submitted")
+            write_json_atomic(folder / "ipip50.json", {"answers": answers, "scores": scores, "submitted": now()})
+            self._status(folder, "questionnaire")
 
     def complete(self, participant_id: str) -> dict:
-        folder = self.open_folder(participant_id)
-        missing = [n for n in range(1, len(QUESTIONS) + 1) if n not in self.answered(folder)]
-        if missing or (self.mode == "research" and not (folder / "ipip50.json").is_file()):
-            raise ParticipantError(409, f"not finished: answers missing {missing}" if missing else "not finished: questionnaire missing")
-        self._status(folder, COMPLETE)
-        if self.mode == "screening":
-            self.publish(participant_id)
-        return {"participant_code": participant_id}
+        """Complete (once: a second complete answers 409) and, in screening mode, publish to the inbox."""
+        with self.locked(participant_id):
+            folder = self.open_folder(participant_id)
+            missing = [n for n in range(1, len(QUESTIONS) + 1) if n not in self.answered(folder)]
+            if missing or (self.mode == "research" and not (folder / "ipip50.json").is_file()):
+                raise ParticipantError(409, f"not finished: answers missing {missing}" if missing else "not finished: questionnaire missing")
+            if self.mode == "screening":
+                self.publish(participant_id)
+            self._status(folder, COMPLETE)
+            return {"participant_code": participant_id}
 
     def publish(self, participant_id: str) -> Path:
         """Put a complete applicant into the scoring inbox atomically: the answers, consent and metadata are
@@ -190,7 +226,7 @@ class ParticipantStore:
         target = self.inbox / participant_id
         staging = self.inbox / f".{participant_id}.tmp"
         shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(folder, staging, ignore=shutil.ignore_patterns(f"*{UPLOAD_SUFFIX}", ".*"))
+        shutil.copytree(folder, staging, ignore=shutil.ignore_patterns(".*"))
         write_json_atomic(staging / COMPLETE_MARKER, {"participant_id": participant_id, "completed": now(),
                                                        "answers": self.answered(staging)})
         if target.exists():  # a retried complete of an already published applicant
@@ -216,48 +252,88 @@ class ParticipantStore:
         }
 
     def list(self, retention_days: float | None = None) -> list[dict]:
-        return [self.status(f, retention_days) for f in sorted(self.root.iterdir())
-                if f.is_dir() and PARTICIPANT_ID.fullmatch(f.name)]
+        out = []
+        for f in sorted(self.root.iterdir()):
+            if f.is_dir() and PARTICIPANT_ID.fullmatch(f.name):
+                try:
+                    out.append(self.status(f, retention_days))
+                except (FileNotFoundError, json.JSONDecodeError):  # withdrawn while listed
+                    continue
+        return out
 
     def purge(self, older_than_days: float) -> list[str]:
         """Remove participants who consented more than ``older_than_days`` ago and never completed, and
         uploads left half-received by a crash. Complete participants are never touched."""
-        removed = [s["participant_id"] for s in self.list(older_than_days) if s["stale"]]
-        for pid in removed:
-            shutil.rmtree(self.root / pid)
+        removed = []
+        for candidate in [s["participant_id"] for s in self.list(older_than_days) if s["stale"]]:
+            with self.locked(candidate):  # checked again under the lock: it may have completed meanwhile
+                folder = self.root / candidate
+                if folder.is_dir() and self.status(folder, older_than_days)["stale"]:
+                    shutil.rmtree(folder)
+                    removed.append(candidate)
         cutoff = datetime.now(UTC).timestamp() - older_than_days * 86400
-        for leftover in self.root.glob(f"*/.answer_*{UPLOAD_SUFFIX}"):
+        for leftover in [*self.root.glob(f"{UPLOADS_DIR}/*{UPLOAD_SUFFIX}"), *self.root.glob(f"*/.answer_*{UPLOAD_SUFFIX}")]:
             if leftover.stat().st_mtime < cutoff:
-                leftover.unlink()
+                leftover.unlink(missing_ok=True)
         return removed
 
     def delete(self, participant_id: str, export_dir: Path | None = None) -> None:
         """Withdrawal: the participant's raw files go, here, in the export (dropped from the next featurize)
         and in the scoring inbox (screening mode)."""
-        shutil.rmtree(self.folder(participant_id))
-        for where in (export_dir, self.inbox):
-            if where is not None and (Path(where) / participant_id).is_dir():
-                shutil.rmtree(Path(where) / participant_id)
+        self.folder(participant_id)  # 400/404 for a bad or unknown id
+        with self.locked(participant_id):  # waits for whatever else runs on this participant, then wins
+            shutil.rmtree(self.root / participant_id, ignore_errors=True)
+            for where in (export_dir, self.inbox):
+                if where is not None:
+                    shutil.rmtree(Path(where) / participant_id, ignore_errors=True)
+                    shutil.rmtree(Path(where) / f".{participant_id}.tmp", ignore_errors=True)
+            if export_dir is not None:
+                shutil.rmtree(self._export_staging(Path(export_dir)) / participant_id, ignore_errors=True)
+            for upload in self.root.glob(f"{UPLOADS_DIR}/{participant_id}.*"):
+                upload.unlink(missing_ok=True)
+
+    @staticmethod
+    def _export_staging(export_dir: Path) -> Path:
+        """Where the export stages copies: beside the export folder (same file system), never inside it."""
+        return export_dir.parent / f".{export_dir.name}.staging"
 
     def export(self, export_dir: str | Path) -> dict:
         """Copy complete participants into the collected-dataset folder DVC tracks; drop withdrawn ones (no
-        longer here at all). A complete record is locked, so an exported participant is never dropped."""
+        longer here at all). A complete record is locked, so an exported participant is never dropped.
+
+        One export at a time; each participant's copy is made under their lock (a withdrawal waits for it,
+        then removes both copies). Copies are staged beside the export folder, and the staging folder is
+        cleared at start and on failure, so the tracked folder never holds a half copy or a withdrawn person.
+        """
         export_dir = Path(export_dir)
         export_dir.mkdir(parents=True, exist_ok=True)
-        present = {s["participant_id"]: s["status"] for s in self.list()}
-        complete = [pid for pid, status in present.items() if status == COMPLETE]
-        for pid in complete:
-            target = export_dir / pid
-            staging = export_dir / f".{pid}.tmp"
-            shutil.rmtree(staging, ignore_errors=True)
-            shutil.copytree(self.root / pid, staging, ignore=shutil.ignore_patterns(f"*{UPLOAD_SUFFIX}"))
-            shutil.rmtree(target, ignore_errors=True)
-            staging.rename(target)
-        removed = [p.name for p in export_dir.iterdir()
-                   if p.is_dir() and PARTICIPANT_ID.fullmatch(p.name) and p.name not in present]
-        for name in removed:
-            shutil.rmtree(export_dir / name)
-        return {"exported": len(complete), "removed": removed, "export_dir": str(export_dir)}
+        staging_root = self._export_staging(export_dir)
+        with self._export_lock:
+            shutil.rmtree(staging_root, ignore_errors=True)
+            for leftover in export_dir.glob(".*.tmp"):  # what an older version staged inside the tracked folder
+                shutil.rmtree(leftover, ignore_errors=True)
+            staging_root.mkdir()
+            exported = 0
+            try:
+                for pid in [s["participant_id"] for s in self.list() if s["status"] == COMPLETE]:
+                    with self.locked(pid):
+                        if not (self.root / pid).is_dir():  # withdrawn while the export ran
+                            continue
+                        staging = staging_root / pid
+                        shutil.copytree(self.root / pid, staging, ignore=shutil.ignore_patterns(".*"))
+                        shutil.rmtree(export_dir / pid, ignore_errors=True)
+                        staging.rename(export_dir / pid)
+                        exported += 1
+                present = {s["participant_id"] for s in self.list()}
+                removed = []
+                for p in export_dir.iterdir():
+                    if p.is_dir() and PARTICIPANT_ID.fullmatch(p.name) and p.name not in present:
+                        with self.locked(p.name):
+                            shutil.rmtree(p, ignore_errors=True)
+                        removed.append(p.name)
+            finally:
+                shutil.rmtree(staging_root, ignore_errors=True)
+        return {"exported": exported, "removed": removed, "export_dir": str(export_dir)}
 
     @staticmethod
     def _meta(folder: Path) -> dict:
