@@ -332,6 +332,36 @@ def report_command(
     console.print(f"report of {len(selection(url, **query)[0])} applicants -> {out} ({out.stat().st_size / 1024:.0f} KiB)")
 
 
+@app.command("audit")
+@clear_errors
+def audit_command(
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for audit.csv and audit.html.")] = Path("reports"),
+    since: Annotated[str | None, typer.Option(help="Applicants scored on or after this ISO date.")] = None,
+    until: Annotated[str | None, typer.Option(help="Applicants scored on or before this ISO date.")] = None,
+    metrics: Annotated[Path, typer.Option(help="The model's metrics/evaluate.json, summarised as its card.")] = Path("metrics/evaluate.json"),
+    db: Annotated[str | None, typer.Option("--database-url", help="Results database [default: $SALES_ABILITY_DATABASE_URL, "
+                                                                "else sqlite:///results.db here].")] = None,
+) -> None:
+    """Bias audit (NYC Local Law 144) of the scored applicants in the results database: per sex, race/ethnicity
+    and intersection, applicants, scoring rate and impact ratio; unknown counted, small categories marked."""
+    import json
+
+    from sales_ability.serving.audit_report import write_audit
+    from sales_ability.serving.registry import card_summary
+    from sales_ability.serving.reports import audit_applicants
+    from sales_ability.serving.results_db import database_url
+
+    url = database_url(Path("."), db)
+    people = audit_applicants(url, since, until)
+    if people.empty:
+        raise typer.BadParameter("no scored applicants in that selection")
+    card = card_summary(json.loads(metrics.read_text()).get("test", {})) if metrics.is_file() else "no model metrics given"
+    table = write_audit(people, out_dir, f"results database ({url.split('@')[-1]})", card)
+    worst = table.dropna(subset=["impact_ratio"]).groupby("dimension")["impact_ratio"].min().to_dict()
+    console.print(f"audit of {len(people)} applicants -> {out_dir / 'audit.html'}, {out_dir / 'audit.csv'}; lowest impact "
+                  f"ratio " + ", ".join(f"{d} {v:.3f}" for d, v in worst.items()), highlight=False)
+
+
 @applicants_app.command("delete")
 @clear_errors
 def applicants_delete(
@@ -421,7 +451,7 @@ def collect_serve(
         raise typer.BadParameter(f"--mode must be one of {', '.join(MODES)}")
     if mode == "screening" and inbox is None:
         raise typer.BadParameter("--mode screening needs --inbox (the batch scoring DAG's inbox folder)")
-    on_withdraw = None
+    on_withdraw = on_self_report = None
     if mode == "screening":  # a withdrawal leaves no trace anywhere the system wrote: the same erasure as the CLI's
         from sales_ability.serving.reports import erase_applicant
         from sales_ability.serving.results_db import database_url
@@ -431,9 +461,15 @@ def collect_serve(
         def on_withdraw(pid: str) -> None:
             erase_applicant(pid, url, inbox, outbox, _kb_or_none(Path("models/knowledge_base.json")))
 
+        def on_self_report(pid: str, report: dict) -> None:  # for the audit only: never beside the answers
+            from sales_ability.serving.reports import record_self_report
+
+            record_self_report(url, pid, report)
+
     try:
         app_ = create_app(data_dir, export_dir, max_upload_mb * 1024 * 1024, docs=docs, retention_days=retention_days,
                           create_per_minute=create_per_minute, mode=mode, inbox=inbox, on_withdraw=on_withdraw,
+                          on_self_report=on_self_report,
                           limits=RecordingLimits(max_pixels=max_pixels), max_checks=max_checks,
                           max_open_per_address=max_open_per_address,
                           min_free_bytes=None if min_free_mb is None else min_free_mb * 1024 * 1024)

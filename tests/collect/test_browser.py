@@ -174,9 +174,13 @@ def test_whole_flow_in_chromium(server, browser, tmp_path: Path) -> None:
 
 @pytest.fixture()
 def screening(tmp_path: Path):
-    """The website in screening mode, publishing into a scoring inbox (Stop after 2.5 s: 75 frames at 30 fps)."""
-    for url in _serve(create_app(tmp_path / "site", mode="screening", inbox=tmp_path / "inbox", min_seconds=2.5)):
-        yield url, tmp_path / "inbox"
+    """The website in screening mode, publishing into a scoring inbox (Stop after 2.5 s: 75 frames at 30 fps);
+    the self-reports it receives for the audit are collected in a list."""
+    reports: list[tuple[str, dict]] = []
+    app = create_app(tmp_path / "site", mode="screening", inbox=tmp_path / "inbox", min_seconds=2.5,
+                     on_self_report=lambda pid, report: reports.append((pid, report)))
+    for url in _serve(app):
+        yield url, tmp_path / "inbox", reports
 
 
 @pytest.fixture()
@@ -199,7 +203,7 @@ def test_screening_applicant_from_the_browser_to_a_ranked_row(screening, face_br
     from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_base
     from sales_ability.serving.batch import list_new_applicants, merge_shards, score_shard
 
-    url, inbox = screening
+    url, inbox, reports = screening
     browser, wait = face_browser, WebDriverWait(face_browser, 60)
     browser.get(url)
     wait.until(ec.visibility_of_element_located((By.ID, "consent-screening")))
@@ -215,12 +219,23 @@ def test_screening_applicant_from_the_browser_to_a_ranked_row(screening, face_br
         wait.until(ec.text_to_be_present_in_element((By.ID, "q-number"), str(n)))
         _record(browser, wait, seconds=3.0)
         browser.find_element(By.ID, "review-use").click()
+    # the optional self-report for the bias audit, after the answers, with what it is (and is not) for
+    step = wait.until(ec.visibility_of_element_located((By.ID, "step-self-report"))).text
+    for promise in ("optional", "only to audit the tool for bias", "never seen by the model", "deleted"):
+        assert promise in step, promise
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element(By.ID, "self-sex")).select_by_value("female")
+    Select(browser.find_element(By.ID, "self-race")).select_by_value("asian")
+    browser.find_element(By.ID, "self-report-submit").click()
     code = wait.until(ec.visibility_of_element_located((By.ID, "participant-code"))).text
+    assert reports == [(code, {"sex": "female", "race_ethnicity": "asian"})]
     assert browser.find_element(By.ID, "thanks-screening").is_displayed()
     folder = inbox / code
     assert (folder / "complete.json").is_file() and not list(inbox.glob(".*"))  # published whole, nothing staged
     assert sorted(p.name for p in folder.glob("answer_*")) == [f"answer_{n}.webm" for n in range(1, 6)]
     assert not (folder / "ipip50.json").exists()
+    assert not [p for p in folder.rglob("*") if p.is_file() and b"asian" in p.read_bytes()]  # apart from the answers
     assert json.loads((folder / "consent.json").read_text())["purpose"] == "screening"
 
     kb = tmp_path / "kb.json"

@@ -75,7 +75,7 @@ def test_collected_layout_is_the_websites_export_and_scores_back(tmp_path: Path)
         folder = tmp_path / pid
         assert PARTICIPANT_ID.fullmatch(pid)
         assert sorted(p.name for p in folder.iterdir()) == [
-            *(f"answer_{n}.webm" for n in range(1, 6)), "consent.json", "ipip50.json", "metadata.json"]
+            *(f"answer_{n}.webm" for n in range(1, 6)), "consent.json", "ipip50.json", "metadata.json", "self_report.json"]  # the audit's synthetic categories
         sheet = json.loads((folder / "ipip50.json").read_text())
         assert set(sheet["answers"]) == {f"q{i}" for i in range(1, 51)}
         assert all(isinstance(v, int) and 1 <= v <= 5 for v in sheet["answers"].values())

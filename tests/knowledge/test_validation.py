@@ -6,7 +6,6 @@ from sales_ability.knowledge.rate import paper_knowledge_base, rate
 from sales_ability.knowledge.validation import (
     cluster_validation,
     eta_squared,
-    fairness,
     interview_agreement,
 )
 from sales_ability.traits import TRAITS
@@ -42,14 +41,6 @@ def test_interview_agreement_flips_each_trait() -> None:
     # interview is built from E and C: flipping E must lower the agreement
     assert out["flip_extraversion"] < out["configured"]
     assert interview_agreement(_rated().drop(columns="interview"), paper_knowledge_base()) is None
-
-
-def test_fairness_four_fifths() -> None:
-    rated = pd.DataFrame({"sales_score": [8, 8, 2, 2, 8, 2, 2, 2], "gender": list("ffffmmmm")})
-    out = fairness(rated, ["gender"])["gender"]
-    assert out["groups"]["f"]["top_band_share"] == 0.5
-    assert out["groups"]["m"]["top_band_share"] == 0.25
-    assert out["four_fifths_ratio"] == 0.5
 
 
 def test_clusters_do_not_depend_on_row_order() -> None:

@@ -86,7 +86,11 @@ def test_repro_trains_evaluates_and_registers(reproduced: tuple[Path, dict]) -> 
     assert json.loads((root / "models/finetune/calibration.json").read_text())["split"] == "validation"
     rate_deps = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["rate"]["deps"]
     assert not [d for d in rate_deps if "manifests" in d]
-    assert "gender" in json.loads((root / "metrics/knowledge_base.json").read_text())["knowledge_base"].get("fairness", {})
+    audit = json.loads((root / "metrics/knowledge_base.json").read_text())["knowledge_base"]["audit"]  # per applicant
+    assert audit["applicants"] == predictions["participant_id"].nunique() and {"sex", "race_ethnicity", "intersection"} <= set(audit)
+    table = pd.read_csv(root / "reports/audit.csv")
+    assert (table.groupby("dimension")["applicants"].sum() == audit["applicants"]).all()
+    assert "scoring rate" in (root / "reports/audit.html").read_text()
     assert (root / "plots/evaluate/predicted_vs_true.png").stat().st_size > 1000
 
     import mlflow

@@ -45,6 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sales_ability.collect.storage import (
     PROFILE_CHOICES,
     QUESTIONS,
+    SELF_REPORT_CHOICES,
     ParticipantError,
     ParticipantStore,
 )
@@ -246,6 +247,11 @@ class ProfileBody(_Strict):
     profile: dict[StrictStr, StrictStr]
 
 
+class SelfReportBody(_Strict):
+    sex: StrictStr = "prefer_not_to_say"
+    race_ethnicity: StrictStr = "prefer_not_to_say"
+
+
 class IPIPBody(_Strict):
     answers: dict[StrictStr, Any]
 
@@ -285,6 +291,7 @@ def create_app(
     min_free_bytes: int | None = None,
     max_open_per_address: int = 3,
     admin_delay_s: float = 0.25,
+    on_self_report: Callable[[str, dict], object] | None = None,
 ) -> FastAPI:
     """The website and its API over the participant folders in ``data_dir``.
 
@@ -309,6 +316,8 @@ def create_app(
         min_free_bytes: free disk space an upload needs before it is accepted (default: twice the upload limit).
         max_open_per_address: unfinished participants one client address may hold at once.
         admin_delay_s: a failed admin attempt waits this long, doubled for each recent failure (at most 5 s).
+        on_self_report: called with the participant id and the screening self-report (the CLI records it in the
+            results database's ``self_reports`` table, for ``sales-ability audit``).
 
     Raises:
         ConfigurationError: the admin token (``SALES_ABILITY_ADMIN_TOKEN``) is short or the example's placeholder.
@@ -351,6 +360,7 @@ def create_app(
             "ipip50": [{"item": i.column, "text": i.text} for i in load_key()],
             "scale": ["Very inaccurate", "Moderately inaccurate", "Neither", "Moderately accurate", "Very accurate"],
             "profile": {k: list(v) for k, v in PROFILE_CHOICES.items()},
+            "self_report": {k: list(v) for k, v in SELF_REPORT_CHOICES.items()},
             "mode": mode,
             "limits": {"max_upload_bytes": max_upload_bytes, "min_seconds": min_seconds, "max_seconds": MAX_SECONDS,
                        "suggested_seconds": list(SUGGESTED_SECONDS)},
@@ -438,6 +448,15 @@ def create_app(
         except IPIPError as err:
             raise ParticipantError(422, str(err)) from None
         store.save_ipip(participant_id, answers, scores)
+        return {"ok": True}
+
+    @app.post("/api/participants/{participant_id}/self_report")
+    def self_report(participant_id: str, body: SelfReportBody) -> dict:
+        """Screening only, optional, after the answers: sex and race/ethnicity for the bias audit."""
+        report = body.model_dump()
+        store.save_self_report(participant_id, report)
+        if on_self_report is not None:
+            on_self_report(participant_id, report)
         return {"ok": True}
 
     @app.post("/api/participants/{participant_id}/complete")

@@ -74,6 +74,13 @@ def check_profile(profile: dict[str, str]) -> None:
 
 
 MODES: tuple[str, ...] = ("research", "screening")
+SELF_REPORTS_DIR = ".self_reports"  # screening's optional sex and race/ethnicity, for the bias audit only
+# The categories LL144's audit uses: sex, and the EEO-1 race/ethnicity categories; each may be left unsaid.
+SELF_REPORT_CHOICES: dict[str, tuple[str, ...]] = {
+    "sex": ("female", "male", "prefer_not_to_say"),
+    "race_ethnicity": ("hispanic_or_latino", "white", "black_or_african_american", "native_hawaiian_or_other_pacific_islander",
+                       "asian", "american_indian_or_alaska_native", "two_or_more_races", "prefer_not_to_say"),
+}
 COMPLETE_MARKER = "complete.json"  # written last into an applicant folder published to the scoring inbox
 
 
@@ -218,6 +225,22 @@ class ParticipantStore:
             self._status(folder, COMPLETE)
             return {"participant_code": participant_id}
 
+    def save_self_report(self, participant_id: str, report: dict[str, str]) -> Path:
+        """Screening's optional self-report (``SELF_REPORT_CHOICES``), for the bias audit only: kept in
+        ``<data-dir>/.self_reports/``, apart from the answers, so it is never published to the inbox, exported,
+        featurized or seen by the model."""
+        if self.mode != "screening":
+            raise ParticipantError(404, "only screening mode asks for the audit's self-report")
+        for key, value in report.items():
+            if key not in SELF_REPORT_CHOICES or value not in SELF_REPORT_CHOICES[key]:
+                raise ParticipantError(422, f"{key} must be one of {', '.join(SELF_REPORT_CHOICES.get(key, ()))}")
+        with self.locked(participant_id):
+            self.open_folder(participant_id)
+            (self.root / SELF_REPORTS_DIR).mkdir(exist_ok=True)
+            path = self.root / SELF_REPORTS_DIR / f"{participant_id}.json"
+            write_json_atomic(path, {"participant_id": participant_id, **report, "reported": now()})
+            return path
+
     def publish(self, participant_id: str) -> Path:
         """Put a complete applicant into the scoring inbox atomically: the answers, consent and metadata are
         copied into a hidden staging folder beside the inbox's applicants, ``complete.json`` is written last,
@@ -291,6 +314,7 @@ class ParticipantStore:
                 shutil.rmtree(self._export_staging(Path(export_dir)) / participant_id, ignore_errors=True)
             for upload in self.root.glob(f"{UPLOADS_DIR}/{participant_id}.*"):
                 upload.unlink(missing_ok=True)
+            (self.root / SELF_REPORTS_DIR / f"{participant_id}.json").unlink(missing_ok=True)
 
     @staticmethod
     def _export_staging(export_dir: Path) -> Path:

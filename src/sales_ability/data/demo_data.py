@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sales_ability.collect.storage import CONSENT_VERSION, PROFILE_CHOICES, QUESTIONS
+from sales_ability.collect.storage import CONSENT_VERSION, PROFILE_CHOICES, QUESTIONS, SELF_REPORT_CHOICES
 from sales_ability.data.video import write_video
 from sales_ability.io_utils import atomic_path, write_csv_atomic, write_json_atomic
 from sales_ability.traits import INTERVIEW, TRAITS
@@ -323,6 +323,9 @@ def _write_participant_files(folder: Path, pid: str, answers: dict[str, int] | N
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(folder / "consent.json", {"agreed": True, "version": CONSENT_VERSION, "at": _timestamp(p)})
     profile = {key: str(rng.choice(list(choices))) for key, choices in PROFILE_CHOICES.items()}
+    # synthetic self-reported categories for the bias audit (make demo writes reports/audit.*), kept apart from
+    # the answers and the metadata the collected adapter reads
+    write_json_atomic(folder / "self_report.json", {key: str(rng.choice(list(choices))) for key, choices in SELF_REPORT_CHOICES.items()})
     write_json_atomic(folder / "metadata.json", {"participant_id": pid, "created": _timestamp(p), "status": "complete",
                                                   "updated": _timestamp(p), "profile": profile})
     if answers is not None:

@@ -29,6 +29,33 @@ AUDIT_COLUMNS: tuple[str, ...] = ("dimension", "category", "applicants", "share"
                                   "unknown")
 
 
+SELF_REPORT_FILE = "self_report.json"  # beside a collected participant's answers in the demo's dataset
+
+
+def read_self_reports(folder) -> pd.DataFrame:
+    """``participant_id, sex, race_ethnicity`` from each ``<participant>/self_report.json`` under ``folder``
+    (the demo's synthetic categories; the screening website keeps real ones in the results database)."""
+    import json
+    from pathlib import Path
+
+    rows = []
+    for path in sorted(Path(folder).glob(f"*/{SELF_REPORT_FILE}")):
+        report = json.loads(path.read_text())
+        rows.append({"participant_id": path.parent.name, "sex": report.get("sex"), "race_ethnicity": report.get("race_ethnicity")})
+    return pd.DataFrame(rows, columns=["participant_id", "sex", "race_ethnicity"])
+
+
+def lowest_impact_ratios(table: pd.DataFrame) -> dict:
+    """Per dimension: the lowest impact ratio, the categories below four-fifths, and the unknown count."""
+    out = {}
+    for dimension, part in table.groupby("dimension", sort=False):
+        known = part.dropna(subset=["impact_ratio"])
+        out[dimension] = {"lowest_impact_ratio": None if known.empty else float(known["impact_ratio"].min()),
+                          "below_four_fifths": sorted(known.loc[known["impact_ratio"] < 0.8, "category"]),
+                          "unknown": int(part.loc[part["unknown"], "applicants"].sum())}
+    return out
+
+
 def _category(value, known: tuple[str, ...]) -> str:
     return value if isinstance(value, str) and value in known else UNKNOWN
 

@@ -1,4 +1,5 @@
-"""Checks of the knowledge base the paper lacks: clusters vs sales score, interview agreement, fairness.
+"""Checks of the knowledge base the paper lacks: clusters vs sales score, interview agreement (the bias audit
+per applicant is ``sales_ability.knowledge.audit``).
 
 The paper's Fig. 6 and 7 (PCA to 2D, KMeans with k = 4 and 5) are reproduced and measured: the share of
 sales-score variance explained by cluster (eta squared), silhouette, and the adjusted Rand index between
@@ -84,26 +85,6 @@ def interview_agreement(labels: pd.DataFrame, kb: dict) -> dict | None:
         current = kb["traits"][trait]["direction"]
         flipped = "negative" if current == "positive" else "positive"
         out[f"flip_{trait}"] = rho(with_directions(kb, {trait: flipped}))
-    return out
-
-
-def fairness(rated: pd.DataFrame, group_columns: list[str], top_band: float = 7.0) -> dict:
-    """Per group: mean sales score, share in the top band (sales score >= ``top_band``), and the
-    four-fifths ratio (lowest share / highest share; below 0.8 flags adverse impact)."""
-    out: dict = {}
-    for column in group_columns:
-        if column not in rated or rated[column].isna().all():
-            continue
-        groups = {}
-        for name, part in rated.dropna(subset=[column]).groupby(column):
-            groups[str(name)] = {
-                "n": int(len(part)),
-                "mean_sales_score": round(float(part["sales_score"].mean()), 3),
-                "top_band_share": round(float((part["sales_score"] >= top_band).mean()), 3),
-            }
-        shares = [g["top_band_share"] for g in groups.values()]
-        ratio = (min(shares) / max(shares)) if shares and max(shares) > 0 else None
-        out[column] = {"groups": groups, "four_fifths_ratio": None if ratio is None else round(ratio, 3)}
     return out
 
 

@@ -70,6 +70,9 @@ always predicting the training mean; MSE {test['mse']:.5f} (baseline {test['base
 | --- | --- | --- | --- | --- |
 {rows}
 
+## Intervals
+{_interval_lines(test)}
+
 ## Known caveats
 - First Impressions labels are *apparent* traits rated by crowd workers from 15 s clips, not
   self-reports; its `neuroticism` label behaves like emotional stability (+0.88 with `interview`).
@@ -78,6 +81,29 @@ always predicting the training mean; MSE {test['mse']:.5f} (baseline {test['base
 - Faces only: no audio, no words. Lighting, camera and demographics shift the estimates; check the
   fairness figures before use.
 """
+
+
+LABEL_CAVEATS = (
+    "Labels are apparent traits: First Impressions' crowd raters judged 15 s clips, and collected data carry the "
+    "participants' own IPIP-50 answers. First Impressions' neuroticism label behaves as emotional stability (+0.88 "
+    "with its interview vote) and is turned into neuroticism. Faces only: no audio, no words; lighting, camera and "
+    "demographics shift the estimates."
+)
+
+
+def card_summary(test: dict) -> str:
+    """A few lines of the model card for a reader of a report or an audit: use, metrics with intervals, caveats."""
+    lines = ["Intended use: decision support for a recruiter, never an automatic rejection; a person decides."]
+    if "mean_accuracy" in test:
+        lines.append(f"Test (Eq. 1) mean accuracy {test['mean_accuracy']:.4f} against {test['baseline_mean_accuracy']:.4f} "
+                     f"for always predicting the training mean ({test.get('n', '?')} segments).")
+    iv = test.get("intervals")
+    if iv:
+        lines.append(f"Intervals: nominal {iv['nominal']:.0%}, calibrated on {iv['calibration_segments']} validation segments; "
+                     f"the sales score's covered {iv['segments']['sales_score']['coverage']:.1%} of test segments and "
+                     f"{iv['applicants']['sales_score']['coverage']:.1%} of {iv['applicants']['n']} test applicants.")
+    lines.append(LABEL_CAVEATS)
+    return "\n".join(lines)
 
 
 def register_and_promote(
@@ -134,6 +160,16 @@ def register_and_promote(
         client.set_registered_model_alias(model_name, CHAMPION, v)
     client.set_model_version_tag(model_name, v, "promotion", "champion" if decision.promoted else "challenger")
     return decision
+
+
+def _interval_lines(test: dict) -> str:
+    iv = test.get("intervals")
+    if not iv:
+        return "No calibration set: scores are shown without intervals."
+    return (f"Split conformal on the validation split (nominal {iv['nominal']:.0%}, {iv['calibration_segments']} segments). "
+            f"Measured on test: the sales score's interval covered {iv['segments']['sales_score']['coverage']:.1%} of "
+            f"{iv['segments']['n']} segments and {iv['applicants']['sales_score']['coverage']:.1%} of {iv['applicants']['n']} "
+            f"applicants; half-widths {', '.join(f'{k} {v}' for k, v in iv['half_widths'].items())}.")
 
 
 def champion_uri(model_name: str) -> str:
@@ -197,6 +233,7 @@ class ResolvedModel:
     version: str  # the registry version, or ``sha256:<12 hex>`` of the file for runs:/ URIs and paths
     featurize: FeaturizeParams | None  # what it was trained with; None for a model saved without them
     calibration: dict | None = None  # validation predictions and truths (``model.calibration``), for intervals
+    card: str | None = None  # the model card logged with the version (``model_card.md``), when there is one
 
     def featurize_settings(self, explicit: FeaturizeParams | None = None) -> FeaturizeParams:
         """The settings to featurize with: the model's own (``explicit``'s workers and shard size kept).
@@ -300,4 +337,5 @@ def resolve_model(uri: str, cache_dir: str | Path | None = None, tracking: str |
     from sales_ability.model.calibration import read_calibration
 
     return ResolvedModel(uri=uri, file=file, version=version or f"sha256:{content_hash(file)[:12]}",
-                         featurize=read_featurize_params(file.parent), calibration=read_calibration(file.parent))
+                         featurize=read_featurize_params(file.parent), calibration=read_calibration(file.parent),
+                         card=(file.parent / "model_card.md").read_text() if (file.parent / "model_card.md").is_file() else None)

@@ -18,6 +18,13 @@ CAVEAT = (
     "decision and never replaces it: no candidate is rejected on this score alone. Read the clip, talk to "
     "the person, and treat a low score as a prompt to look closer, not as a verdict."
 )
+LIMITS = (
+    "The model estimates apparent Big Five traits from 60 face crops per 15 s segment and a knowledge base turns "
+    "them into 1..10 scores; labels are apparent traits (crowd raters, or the applicants' own questionnaires), "
+    "First Impressions' neuroticism label behaves as emotional stability, and the tool sees faces only: no audio, "
+    "no words. Lighting, camera and demographics shift the estimates; see the bias audit (sales-ability audit). "
+    "An applicant may ask for an assessment without this tool."
+)
 INTERVAL_NOTE = (
     "Each score comes with its interval (e.g. 6.8 (5.9-7.6)): calibrated on held-out people so that about "
     "{coverage} of true scores fall inside. Two applicants whose intervals overlap are not told apart by this tool."
@@ -80,6 +87,9 @@ _TEMPLATE = """<!doctype html>
 {% endfor %}
 </tbody>
 </table>
+<h2>What the score rests on, and its limits</h2>
+<p class="muted">{{ limits }}</p>
+{% if card %}<details><summary>The model card of this version</summary><pre>{{ card }}</pre></details>{% endif %}
 {% if rejects %}
 <h2>Videos that could not be scored</h2>
 <table>
@@ -102,7 +112,7 @@ def interval_text(value: float, low: float, high: float) -> str:
 
 
 def render_report(applicants: pd.DataFrame, segments: pd.DataFrame, rejects: pd.DataFrame, kb: dict, model: str,
-                  strips: dict[str, bytes] | None = None, coverage: float | None = 0.9) -> str:
+                  strips: dict[str, bytes] | None = None, coverage: float | None = 0.9, card: str | None = None) -> str:
     """HTML (escaped) of the ranked applicants, their segments and the rejected videos.
 
     Args:
@@ -134,6 +144,7 @@ def render_report(applicants: pd.DataFrame, segments: pd.DataFrame, rejects: pd.
         applicants=rows, rejects=rejects.to_dict("records"), traits=TRAITS,
         directions={t: kb["traits"][t]["direction"] for t in TRAITS}, n_applicants=len(rows),
         n_segments=len(segments), n_answers=int(segments["source"].nunique()) if len(segments) else 0, model=model,
-        kb=kb.get("knowledge_base", "?"), caveat=CAVEAT, interval_note=INTERVAL_NOTE.format(coverage=share),
+        kb=kb.get("knowledge_base", "?"), caveat=CAVEAT, interval_note=INTERVAL_NOTE.format(coverage=share), card=card,
+        limits=LIMITS,
         when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )

@@ -3,7 +3,7 @@
 ``render_selection`` renders any selection of applicants (one batch run, since a date, top N, one
 applicant) with at most ``limit`` applicants, so no report grows with history. ``erase_applicant`` removes
 one applicant from every place the system wrote: the database (applicant rows, segments and their face
-strips, rejects, ledger), the inbox (their folder or loose videos), the outbox's shard folders, and the
+strips, rejects, ledger, their self-report for the audit), the inbox (their folder or loose videos), the outbox's shard folders, and the
 batch reports that listed them (rendered again without them). ``purge_applicants`` does it for everyone
 scored more than N days ago.
 """
@@ -83,7 +83,7 @@ def erase_applicant(applicant_id: str, url: str, inbox: str | Path | None = None
     with db.engine(url).begin() as conn:
         sources = [r.source for r in conn.execute(select(db.videos.c.source).where(db.videos.c.applicant_id == applicant_id))]
         runs = {r.batch_run_id for r in conn.execute(select(db.applicants.c.batch_run_id).where(db.applicants.c.applicant_id == applicant_id))}
-        for table in (db.applicants, db.segments, db.rejects, db.videos):
+        for table in (db.applicants, db.segments, db.rejects, db.videos, db.self_reports):
             done.rows[table.name] = conn.execute(delete(table).where(table.c.applicant_id == applicant_id)).rowcount
         conn.execute(delete(db.file_hashes).where(db.file_hashes.c.path.in_(sources)))
     if inbox is not None:
@@ -123,3 +123,31 @@ def purge_applicants(older_than_days: float, url: str, inbox: str | Path | None 
     with db.engine(url).connect() as conn:
         ids = sorted({r.applicant_id for r in conn.execute(select(db.applicants.c.applicant_id).where(db.applicants.c.scored_at < cutoff))})
     return [erase_applicant(a, url, inbox, outbox, kb) for a in ids]
+
+
+def audit_applicants(url: str, since: str | None = None, until: str | None = None) -> pd.DataFrame:
+    """Scored applicants (their latest row each) scored in ``[since, until]``, with their self-reported sex and
+    race/ethnicity where they gave one (the bias audit's sample)."""
+    from sqlalchemy import and_
+
+    conditions = []
+    if since:
+        conditions.append(db.applicants.c.scored_at >= since)
+    if until:
+        conditions.append(db.applicants.c.scored_at <= until + ("T23:59:59" if len(until) == 10 else ""))
+    with db.engine(url).connect() as conn:
+        people = db.read_table(conn, db.applicants, and_(*conditions) if conditions else None)
+        reports = db.read_table(conn, db.self_reports)
+    people = people.sort_values("scored_at").drop_duplicates("applicant_id", keep="last")
+    return people.merge(reports[["applicant_id", "sex", "race_ethnicity"]], on="applicant_id", how="left")
+
+
+def record_self_report(url: str, applicant_id: str, report: dict) -> None:
+    """Keep one applicant's self-report (replacing an earlier one) in the ``self_reports`` table."""
+    from datetime import UTC, datetime
+
+    with db.engine(url).begin() as conn:
+        conn.execute(delete(db.self_reports).where(db.self_reports.c.applicant_id == applicant_id))
+        conn.execute(db.self_reports.insert().values(applicant_id=applicant_id, sex=report.get("sex"),
+                                                     race_ethnicity=report.get("race_ethnicity"),
+                                                     reported_at=datetime.now(UTC).isoformat(timespec="seconds")))

@@ -10,7 +10,8 @@ Tables (schema in ``serving/migrations``, applied on open):
 - ``rejects``: a video or segment that could not be scored, with its reason;
 - ``videos``: the ledger, one row per video that reached an outcome (scored or rejected) and its applicant;
 - ``batch_runs``: per run, the model version, knowledge base, counts and timings;
-- ``file_hashes``: the listing's cache of content hashes, keyed by path with size, mtime and inode.
+- ``file_hashes``: the listing's cache of content hashes, keyed by path with size, mtime and inode;
+- ``self_reports``: the screening website's optional sex and race/ethnicity, for ``sales-ability audit`` only.
 
 Uniqueness is the database's: a segment is unique by (content hash, clip, model version), an applicant by
 (applicant, model version), a ledger row by (content hash, applicant). A merge is one transaction whose
@@ -100,6 +101,11 @@ batch_runs = Table(
     Column("knowledge_base", String(32)), Column("applicants_new", Integer), Column("segments_new", Integer),
     Column("videos_rejected_new", Integer), Column("merge_seconds", Float),
 )
+self_reports = Table(  # revision 0002: the screening self-report, for the bias audit only (never the model's)
+    "self_reports", metadata,
+    Column("applicant_id", String(200), primary_key=True),
+    Column("sex", String(40)), Column("race_ethnicity", String(60)), Column("reported_at", String(40)),
+)
 file_hashes = Table(
     "file_hashes", metadata,
     Column("path", String(1000), primary_key=True),
@@ -120,8 +126,9 @@ def database_url(project_dir: str | Path | None = None, url: str | None = None) 
 
 
 def create_schema_v1(connection: Connection) -> None:
-    """Revision 0001: the tables as first defined (``migrations/versions/0001_results.py``)."""
-    metadata.create_all(connection)
+    """Revision 0001: the tables as first defined (``migrations/versions/0001_results.py``); later revisions
+    add theirs with ``op``."""
+    metadata.create_all(connection, tables=[applicants, segments, rejects, videos, batch_runs, file_hashes])
 
 
 @cache

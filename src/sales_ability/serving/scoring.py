@@ -146,7 +146,8 @@ def score_videos(
     results = rated.assign(**provenance).reindex(columns=list(RESULT_COLUMNS))
     applicants = applicants.assign(**provenance).reindex(columns=applicant_columns())
     strips = strips.merge(results[["clip_id", "content_sha256"]], on="clip_id").reindex(columns=list(STRIP_COLUMNS))
-    write_results(results, rejects, out_dir, kb, f"{model_uri} (version {model.version})", write_report, strips, applicants)
+    write_results(results, rejects, out_dir, kb, f"{model_uri} (version {model.version})", write_report, strips, applicants,
+                  card=model.card)
     owners = manifest.drop_duplicates("source").groupby("participant_id")["source"].apply(list)
     write_json_atomic(out_dir / "done.json", {"shard_id": out_dir.name, "applicants": [  # what was scored, for the database
         {"applicant_id": a, "videos": [{"path": str(p), "sha256": hashes[p]} for p in paths]} for a, paths in owners.items()]})
@@ -173,7 +174,8 @@ def read_applicants(out_dir: Path) -> pd.DataFrame:
 
 
 def write_results(results: pd.DataFrame, rejects: pd.DataFrame, out_dir: Path, kb: dict, model: str,
-                  report: bool = True, strips: pd.DataFrame | None = None, applicants: pd.DataFrame | None = None) -> None:
+                  report: bool = True, strips: pd.DataFrame | None = None, applicants: pd.DataFrame | None = None,
+                  card: str | None = None) -> None:
     """Write segment results and applicants (Parquet + CSV), rejects, the face strips and the HTML report
     atomically."""
     from sales_ability.serving.report import render_report
@@ -192,4 +194,4 @@ def write_results(results: pd.DataFrame, rejects: pd.DataFrame, out_dir: Path, k
     write_csv_atomic(out_dir / REJECTS_FILE, rejects.reindex(columns=list(REJECT_COLUMNS)))
     if report:
         pngs = dict(zip(strips["clip_id"], strips["strip_png"], strict=True))
-        write_text_atomic(out_dir / "report.html", render_report(applicants, results, rejects, kb, model, pngs))
+        write_text_atomic(out_dir / "report.html", render_report(applicants, results, rejects, kb, model, pngs, card=card))

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from sales_ability.data.face_tensors import GROUP_COLUMNS
 from sales_ability.io_utils import write_csv_atomic, write_json_atomic
 from sales_ability.knowledge.rate import rate
 from sales_ability.knowledge.validation import (
     cluster_validation,
-    fairness,
     interview_agreement,
     plot_clusters,
     plot_sales_scores,
@@ -36,9 +34,13 @@ def rate_and_validate(
     plots_dir: Path,
     source: str,
     log_to_mlflow: bool = True,
+    audit_dir: Path | None = None,
+    self_reports: pd.DataFrame | None = None,
+    card: str = "",
 ) -> RatingSummary:
-    """Rate ``traits`` (one row per clip; ``interview`` and group columns are used when present), write the
-    rated CSV, validation metrics and figures; log them to MLflow."""
+    """Rate ``traits`` (one row per segment; ``interview`` is used when present), write the rated CSV, validation
+    metrics and figures; with ``audit_dir``, the bias audit of the applicants (``audit.csv``, ``audit.html``:
+    per applicant, their categories from ``self_reports``); log them to MLflow."""
     rated, bad = rate(traits, kb)
     write_csv_atomic(rated_file, rated)
     metrics: dict = {
@@ -55,9 +57,18 @@ def rate_and_validate(
     agreement = interview_agreement(rated, kb)
     if agreement is not None:
         metrics["interview_spearman"] = agreement
-    groups = fairness(rated, [c for c in GROUP_COLUMNS if c in rated])
-    if groups:
-        metrics["fairness"] = groups
+    if audit_dir is not None:
+        from sales_ability.knowledge.applicants import rate_applicants
+        from sales_ability.knowledge.audit import lowest_impact_ratios
+        from sales_ability.knowledge.intervals import fit_intervals
+        from sales_ability.serving.audit_report import write_audit
+
+        applicants = rate_applicants(traits, kb, fit_intervals(None, kb, 0.9))
+        reports = self_reports if self_reports is not None else pd.DataFrame(columns=["participant_id", "sex", "race_ethnicity"])
+        applicants = applicants.merge(reports.rename(columns={"participant_id": "applicant_id"}), on="applicant_id", how="left")
+        table = write_audit(applicants, audit_dir, source, card)
+        metrics["audit"] = {"applicants": int(len(applicants)), **lowest_impact_ratios(table)}
+        figures += [audit_dir / "audit.csv", audit_dir / "audit.html"]
     write_json_atomic(metrics_file, {"knowledge_base": metrics})
     if log_to_mlflow:
         from sales_ability.serving.tracking import flatten_metrics, log_files, stage_run

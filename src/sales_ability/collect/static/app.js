@@ -107,7 +107,7 @@ $("camera-ok").addEventListener("click", () => { $("live").srcObject = state.str
 function nextQuestion() {
   do { state.question += 1; } while (state.done.includes(state.question));
   if (state.question > state.questions.length) {
-    if (state.mode === "screening") { complete().catch((err) => { $("record-status").textContent = `Could not finish: ${err.message}`; }); return; }
+    if (state.mode === "screening") { show("step-self-report"); return; }  // optional, then complete
     buildQuestionnaire(); show("step-ipip"); return;
   }
   $("q-number").textContent = state.question;
@@ -278,6 +278,19 @@ $("ipip-form").addEventListener("submit", async (event) => {
     await complete();
   } catch (err) {
     if (err.status === 409 && /already submitted/.test(err.message)) { await complete().catch(() => {}); return; } $("ipip-error").textContent = `Could not submit: ${err.message}`; $("ipip-submit").disabled = false; }
+});
+
+// Screening: the optional self-report for the bias audit, then completion (which publishes the answers).
+$("self-report-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    await api("POST", `/api/participants/${state.participant}/self_report`,
+              { sex: $("self-sex").value, race_ethnicity: $("self-race").value });
+    await complete();
+  } catch (err) { $("self-report-error").textContent = `Could not finish: ${err.message}`; }
+});
+$("self-report-skip").addEventListener("click", () => {
+  complete().catch((err) => { $("self-report-error").textContent = `Could not finish: ${err.message}`; });
 });
 
 // The consent shown depends on the site's mode (research study or job screening); nothing is stored by asking.
