@@ -28,7 +28,9 @@ _TEMPLATE = """<!doctype html>
  img { max-width: 100%; }
 </style></head><body>
 <h1>Bias audit of the sales score</h1>
-<p class="muted">{{ n }} applicants · data: {{ source }} · scored {{ first }} to {{ last }} · model versions {{ versions }} · written {{ when }}</p>
+<p class="muted">{{ n }} applicants · data: {{ source }}{% if first %} · scored {{ first }} to {{ last }}{% endif %}{% if versions %} · model versions {{ versions }}{% endif %} · written {{ when }}</p>
+{% if few %}<p class="flag">{{ few }} categories hold fewer than {{ min_n }} applicants: their rates and ratios rest on a handful
+of people and say little; an audit needs a larger sample.</p>{% endif %}
 <div class="note">Per New York City Local Law 144 for a tool that outputs a score: the <strong>scoring rate</strong> of a
 category is the share of its applicants whose sales score is above the median of the whole sample ({{ "%.2f"|format(median) }});
 the <strong>impact ratio</strong> is that rate divided by the highest rate among the dimension's categories. Applicants
@@ -51,6 +53,16 @@ kept apart from everything the model sees. The score supports a human decision a
 """
 
 
+MIN_MEANINGFUL = 30  # applicants under which a category's rate is flagged as resting on too few people
+
+
+def _rows(part: pd.DataFrame) -> list[dict]:
+    rows = part.to_dict("records")
+    for row in rows:  # a ratio that is not computed (unknown) is None, not NaN
+        row["impact_ratio"] = None if pd.isna(row["impact_ratio"]) else row["impact_ratio"]
+    return rows
+
+
 def write_audit(applicants: pd.DataFrame, out_dir: str | Path, source: str, card: str) -> pd.DataFrame:
     """Write ``audit.csv`` and ``audit.html`` of ``applicants`` (``sales_score``, ``sex``, ``race_ethnicity``,
     and ``scored_at``/``model_version`` when known) into ``out_dir``; returns the table."""
@@ -64,10 +76,11 @@ def write_audit(applicants: pd.DataFrame, out_dir: str | Path, source: str, card
     dates = applicants["scored_at"].dropna().astype(str) if "scored_at" in applicants else pd.Series(dtype=str)
     versions = sorted({str(v) for v in applicants.get("model_version", pd.Series(dtype=str)).dropna()})
     html = Environment(autoescape=select_autoescape(default=True)).from_string(_TEMPLATE).render(
-        n=len(applicants), source=source, first=dates.min() if len(dates) else "-", last=dates.max() if len(dates) else "-",
-        versions=", ".join(versions) or "-", when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        n=len(applicants), source=source, first=dates.min() if len(dates) else None, last=dates.max() if len(dates) else None,
+        versions=", ".join(versions), few=int(((table["applicants"] < MIN_MEANINGFUL) & ~table["unknown"]).sum()),
+        min_n=MIN_MEANINGFUL, when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         median=table.attrs.get("median", float("nan")), figure=png, card=card,
-        tables=[(d.replace("_", "/"), table[table["dimension"] == d].to_dict("records")) for d in ("sex", "race_ethnicity", "intersection")],
+        tables=[(d.replace("_", "/"), _rows(table[table["dimension"] == d])) for d in ("sex", "race_ethnicity", "intersection")],
     )
     write_text_atomic(out_dir / "audit.html", html)
     return table
