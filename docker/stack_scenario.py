@@ -260,7 +260,7 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
     params["registry"]["promotion_margin"] = 0.002  # makes `evaluate` (only) stale for the retraining DAG
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
-    inbox, outbox = project / "inbox", project / "outbox"
+    inbox = project / "inbox"
     write_inbox(inbox, INBOX_CLIPS, seed=21, bad=True)
     inbox_files = len([p for p in inbox.iterdir() if p.is_file()])
     with step("retraining_dag"):

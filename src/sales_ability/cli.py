@@ -27,6 +27,12 @@ applicants_app = typer.Typer(help="Scored applicants in the results database: er
 app.add_typer(applicants_app, name="applicants")
 
 console = Console(stderr=True, soft_wrap=True)  # paths are never broken across lines
+# Options several commands share, defined once.
+DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="Results database (default: "
+                                                 "$SALES_ABILITY_DATABASE_URL, else sqlite:///results.db here).")]
+ReportThresholds = Annotated[Path, typer.Option("--thresholds", help="KB.json, to render reports again without them.")]
+Inbox = Annotated[Path | None, typer.Option(help="The scoring inbox (the applicant's folder or videos there go too).")]
+Outbox = Annotated[Path | None, typer.Option(help="The batch outbox (shards and run reports).")]
 
 
 @app.callback()
@@ -282,8 +288,7 @@ def score(
     params: Annotated[Path, typer.Option(
         help="params.yaml: registry.model_name, and a featurize section that must match the model's training "
              "settings (when the file exists).")] = Path("params.yaml"),
-    db: Annotated[str | None, typer.Option("--database-url", help="Results database [default: $SALES_ABILITY_DATABASE_URL, "
-                                                                "else sqlite:///results.db here].")] = None,
+    db: DatabaseUrl = None,
 ) -> None:
     """Score applicants end to end: cut every answer into the model's segments, featurize (with the settings
     the model was trained with), predict traits, rate with intervals, aggregate per applicant, and write a
@@ -318,8 +323,7 @@ def report_command(
     applicant: Annotated[str | None, typer.Option(help="Only this applicant.")] = None,
     run_id: Annotated[str | None, typer.Option("--run", help="Only the applicants one batch run scored.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many applicants (bounds the file's size).")] = 200,
-    db: Annotated[str | None, typer.Option("--database-url", help="Results database [default: $SALES_ABILITY_DATABASE_URL, "
-                                                                "else sqlite:///results.db here].")] = None,
+    db: DatabaseUrl = None,
 ) -> None:
     """Render a candidate report from the results database: any selection, at most --limit applicants."""
     from sales_ability.knowledge.rate import load_knowledge_base
@@ -339,8 +343,7 @@ def audit_command(
     since: Annotated[str | None, typer.Option(help="Applicants scored on or after this ISO date.")] = None,
     until: Annotated[str | None, typer.Option(help="Applicants scored on or before this ISO date.")] = None,
     metrics: Annotated[Path, typer.Option(help="The model's metrics/evaluate.json, summarised as its card.")] = Path("metrics/evaluate.json"),
-    db: Annotated[str | None, typer.Option("--database-url", help="Results database [default: $SALES_ABILITY_DATABASE_URL, "
-                                                                "else sqlite:///results.db here].")] = None,
+    db: DatabaseUrl = None,
 ) -> None:
     """Bias audit (NYC Local Law 144) of the scored applicants in the results database: per sex, race/ethnicity
     and intersection, applicants, scoring rate and impact ratio; unknown counted, small categories marked."""
@@ -366,11 +369,10 @@ def audit_command(
 @clear_errors
 def applicants_delete(
     applicant_id: Annotated[str, typer.Argument(help="The applicant (their folder name or loose video's stem).")],
-    inbox: Annotated[Path | None, typer.Option(help="The scoring inbox (their folder or videos there go too).")] = None,
-    outbox: Annotated[Path | None, typer.Option(help="The batch outbox (shards and run reports).")] = None,
-    thresholds: Annotated[Path, typer.Option("--thresholds", help="KB.json, to render reports again without them.")] = Path("models/knowledge_base.json"),
-    db: Annotated[str | None, typer.Option("--database-url", help="Results database [default: $SALES_ABILITY_DATABASE_URL, "
-                                                                "else sqlite:///results.db here].")] = None,
+    inbox: Inbox = None,
+    outbox: Outbox = None,
+    thresholds: ReportThresholds = Path("models/knowledge_base.json"),
+    db: DatabaseUrl = None,
 ) -> None:
     """Forget an applicant: database rows, face strips, ledger, inbox files, shards and reports."""
     from sales_ability.serving.reports import erase_applicant
@@ -384,11 +386,10 @@ def applicants_delete(
 @clear_errors
 def applicants_purge(
     older_than: Annotated[float, typer.Option("--older-than", min=0, metavar="DAYS", help="Erase applicants scored more than DAYS ago.")],
-    inbox: Annotated[Path | None, typer.Option(help="The scoring inbox.")] = None,
-    outbox: Annotated[Path | None, typer.Option(help="The batch outbox.")] = None,
-    thresholds: Annotated[Path, typer.Option("--thresholds", help="KB.json, to render reports again without them.")] = Path("models/knowledge_base.json"),
-    db: Annotated[str | None, typer.Option("--database-url", help="Results database [default: $SALES_ABILITY_DATABASE_URL, "
-                                                                "else sqlite:///results.db here].")] = None,
+    inbox: Inbox = None,
+    outbox: Outbox = None,
+    thresholds: ReportThresholds = Path("models/knowledge_base.json"),
+    db: DatabaseUrl = None,
 ) -> None:
     """Retention: erase every applicant scored more than DAYS ago, everywhere (e.g. nightly from cron)."""
     from sales_ability.serving.reports import purge_applicants
@@ -428,9 +429,7 @@ def collect_serve(
                                                     "(the batch DAG's inbox).")] = None,
     outbox: Annotated[Path | None, typer.Option(help="Screening: the batch outbox, so that a withdrawal also erases "
                                                      "the applicant's shards and reports.")] = None,
-    db: Annotated[str | None, typer.Option("--database-url", help="Screening: the results database a withdrawal erases "
-                                                                "the applicant from [default: $SALES_ABILITY_DATABASE_URL, "
-                                                                "else sqlite:///results.db here].")] = None,
+    db: DatabaseUrl = None,
     forwarded_allow_ips: Annotated[str | None, typer.Option(
         "--forwarded-allow-ips", help="Reverse proxies whose X-Forwarded-For is trusted (comma-separated addresses); "
                                       "none by default, so a client cannot forge its address.")] = None,

@@ -11,6 +11,7 @@ import pytest
 from sales_ability.knowledge.applicants import rate_applicants
 from sales_ability.knowledge.intervals import conformal_quantile, fit_intervals, interval_coverage, with_intervals
 from sales_ability.knowledge.rate import paper_knowledge_base, rate
+from sales_ability.model.calibration import calibration_set
 from sales_ability.traits import TRAITS
 
 
@@ -36,9 +37,7 @@ def test_held_out_coverage_is_near_nominal_per_trait_and_for_the_sales_score() -
     rng = np.random.default_rng(0)
     kb = paper_knowledge_base()
     calibration_rows = _sample(rng, 400, 400)
-    calibration = {"n": 400, "predicted": {t: calibration_rows[t].tolist() for t in TRAITS},
-                   "true": {t: calibration_rows[f"true_{t}"].tolist() for t in TRAITS}}
-    intervals = fit_intervals(calibration, kb, 0.9)
+    intervals = fit_intervals(calibration_set(calibration_rows), kb, 0.9)
     assert intervals.trait["openness"] < intervals.trait["neuroticism"]  # wider where the model knows less
     held_out = _sample(np.random.default_rng(1), 2000, 2000)
     report = interval_coverage(with_intervals(rate(held_out, kb)[0], kb, intervals), kb)
@@ -52,9 +51,7 @@ def test_applicant_rows_average_segments_and_keep_the_segment_width() -> None:
     rng = np.random.default_rng(2)
     kb = paper_knowledge_base()
     segments = _sample(rng, 60, 10)
-    calibration = {"n": 60, "predicted": {t: segments[t].tolist() for t in TRAITS},
-                   "true": {t: segments[f"true_{t}"].tolist() for t in TRAITS}}
-    intervals = fit_intervals(calibration, kb, 0.8)
+    intervals = fit_intervals(calibration_set(segments), kb, 0.8)
     applicants = rate_applicants(segments, kb, intervals)
     assert len(applicants) == segments["participant_id"].nunique()
     first = applicants.iloc[0]

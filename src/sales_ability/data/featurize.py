@@ -73,16 +73,16 @@ def featurize_recording(clips: list[dict], params: FeaturizeParams, detector) ->
                                        params.n_frames)
     except VideoError as err:
         return [(clip, None, str(err)) for clip in clips]
-    out: list[tuple[dict, ClipFeatures | None, str | None]] = []
+    out: list[tuple[dict, ClipFeatures | None, str | None]] = [None] * len(clips)  # in the clips' order
     for segment in segments:  # at most one segment's frames in memory
         clip = clips[segment.index]
         try:
             if segment.error is not None:
                 raise segment.error
-            out.append((clip, _clip_features(clip, segment, info, params, detector), None))
+            out[segment.index] = (clip, _clip_features(clip, segment, info, params, detector), None)
         except VideoError as err:
-            out.append((clip, None, str(err)))
-    return sorted(out, key=lambda r: clips.index(r[0]))
+            out[segment.index] = (clip, None, str(err))
+    return out
 
 
 def featurize_clip(clip: dict, params: FeaturizeParams, detector) -> ClipFeatures:

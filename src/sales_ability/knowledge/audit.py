@@ -60,12 +60,19 @@ def _category(value, known: tuple[str, ...]) -> str:
     return value if isinstance(value, str) and value in known else UNKNOWN
 
 
+def with_categories(applicants: pd.DataFrame) -> pd.DataFrame:
+    """A copy with ``sex`` and ``race_ethnicity`` as audit categories: a known one, else ``unknown`` (not said,
+    missing, or a column the sample lacks)."""
+    frame = applicants.copy()
+    for column, known in (("sex", SEX_CATEGORIES), ("race_ethnicity", RACE_CATEGORIES)):
+        values = frame[column] if column in frame else pd.Series(None, index=frame.index, dtype=object)
+        frame[column] = values.map(lambda v, known=known: _category(v, known))
+    return frame
+
+
 def bias_audit(applicants: pd.DataFrame) -> pd.DataFrame:
     """The LL144 table of ``applicants`` (one row each: ``sales_score``, ``sex``, ``race_ethnicity``)."""
-    frame = applicants.copy()
-    frame["sex"] = frame.get("sex", pd.Series(index=frame.index, dtype=object)).map(lambda v: _category(v, SEX_CATEGORIES))
-    frame["race_ethnicity"] = frame.get("race_ethnicity", pd.Series(index=frame.index, dtype=object)).map(
-        lambda v: _category(v, RACE_CATEGORIES))
+    frame = with_categories(applicants)
     frame["intersection"] = [UNKNOWN if UNKNOWN in (s, r) else f"{s} x {r}" for s, r in zip(frame["sex"], frame["race_ethnicity"], strict=True)]
     median = float(frame["sales_score"].median()) if len(frame) else float("nan")
     frame["above"] = frame["sales_score"] > median
@@ -90,9 +97,7 @@ def score_distribution_figure(applicants: pd.DataFrame, path) -> None:
     from sales_ability.knowledge.validation import _pyplot, _save
 
     plt = _pyplot()
-    frame = applicants.assign(sex=applicants.get("sex", pd.Series(index=applicants.index, dtype=object)).map(lambda v: _category(v, SEX_CATEGORIES)),
-                              race_ethnicity=applicants.get("race_ethnicity", pd.Series(index=applicants.index, dtype=object)).map(
-                                  lambda v: _category(v, RACE_CATEGORIES)))
+    frame = with_categories(applicants)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1, 3]})
     median = frame["sales_score"].median()
     for ax, dimension in zip(axes, ("sex", "race_ethnicity"), strict=True):

@@ -70,7 +70,6 @@ def list_new_applicants(inbox: str | Path, outbox: str | Path, shard_size: int, 
     """
     from sqlalchemy import select
 
-    from sales_ability.data.segments import applicant_of, disambiguated
     from sales_ability.serving import results_db as db
 
     inbox, outbox = Path(inbox), Path(outbox)
@@ -80,11 +79,13 @@ def list_new_applicants(inbox: str | Path, outbox: str | Path, shard_size: int, 
         raise ScoringConfigError(f"{inbox}: inbox folder not found")
     with db.engine(db.database_url(outbox.parent, database_url)).begin() as conn:
         ledger = conn.execute(select(db.videos.c.content_sha256, db.videos.c.source, db.videos.c.applicant_id)).fetchall()
-        return _plan(inbox, ledger, shard_size, knowledge_base, lambda paths: cached_hashes(conn, paths),
-                     applicant_of, disambiguated)
+        return _plan(inbox, ledger, shard_size, knowledge_base, lambda paths: cached_hashes(conn, paths))
 
 
-def _plan(inbox: Path, ledger: list, shard_size: int, knowledge_base, hashes, applicant_of, disambiguated) -> dict:
+def _plan(inbox: Path, ledger: list, shard_size: int, knowledge_base, hashes) -> dict:
+    """Which inbox applicants to score (``hashes``: paths -> sha256, from the cache), waiting and late ones."""
+    from sales_ability.data.segments import applicant_of, disambiguated
+
     done_hashes = {row.content_sha256 for row in ledger}
     done_applicants = {row.applicant_id for row in ledger}
     sources: dict[str, set[str]] = {}

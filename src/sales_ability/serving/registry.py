@@ -266,19 +266,21 @@ def _version_cache(tracking: str, source: str) -> Path:
     return root / hashlib.sha256(f"{tracking}|{source}".encode()).hexdigest()[:16]
 
 
-def _keep_in_cache(local: Path, target: Path) -> Path:
-    """Copy downloaded files into the version cache atomically (a temporary folder, then one rename)."""
-    import shutil
+def _staging(target: Path) -> str:
     import tempfile
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=target.parent))
-    shutil.copytree(local, staging / "files")
+    return tempfile.mkdtemp(prefix=".fetch-", dir=target.parent)
+
+
+def _publish(staging: Path, target: Path) -> Path:
+    """Move a downloaded version into the cache; another worker may have put the same version there first."""
+    import shutil
+
     try:
-        (staging / "files").rename(target)
-    except OSError:  # another worker put it there first: theirs is the same version
-        pass
-    shutil.rmtree(staging, ignore_errors=True)
+        staging.rename(target)
+    except OSError:  # theirs is the same version
+        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
@@ -286,9 +288,9 @@ def resolve_model(uri: str, cache_dir: str | Path | None = None, tracking: str |
     """The one model resolver: ``models:/NAME@alias``, ``models:/NAME/VERSION``, ``runs:/...`` or a path.
 
     An alias is read once and the version it names is downloaded, so a promotion during scoring cannot
-    mix two models. Files go to ``cache_dir`` (a temporary folder when None); a registered version's files are
-    also kept in a cache per machine (``SALES_ABILITY_MODEL_CACHE``, default ``~/.cache/sales-ability/models``),
-    so each batch shard on a worker does not fetch the same version again.
+    mix two models. A registered version's files go to a cache per machine (``SALES_ABILITY_MODEL_CACHE``,
+    default ``~/.cache/sales-ability/models``), fetched once: each batch shard on a worker reuses them. Other
+    artifacts (``runs:/``) go to ``cache_dir`` (a temporary folder when None).
 
     Raises:
         ModelError: no such registered model, alias, version or file, or no .keras file among its artifacts.
@@ -323,13 +325,16 @@ def resolve_model(uri: str, cache_dir: str | Path | None = None, tracking: str |
     elif version and (cached := _version_cache(tracking, source)).is_dir():  # this worker fetched it already
         found = sorted(cached.rglob("*.keras"))
     else:
+        # a registered version goes straight into this machine's version cache (staged, then one rename)
+        target = _version_cache(tracking, source) if version else None
+        staging = _staging(target) if target else (str(cache_dir) if cache_dir else None)
         try:
-            local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(cache_dir) if cache_dir else None,
+            local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=staging,
                                                         tracking_uri=tracking, registry_uri=tracking)
         except MlflowException as err:
             raise ModelError(f"{uri}: its artifacts could not be fetched from {tracking} ({err.error_code})") from None
-        if version:
-            local = _keep_in_cache(Path(local), _version_cache(tracking, source))
+        if target:
+            local = _publish(Path(staging), target)
         found = sorted(Path(local).rglob("*.keras"))
     if not found:
         raise ModelError(f"{uri}: no .keras file among the model's artifacts")
