@@ -175,9 +175,8 @@ def test_recordings_are_refused_for_what_they_would_cost_or_for_being_no_recordi
     bomb = tmp_path / "bomb.webm"  # a small file whose header declares a 16000-pixel-wide picture
     wide = write_video(tmp_path / "wide.webm", [np.full((200, 1000, 3), 90, np.uint8)] * 61, 15, codec="libvpx").read_bytes()
     bomb.write_bytes(wide.replace(b"\xb0\x82\x03\xe8", b"\xb0\x82\x3e\x80", 1))  # PixelWidth 1000 -> 16000
-    started = time.process_time()
-    assert "16000x200, larger than" in refused(bomb)
-    assert time.process_time() - started < 5  # refused from the header, before any frame is decoded
+    # "the picture is ..." comes from the header check: a decoded frame would say "a frame is ..."
+    assert refused(bomb).startswith("the picture is 16000x200, larger than")
     assert "longer than the 10 s" in refused(_recording(tmp_path, "long.webm", 16 * 15, 15), RecordingLimits(max_seconds=10))
     assert "frames/s" in refused(_recording(tmp_path, "fast.webm", 61, 1000))  # 61 frames in 0.06 s
     full = _recording(tmp_path, "full.webm", 300, 15).read_bytes()
