@@ -38,14 +38,18 @@ Outbox = Annotated[Path | None, typer.Option(help="The batch outbox (shards and 
 @app.callback()
 def main_options(
     verbose: Annotated[bool, typer.Option("--verbose", help="Show TensorFlow, FFmpeg and MLflow output too.")] = False,
+    tracking_timeout: Annotated[float, typer.Option(
+        min=0.1, help="Seconds to wait for each request to an MLflow tracking server (MLFLOW_HTTP_REQUEST_TIMEOUT wins).")] = 5.0,
 ) -> None:
     """Options for every command."""
     import os
 
     from sales_ability.quiet import VERBOSE_ENV, quiet
+    from sales_ability.serving.tracking import fail_fast_tracking
 
     if verbose:
         os.environ[VERBOSE_ENV] = "1"
+    fail_fast_tracking(tracking_timeout)
     quiet()
 
 
@@ -283,7 +287,8 @@ def score(
     model: Annotated[str | None, typer.Option(
         "--model", help="Model URI: models:/NAME@alias, models:/NAME/VERSION, runs:/..., or a .keras path "
                         "[default: models:/<registry.model_name>@champion].")] = None,
-    thresholds: Annotated[Path, typer.Option("--thresholds", help="KB.json (fitted or paper).")] = Path("models/knowledge_base.json"),
+    thresholds: Annotated[Path | None, typer.Option(
+        "--thresholds", help="KB.json (fitted or paper) [default: the knowledge base logged with the model version].")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Featurize worker processes.")] = 1,
     params: Annotated[Path, typer.Option(
         help="params.yaml: registry.model_name, and a featurize section that must match the model's training "
@@ -304,7 +309,7 @@ def score(
     from sales_ability.serving.batch import merge_shards
     from sales_ability.serving.results_db import database_url
 
-    result = score_videos(inputs, out, load_knowledge_base(thresholds), uri,
+    result = score_videos(inputs, out, load_knowledge_base(thresholds) if thresholds else None, uri,
                           project.featurize if params.is_file() else None, workers, coverage=project.intervals.coverage)
     url = database_url(Path("."), db)
     counts = merge_shards([str(out)], out, thresholds, uri, url, f"score-{datetime.now(UTC):%Y%m%dT%H%M%S%f}",
@@ -551,3 +556,18 @@ def summary(root: Annotated[Path, typer.Argument(help="Project folder.")] = Path
     from sales_ability.summary import print_summary
 
     print_summary(root)
+
+
+@app.command("plots-offline")
+def plots_offline(root: Annotated[Path, typer.Argument(help="The DVC project folder.")] = Path(".")) -> None:
+    """Make `dvc plots show` / `dvc plots diff` render without internet: fetch Vega, Vega-Lite and Vega-Embed
+    once from the npm registry (pinned, integrity-checked) into .dvc/plots_offline.html and point DVC at it
+    (.dvc/config.local). `make install` runs it."""
+    from sales_ability.dvc_plots import PlotsTemplateError, install_offline_template
+
+    try:
+        target = install_offline_template(root)
+    except PlotsTemplateError as err:
+        console.print(f"[bold red]error:[/] {err}; `dvc plots show` keeps DVC's page (Vega from a CDN)", highlight=False)
+        raise typer.Exit(2) from None
+    console.print(f"dvc plots show renders offline: {target}")

@@ -51,10 +51,15 @@ def test_resolver_gives_file_version_and_the_stored_featurize_settings(tmp_path:
     (model_dir / "model.keras").write_bytes(b"weights")
     trained_with = FeaturizeParams(n_frames=30, detect_every=5, workers=4)
     save_featurize_params(model_dir, trained_with)
+    from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_base
+    from sales_ability.serving.mlflow_model import build_mlflow_model
+
+    save_knowledge_base(paper_knowledge_base(), tmp_path / "kb.json")
+    built = build_mlflow_model(model_dir, tmp_path / "kb.json", "# card", tmp_path / "built", ["answer_1.webm"])
     mlflow.set_tracking_uri(tracking_uri())
     mlflow.set_experiment(EXPERIMENT)
     with mlflow.start_run() as run:
-        mlflow.log_artifacts(str(model_dir), artifact_path="model")
+        mlflow.log_artifacts(str(built), artifact_path="model")
     decision = register_and_promote(run.info.run_id, "model", 0.9, lambda uri: 0.0, 0.0, "# card", model_name="contract")
 
     by_alias = resolve_model("models:/contract@champion", tmp_path / "a")
@@ -74,9 +79,44 @@ def test_resolver_gives_file_version_and_the_stored_featurize_settings(tmp_path:
     (model_dir / "featurize.json").write_text('{"n_frames": "many"}')
     with pytest.raises(ModelError, match="featurize.json: not valid featurize settings"):
         resolve_model(str(model_dir / "model.keras"))
-    for missing in ("models:/contract@gone", "models:/nobody@champion", str(tmp_path / "nope.keras")):
-        with pytest.raises(ModelError, match="no such model|model file not found"):
+    for missing, says in (("models:/contract@gone", r"registered model 'contract' has no alias 'gone' \(its aliases: "
+                                                    r"challenger, champion\)"),
+                          ("models:/contract/9", "has no version '9'"),
+                          ("models:/nobody@champion", "no registered model 'nobody'"),
+                          (str(tmp_path / "nope.keras"), "model file not found")):
+        with pytest.raises(ModelError, match=says):
             resolve_model(missing)
+
+    with mlflow.start_run() as bare:  # a version without an MLmodel (registered before the serving contract)
+        mlflow.log_artifacts(str(model_dir), artifact_path="model")
+    old = register_and_promote(bare.info.run_id, "model", 0.1, lambda uri: 0.9, 0.0, "# old", model_name="contract")
+    with pytest.raises(ModelError, match="is not an MLflow Model"):
+        resolve_model(f"models:/contract/{old.challenger_version}")
+
+
+def test_tracking_errors_are_one_line_naming_the_server(tmp_path: Path) -> None:
+    """A server that accepts and never answers fails after the CLI's timeout; a bad scheme names the URI."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    cli = str(Path(sys.executable).parent / "sales-ability")
+    try:
+        for uri, says in ((f"http://127.0.0.1:{silent.getsockname()[1]}", "did not answer within 1 s"),
+                          ("foo://bar", "foo://bar: not a tracking URI MLflow can use")):
+            env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_HTTP")} | {"MLFLOW_TRACKING_URI": uri}
+            run = subprocess.run([cli, "--tracking-timeout", "1", "score", str(tmp_path), "--out", str(tmp_path / "o")],
+                                 env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+            assert run.returncode == 2, run.stderr[-2000:]
+            out = run.stdout + run.stderr
+            assert says in out.replace("\n", " ") and "Traceback" not in out, out[-2000:]
+            assert out.lstrip().startswith("error:") and len(out.strip().splitlines()) <= 3  # one line, as wrapped
+    finally:
+        silent.close()
 
 
 def test_a_model_saved_without_settings_uses_the_given_ones(tmp_path: Path) -> None:

@@ -55,6 +55,13 @@ _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
 @keras.saving.register_keras_serializable(package="sales_ability")
+def mean_accuracy_metric(y_true, y_pred):
+    """Eq. 1 per clip, averaged by Keras over the batch: ``1 - mean |p - t|`` (registered, like the layers
+    below, so a saved model loads with plain ``keras.saving.load_model`` once this module is imported)."""
+    return 1.0 - ops.mean(ops.abs(y_true - y_pred), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="sales_ability")
 class FoldFrames(layers.Layer):
     """(B, T, H, W, C) uint8 -> (B*T, H, W, C) float32 with the backbone's input scaling."""
 

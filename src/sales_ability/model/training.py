@@ -14,11 +14,7 @@ from keras import ops
 
 from sales_ability.io_utils import atomic_path, write_csv_atomic
 from sales_ability.model.feed import FaceTensorDataset
-
-
-def mean_accuracy_metric(y_true, y_pred):
-    """Eq. 1 per clip, averaged by Keras over the batch: ``1 - mean |p - t|``."""
-    return 1.0 - ops.mean(ops.abs(y_true - y_pred), axis=-1)
+from sales_ability.model.network import mean_accuracy_metric
 
 
 @dataclass(frozen=True)

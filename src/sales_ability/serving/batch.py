@@ -150,12 +150,14 @@ def shard_videos(shard: dict) -> list[dict]:
     return [{**v, "applicant_id": a["applicant_id"]} for a in shard["applicants"] for v in a["videos"]]
 
 
-def score_shard(shard: dict, outbox: str | Path, kb_file: str | Path, model_uri: str, params_file: str | Path | None = None,
-                tracking: str | None = None) -> str:
+def score_shard(shard: dict, outbox: str | Path, kb_file: str | Path | None, model_uri: str,
+                params_file: str | Path | None = None, tracking: str | None = None) -> str:
     """Featurize and score one shard into ``outbox/shards/<shard_id>``; returns that folder.
 
     The model is resolved before anything is featurized; the featurize settings are the model's own, and
-    ``params_file``'s (when it exists) must agree with them.
+    ``params_file``'s (when it exists) must agree with them. The knowledge base is the one logged with the
+    resolved model version unless ``kb_file`` names another, so a retraining that rewrites
+    ``models/knowledge_base.json`` meanwhile cannot change what a batch rates with.
 
     Raises:
         ScoringConfigError: no such model, or featurize settings that differ from the model's training.
@@ -170,7 +172,7 @@ def score_shard(shard: dict, outbox: str | Path, kb_file: str | Path, model_uri:
     project = load_params(params_file) if params_file and Path(params_file).is_file() else None
     videos = shard_videos(shard)
     try:
-        score_videos([v["path"] for v in videos], folder, load_knowledge_base(kb_file), model_uri,
+        score_videos([v["path"] for v in videos], folder, load_knowledge_base(kb_file) if kb_file else None, model_uri,
                      project.featurize if project else None, progress=False, write_report=False,
                      known_hashes={v["path"]: v["sha256"] for v in videos}, tracking=tracking,
                      coverage=project.intervals.coverage if project else 0.9,
@@ -197,14 +199,15 @@ def batch_model_uri(model_uri: str, project: str | Path) -> str:
         raise ScoringConfigError(str(err)) from None
 
 
-def merge_shards(shard_dirs: list[str], outbox: str | Path, kb_file: str | Path, model_uri: str,
+def merge_shards(shard_dirs: list[str], outbox: str | Path, kb_file: str | Path | None, model_uri: str,
                  database_url: str | None = None, run_id: str = "manual", write_run_report: bool = True) -> dict:
     """Insert new shard results (applicants, segments with their strips, rejects, ledger) into the results
     database in one transaction, then drop the shards' face tensors and write the run's report
     (``outbox/reports/<run id>.html``, the applicants this run scored). Returns counts.
 
     An applicant the ledger already holds is skipped (a re-run); the database's unique constraints make two
-    merges racing add nothing twice.
+    merges racing add nothing twice. The run's knowledge base is ``kb_file``, else the one the shards were
+    rated with (``knowledge_base.json`` in each shard folder, from the model version).
     """
     import shutil
     import time
@@ -219,7 +222,8 @@ def merge_shards(shard_dirs: list[str], outbox: str | Path, kb_file: str | Path,
     started = time.perf_counter()
     outbox = Path(outbox)
     url = db.database_url(outbox.parent, database_url)
-    kb = load_knowledge_base(kb_file)
+    used = [Path(d) / "knowledge_base.json" for d in shard_dirs if (Path(d) / "knowledge_base.json").is_file()]
+    kb = load_knowledge_base(kb_file) if kb_file else load_knowledge_base(used[0]) if used else {}
     with db.engine(url).begin() as conn:
         known = {r.applicant_id for r in conn.execute(select(db.videos.c.applicant_id).distinct())}
         for folder in map(Path, shard_dirs):
@@ -331,5 +335,5 @@ def log_batch_run(counts: dict, outbox: str | Path, run_id: str, tracking: str |
         **{f"sales_score_p{q}": float(np.percentile(scores, q)) for q in (10, 50, 90)}}
     with stage_run("batch_scoring", tags={"airflow_run_id": run_id, "batch_run_id": run_id,
                                           "model_versions": ", ".join(versions) or "-"},
-                   tracking=tracking, experiment=BATCH_EXPERIMENT):
+                   tracking=tracking, experiment=BATCH_EXPERIMENT, pipeline=False):
         mlflow.log_metrics(flatten_metrics({**counts, **distribution}))

@@ -234,6 +234,8 @@ class ResolvedModel:
     featurize: FeaturizeParams | None  # what it was trained with; None for a model saved without them
     calibration: dict | None = None  # validation predictions and truths (``model.calibration``), for intervals
     card: str | None = None  # the model card logged with the version (``model_card.md``), when there is one
+    knowledge_base: dict | None = None  # the thresholds logged with the version (None: a bare .keras file)
+    knowledge_base_sha256: str = ""  # of its knowledge_base.json, recorded with every result row
 
     def featurize_settings(self, explicit: FeaturizeParams | None = None) -> FeaturizeParams:
         """The settings to featurize with: the model's own (``explicit``'s workers and shard size kept).
@@ -284,6 +286,40 @@ def _publish(staging: Path, target: Path) -> Path:
     return target
 
 
+def _registered_version(client, uri: str, name: str, alias: str, number: str, tracking: str) -> str:
+    """The version an alias or a number names, with an error that says which part is missing."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException as err:
+        if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+            raise ModelError(f"{uri}: no registered model {name!r} in the registry at {tracking}") from None
+        raise
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version if alias else client.get_model_version(name, number).version)
+    except MlflowException as err:
+        if err.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise
+        known = ", ".join(sorted(model.aliases)) or "none"
+        what = f"no alias {alias!r} (its aliases: {known})" if alias else f"no version {number!r}"
+        raise ModelError(f"{uri}: registered model {name!r} has {what} in the registry at {tracking}") from None
+
+
+def registry_error(uri: str, tracking: str, err: Exception) -> ModelError:
+    """One line for a registry lookup that failed: an unreachable server, a URI scheme MLflow does not
+    know, or what MLflow said."""
+    text = str(err)
+    if "Max retries exceeded" in text or "timed out" in text.lower() or "Connection refused" in text:
+        from sales_ability.serving.tracking import http_timeout
+
+        return ModelError(f"{uri}: the tracking server {tracking} did not answer within {http_timeout():g} s "
+                          f"(is it running? set MLFLOW_HTTP_REQUEST_TIMEOUT to wait longer)")
+    if "scheme" in text.lower() or "Unsupported URI" in text or "not a valid" in text.lower():
+        return ModelError(f"{tracking}: not a tracking URI MLflow can use (http(s)://, sqlite:///, postgresql://...)")
+    return ModelError(f"{uri}: the registry at {tracking} refused the lookup: {text.splitlines()[0][:300]}")
+
+
 def resolve_model(uri: str, cache_dir: str | Path | None = None, tracking: str | None = None) -> ResolvedModel:
     """The one model resolver: ``models:/NAME@alias``, ``models:/NAME/VERSION``, ``runs:/...`` or a path.
 
@@ -305,15 +341,12 @@ def resolve_model(uri: str, cache_dir: str | Path | None = None, tracking: str |
     version = ""
     if uri.startswith("models:/"):
         name, _, alias = uri.removeprefix("models:/").partition("@")
-        client = MlflowClient(tracking)
+        name, _, number = name.partition("/")
         try:
-            if alias:
-                version = str(client.get_model_version_by_alias(name, alias).version)
-            else:
-                name, _, number = name.partition("/")
-                version = str(client.get_model_version(name, number).version)
+            client = MlflowClient(tracking, registry_uri=tracking)
+            version = _registered_version(client, uri, name, alias, number, tracking)
         except MlflowException as err:
-            raise ModelError(f"{uri}: no such model in the registry at {tracking} ({err.error_code})") from None
+            raise registry_error(uri, tracking, err) from None
         source = f"models:/{name}/{version}"
     else:
         source = uri
@@ -332,15 +365,37 @@ def resolve_model(uri: str, cache_dir: str | Path | None = None, tracking: str |
             local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=staging,
                                                         tracking_uri=tracking, registry_uri=tracking)
         except MlflowException as err:
-            raise ModelError(f"{uri}: its artifacts could not be fetched from {tracking} ({err.error_code})") from None
+            raise ModelError(f"{uri}: its artifacts could not be fetched from {tracking} ({err.error_code}: "
+                             f"{str(err).splitlines()[0][:200]})") from None
         if target:
             local = _publish(Path(staging), target)
         found = sorted(Path(local).rglob("*.keras"))
     if not found:
         raise ModelError(f"{uri}: no .keras file among the model's artifacts")
-    file = found[0]
+    if version and not any((p / "MLmodel").is_file() for p in found[0].parents):
+        raise ModelError(f"{uri} (version {version}) is not an MLflow Model (no MLmodel among its artifacts): it was "
+                         "registered before models carried their serving contract; run `dvc repro evaluate` to register one")
+    return read_contract(found[0], uri, version)
+
+
+def read_contract(file: Path, uri: str, version: str = "") -> ResolvedModel:
+    """The serving contract stored beside a ``model.keras`` (``serving.mlflow_model``'s ``artifacts/serving``, or
+    a stage's model folder): featurize settings, calibration set, knowledge base, model card.
+
+    Raises:
+        ModelError: a contract file exists but is not valid.
+    """
     from sales_ability.model.calibration import read_calibration
 
+    folder = file.parent
+    kb_file = folder / "knowledge_base.json"
+    kb = None
+    if kb_file.is_file():
+        from sales_ability.knowledge.rate import load_knowledge_base
+
+        kb = load_knowledge_base(kb_file)
+    card = folder / "model_card.md"
     return ResolvedModel(uri=uri, file=file, version=version or f"sha256:{content_hash(file)[:12]}",
-                         featurize=read_featurize_params(file.parent), calibration=read_calibration(file.parent),
-                         card=(file.parent / "model_card.md").read_text() if (file.parent / "model_card.md").is_file() else None)
+                         featurize=read_featurize_params(folder), calibration=read_calibration(folder),
+                         card=card.read_text() if card.is_file() else None, knowledge_base=kb,
+                         knowledge_base_sha256=content_hash(kb_file) if kb is not None else "")

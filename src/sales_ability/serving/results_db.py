@@ -47,7 +47,8 @@ DEFAULT_DB_FILE = "results.db"
 _BOUNDS = [f"{t}_{end}" for t in TRAITS for end in ("low", "high")]
 _SCORES = [f"score_{t}" for t in TRAITS] + [f"score_{t}_{end}" for t in TRAITS for end in ("low", "high")]
 _PROVENANCE = [Column("model_uri", Text), Column("model_version", String(64), nullable=False),
-               Column("knowledge_base", String(32)), Column("scored_at", String(40)), Column("batch_run_id", String(250))]
+               Column("knowledge_base", String(32)), Column("knowledge_base_sha256", String(64)),  # revision 0003
+               Column("scored_at", String(40)), Column("batch_run_id", String(250))]
 
 metadata = MetaData()
 

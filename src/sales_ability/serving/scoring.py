@@ -16,6 +16,7 @@ import pandas as pd
 
 from sales_ability.config import FeaturizeParams
 from sales_ability.data.face_tensors import REJECT_COLUMNS, REJECTS_FILE
+from sales_ability.errors import ModelError
 from sales_ability.io_utils import (
     atomic_path,
     content_hash,
@@ -23,10 +24,11 @@ from sales_ability.io_utils import (
     write_json_atomic,
     write_text_atomic,
 )
+from sales_ability.serving.registry import ResolvedModel
 from sales_ability.traits import TRAITS
 
 _BOUNDS = tuple(f"{t}_{end}" for t in TRAITS for end in ("low", "high"))
-PROVENANCE: tuple[str, ...] = ("model_uri", "model_version", "knowledge_base", "scored_at")
+PROVENANCE: tuple[str, ...] = ("model_uri", "model_version", "knowledge_base", "knowledge_base_sha256", "scored_at")
 RESULT_COLUMNS: tuple[str, ...] = (
     "clip_id", "applicant_id", "source", "content_sha256", "start_s", "end_s", *TRAITS, *_BOUNDS,
     *(f"score_{t}" for t in TRAITS), "sales_score", "sales_score_low", "sales_score_high", "face_share", *PROVENANCE,
@@ -80,8 +82,8 @@ def face_strips(faces: Path, n_frames: int = STRIP_FRAMES) -> pd.DataFrame:
 def score_videos(
     inputs: list[str | Path],
     out_dir: str | Path,
-    kb: dict,
-    model_uri: str,
+    kb: dict | None,
+    model_uri: str | ResolvedModel,
     featurize_params: FeaturizeParams | None = None,
     workers: int = 1,
     progress: bool = True,
@@ -96,7 +98,8 @@ def score_videos(
     Bad videos are listed with their reason.
 
     Args:
-        model_uri: see ``registry.resolve_model``; resolved before anything is featurized.
+        kb: the knowledge base; None: the one logged with the model version.
+        model_uri: see ``registry.resolve_model`` (resolved before anything is featurized), or a resolved model.
         featurize_params: checked against the settings the model was trained with (None: use the model's).
         known_hashes: path -> sha256, spares re-reading videos whose content hash the caller already has.
         tracking: the MLflow tracking URI (default: ``tracking_uri()``).
@@ -104,7 +107,8 @@ def score_videos(
         applicant_ids: path -> applicant id, overriding the folder/stem rule (the batch's global names).
 
     Raises:
-        ModelError: the model cannot be found, or ``featurize_params`` differ from its training settings.
+        ModelError: the model cannot be found, has no knowledge base when ``kb`` is None, or
+            ``featurize_params`` differ from its training settings.
     """
     from sales_ability.data.datasets import manifest_from_inputs
     from sales_ability.data.featurize import featurize_manifest
@@ -116,7 +120,13 @@ def score_videos(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = resolve_model(model_uri, out_dir / "model", tracking)
+    model = model_uri if isinstance(model_uri, ResolvedModel) else resolve_model(model_uri, out_dir / "model", tracking)
+    model_uri = model.uri
+    kb_sha256 = model.knowledge_base_sha256 if kb is None else _kb_hash(kb)
+    if kb is None:
+        if model.knowledge_base is None:
+            raise ModelError(f"{model.uri} (version {model.version}) carries no knowledge base: pass one")
+        kb = model.knowledge_base
     settings = model.featurize_settings(featurize_params)
     intervals = fit_intervals(model.calibration, kb, coverage)
     manifest = manifest_from_inputs(inputs, settings, applicant_ids)
@@ -142,16 +152,26 @@ def score_videos(
     rated["content_sha256"] = rated["source"].map(hashes)
     rated["applicant_id"] = rated["participant_id"]
     provenance = {"model_uri": model_uri, "model_version": model.version, "knowledge_base": kb.get("knowledge_base", "?"),
-                  "scored_at": datetime.now(UTC).isoformat(timespec="seconds")}
+                  "knowledge_base_sha256": kb_sha256, "scored_at": datetime.now(UTC).isoformat(timespec="seconds")}
     results = rated.assign(**provenance).reindex(columns=list(RESULT_COLUMNS))
     applicants = applicants.assign(**provenance).reindex(columns=applicant_columns())
     strips = strips.merge(results[["clip_id", "content_sha256"]], on="clip_id").reindex(columns=list(STRIP_COLUMNS))
+    write_json_atomic(out_dir / "knowledge_base.json", kb)  # what these rows were rated with (its sha256 is on each)
     write_results(results, rejects, out_dir, kb, f"{model_uri} (version {model.version})", write_report, strips, applicants,
                   card=model.card)
     owners = manifest.drop_duplicates("source").groupby("participant_id")["source"].apply(list)
     write_json_atomic(out_dir / "done.json", {"shard_id": out_dir.name, "applicants": [  # what was scored, for the database
         {"applicant_id": a, "videos": [{"path": str(p), "sha256": hashes[p]} for p in paths]} for a, paths in owners.items()]})
     return ScoreSummary(scored=len(results), rejected=len(rejects), out_dir=out_dir, applicants=len(applicants))
+
+
+def _kb_hash(kb: dict) -> str:
+    """sha256 of a knowledge base as ``save_knowledge_base`` writes it (so a file's hash and its content's agree)."""
+    import hashlib
+
+    from sales_ability.io_utils import json_text
+
+    return hashlib.sha256(json_text(kb).encode()).hexdigest()
 
 
 def _hash_or_empty(path: str | Path) -> str:

@@ -106,27 +106,31 @@ def run_evaluate(
     figure = plot_predicted_vs_true(*traits_and_labels(predictions), plots_dir / "predicted_vs_true.png",
                                     f"test: mean accuracy {test['mean_accuracy']:.4f} "
                                     f"(baseline {test['baseline_mean_accuracy']:.4f})")
+    examples = list(dict.fromkeys(predictions["source"].astype(str)))[:2]
     decision = log_and_register(model_dir, faces, report, [metrics_file, predictions_file, applicants_file, figure], params,
-                                register)
+                                register, kb_file, examples)
     if decision is not None:
         report["promotion"] = decision.to_dict()
     return report
 
 
-def log_and_register(model_dir: Path, faces: Path, report: dict, files: list[Path], params: Params, register: bool):
-    """One MLflow run: the metrics, ``files``, the model card and the model with its serving contract
-    (``model.keras``, label means, featurize settings); then registration and champion/challenger promotion.
+def log_and_register(model_dir: Path, faces: Path, report: dict, files: list[Path], params: Params, register: bool,
+                     kb_file: Path, example_paths: list[str]):
+    """One MLflow run: the metrics, ``files``, the model card and the MLflow Model with its serving contract
+    (``serving.mlflow_model``: the network, label means, featurize settings, calibration, knowledge base,
+    signature, input example); then registration and champion/challenger promotion.
 
     Returns:
         The ``PromotionDecision``, or None when ``register`` is off.
     """
+    import tempfile
+
     import mlflow
 
-    from sales_ability.model.calibration import CALIBRATION_FILE
     from sales_ability.model.evaluation import mean_accuracy
     from sales_ability.model.predict import traits_and_labels
+    from sales_ability.serving.mlflow_model import build_mlflow_model
     from sales_ability.serving.registry import (
-        FEATURIZE_FILE,
         model_card,
         register_and_promote,
         resolve_model,
@@ -134,23 +138,27 @@ def log_and_register(model_dir: Path, faces: Path, report: dict, files: list[Pat
     from sales_ability.serving.tracking import (
         dvc_tags,
         flatten_metrics,
+        log_face_tensor_splits,
         log_files,
         stage_run,
     )
 
     model_file = model_dir / "model.keras"
-    with stage_run("evaluate", params={"model": str(model_file), "test_clips": report["test"]["n"]},
+    with stage_run("evaluate", params={"model": str(model_file), "test_clips": report["test"]["n"],
+                                       "registry": params.registry.model_dump(), "intervals": params.intervals.model_dump()},
                    tags=dvc_tags([faces, model_dir])) as run:
         mlflow.log_metrics(flatten_metrics(report))
+        log_face_tensor_splits(faces, ("test",))
         log_files(files, artifact_path="evaluation")
         card = model_card(params.registry.model_name, report["test"], {
             "train": f"{params.dataset.name} ({params.dataset.split} split)",
             "finetune": f"{params.finetune.dataset} ({params.finetune.split} split)",
             "test": f"{params.finetune.dataset} test split",
         }, params.effective_preset())
-        mlflow.log_text(card, "model/model_card.md")
-        log_files([model_file, model_dir / "label_means.json", model_dir / FEATURIZE_FILE, model_dir / CALIBRATION_FILE],
-                  artifact_path="model")
+        mlflow.log_text(card, "model_card.md")
+        with tempfile.TemporaryDirectory(prefix="mlflow-model-") as tmp:
+            mlflow.log_artifacts(str(build_mlflow_model(model_dir, kb_file, card, Path(tmp) / "model", example_paths)),
+                                 artifact_path="model")
         if not register:
             return None
 

@@ -1,0 +1,162 @@
+"""The champion as an MLflow Model: one folder that carries everything serving needs.
+
+Layout (what ``build_mlflow_model`` writes and the evaluate stage logs as the run's ``model`` artifact)::
+
+    MLmodel                      flavors: python_function (ApplicantScorer) and keras
+    python_model.pkl             the ApplicantScorer (pickled by reference: the package must be installed)
+    artifacts/serving/           the serving contract, one folder:
+        model.keras              the CNN-LSTM network (the keras flavor's data)
+        featurize.json           featurize and segmentation settings of its training tensors
+        calibration.json         validation predictions and truths, for the intervals
+        knowledge_base.json      the thresholds that turn traits into 1..10 scores
+        label_means.json, model_card.md
+    input_example.json, serving_input_example.json, requirements.txt, python_env.yaml
+
+``mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"path": [...]}))`` takes video files or applicant
+folders and returns one row per applicant (``APPLICANT_OUTPUT``); ``mlflow models serve`` serves the same.
+``mlflow.keras.load_model(uri)`` gives the network (after ``import sales_ability.model.network``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+try:  # the MLflow base class when MLflow is installed (always, in this project)
+    from mlflow.pyfunc import PythonModel
+except ImportError:  # pragma: no cover
+    PythonModel = object  # type: ignore[assignment,misc]
+
+from sales_ability.traits import TRAITS
+
+SERVING_ARTIFACT = "serving"  # the pyfunc artifact holding the contract; also the keras flavor's data folder
+KNOWLEDGE_BASE_FILE = "knowledge_base.json"
+CONTRACT_FILES = ("model.keras", "label_means.json", "featurize.json", "calibration.json", KNOWLEDGE_BASE_FILE,
+                  "model_card.md")
+INPUT_COLUMN = "path"
+APPLICANT_OUTPUT: tuple[str, ...] = (
+    "applicant_id", "answers", "segments", "face_share", *TRAITS, *(f"score_{t}" for t in TRAITS),
+    "sales_score", "sales_score_low", "sales_score_high", "rejected", "model_version", "knowledge_base_sha256",
+)
+
+
+class ApplicantScorer(PythonModel):
+    """pyfunc: video paths or applicant folders (column ``path``) -> one ranked row per applicant.
+
+    A video that cannot be scored is named with its reason in ``rejected`` (its applicant keeps a row, with
+    empty scores when nothing of theirs could be scored); the other inputs are scored.
+    """
+
+    def load_context(self, context) -> None:
+        from sales_ability.serving.registry import read_contract
+
+        self.model = read_contract(Path(context.artifacts[SERVING_ARTIFACT]) / "model.keras", uri="pyfunc")
+
+    def predict(self, context, model_input, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        from sales_ability.serving.scoring import score_videos
+
+        paths = _input_paths(model_input)
+        coverage = float((params or {}).get("coverage", 0.9))
+        with tempfile.TemporaryDirectory(prefix="pyfunc-") as out:
+            score_videos(paths, out, self.model.knowledge_base, self.model, progress=False, write_report=False,
+                         coverage=coverage)
+            applicants = pd.read_parquet(Path(out) / "applicants.parquet")
+            rejects = pd.read_csv(Path(out) / "rejects.csv", dtype=str, keep_default_na=False)
+            done = json.loads((Path(out) / "done.json").read_text())
+        owner = {v["path"]: a["applicant_id"] for a in done["applicants"] for v in a["videos"]}
+        return applicant_output(applicants, rejects.assign(applicant_id=rejects["source"].map(owner)), self.model.version,
+                                self.model.knowledge_base_sha256)
+
+
+def _input_paths(model_input) -> list[str]:
+    """The ``path`` column of a DataFrame (or a list of paths), each checked to be a non-empty string."""
+    if isinstance(model_input, pd.DataFrame):
+        if INPUT_COLUMN not in model_input.columns:
+            raise ValueError(f"input needs a {INPUT_COLUMN!r} column (video files or applicant folders); "
+                             f"got {list(model_input.columns)}")
+        values = model_input[INPUT_COLUMN].tolist()
+    else:
+        values = list(model_input)
+    for i, value in enumerate(values):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"input row {i}: {INPUT_COLUMN!r} must be a path, got {value!r}")
+    return values
+
+
+def applicant_output(applicants: pd.DataFrame, rejects: pd.DataFrame, version: str, kb_sha256: str) -> pd.DataFrame:
+    """Applicant rows in the pyfunc's output schema; rejected videos (``rejects`` with their ``applicant_id``)
+    are listed per applicant."""
+    reasons: dict[str, list[str]] = {}
+    for applicant, source, reason in zip(rejects["applicant_id"], rejects["source"], rejects["reason"], strict=True):
+        reasons.setdefault(str(applicant), []).append(f"{Path(str(source)).name}: {reason}")
+    missing = [a for a in reasons if a not in set(applicants["applicant_id"])]
+    out = pd.concat([applicants, pd.DataFrame({"applicant_id": missing})], ignore_index=True) if missing else applicants
+    out = out.assign(rejected=out["applicant_id"].map(lambda a: "; ".join(reasons.get(a, []))),
+                     model_version=version, knowledge_base_sha256=kb_sha256)
+    return out.reindex(columns=list(APPLICANT_OUTPUT))
+
+
+def signature():
+    """Input: one ``path`` per row; output: ``APPLICANT_OUTPUT``; param ``coverage`` (the intervals' nominal)."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+
+    text = ("applicant_id", "rejected", "model_version", "knowledge_base_sha256")
+    counts = ("answers", "segments")
+    outputs = [ColSpec("string" if c in text else "long" if c in counts else "double", c, required=c in text[:1])
+               for c in APPLICANT_OUTPUT]
+    return ModelSignature(inputs=Schema([ColSpec("string", INPUT_COLUMN)]), outputs=Schema(outputs),
+                          params=ParamSchema([ParamSpec("coverage", "double", 0.9)]))
+
+
+def build_mlflow_model(model_dir: Path, kb_file: Path, card: str, dest: Path, example_paths: list[str]) -> Path:
+    """Write the MLflow Model folder ``dest`` from a trained model folder (``model.keras`` and its contract),
+    the knowledge base and the model card; ``example_paths`` make the input example."""
+    import keras
+    import mlflow
+
+    with tempfile.TemporaryDirectory(prefix="contract-") as tmp:
+        serving = Path(tmp) / SERVING_ARTIFACT
+        serving.mkdir()
+        for name in CONTRACT_FILES[:-2]:
+            if (model_dir / name).is_file():
+                shutil.copy2(model_dir / name, serving / name)
+        shutil.copy2(kb_file, serving / KNOWLEDGE_BASE_FILE)
+        (serving / "model_card.md").write_text(card)
+        if dest.exists():
+            shutil.rmtree(dest)
+        mlflow.pyfunc.save_model(
+            str(dest), python_model=ApplicantScorer(), artifacts={SERVING_ARTIFACT: str(serving)},
+            signature=signature(), input_example=pd.DataFrame({INPUT_COLUMN: example_paths[:2]}),
+            pip_requirements=_requirements(),
+        )
+    # the same network under the keras flavor: mlflow.keras.load_model reads <data>/model.keras
+    meta = mlflow.models.Model.load(str(dest / "MLmodel"))
+    meta.add_flavor("keras", data=f"artifacts/{SERVING_ARTIFACT}", keras_version=keras.__version__,
+                    keras_backend=keras.backend.backend(), save_exported_model=False)
+    meta.save(str(dest / "MLmodel"))
+    return dest
+
+
+def _requirements() -> list[str]:
+    """The package itself and what it serves with, pinned to this environment's versions."""
+    from importlib.metadata import version
+
+    names = ("sales-ability", "mlflow", "keras", "pandas", "pyarrow", "av", "opencv-python-headless", "scipy")
+    pins = []
+    for name in names:
+        try:
+            pins.append(f"{name}=={version(name)}")
+        except Exception:  # noqa: BLE001 - a package this environment does not have is simply not pinned
+            continue
+    return pins
+
+
+def example_request(paths: list[str]) -> str:
+    """The JSON body ``mlflow models serve`` takes for ``paths``."""
+    return json.dumps({"dataframe_split": {"columns": [INPUT_COLUMN], "data": [[p] for p in paths]}})

@@ -1,0 +1,129 @@
+"""The champion as an MLflow Model: registered once, it loads with pyfunc, the keras flavor and plain Keras,
+resolves with its knowledge base, and serves applicant scores over HTTP with `mlflow models serve`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import mlflow
+import pandas as pd
+import pytest
+
+from sales_ability.io_utils import content_hash
+from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_base
+
+
+@pytest.fixture()
+def champion(tiny_model: Path, tmp_path: Path, isolated_mlflow: str) -> dict:
+    """The tiny model built into an MLflow Model, logged and registered as the champion."""
+    from sales_ability.serving.mlflow_model import build_mlflow_model
+    from sales_ability.serving.registry import register_and_promote
+    from sales_ability.serving.tracking import EXPERIMENT
+
+    kb_file = tmp_path / "knowledge_base.json"
+    save_knowledge_base(paper_knowledge_base(), kb_file)
+    folder = build_mlflow_model(tiny_model.parent, kb_file, "# card", tmp_path / "built", ["answer_1.webm"])
+    mlflow.set_tracking_uri(isolated_mlflow)
+    mlflow.set_experiment(EXPERIMENT)
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(folder), artifact_path="model")
+    decision = register_and_promote(run.info.run_id, "model", 0.9, lambda uri: 0.0, 0.0, "# card")
+    return {"version": decision.challenger_version, "kb_sha256": content_hash(kb_file), "tracking": isolated_mlflow}
+
+
+def _inbox(demo_dir: Path, root: Path) -> list[str]:
+    root.mkdir()
+    clips = sorted(demo_dir.glob("*.mp4"))[:2]
+    for clip in clips:
+        shutil.copy(clip, root / clip.name)
+    (root / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 2048)
+    return [str(root / c.name) for c in clips] + [str(root / "broken.mp4")]
+
+
+def test_champion_loads_with_pyfunc_keras_flavor_and_plain_keras_and_scores_applicants(
+        champion: dict, demo_dir: Path, tmp_path: Path) -> None:
+    import keras
+
+    from sales_ability.serving.mlflow_model import APPLICANT_OUTPUT
+    from sales_ability.serving.registry import resolve_model
+
+    uri = "models:/sales-ability@champion"
+    paths = _inbox(demo_dir, tmp_path / "inbox")
+    scored = mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"path": paths}))
+    assert list(scored.columns) == list(APPLICANT_OUTPUT)
+    assert len(scored) == 3  # two applicants scored, the broken video's applicant kept with its reason
+    broken = scored.set_index("applicant_id").loc["broken"]
+    assert pd.isna(broken["sales_score"]) and "broken.mp4:" in broken["rejected"]
+    good = scored.dropna(subset=["sales_score"])
+    assert len(good) == 2 and (good["rejected"] == "").all()
+    assert (good["sales_score_low"] <= good["sales_score"]).all() and (good["sales_score"] <= good["sales_score_high"]).all()
+    assert set(scored["knowledge_base_sha256"]) == {champion["kb_sha256"]}  # each row names its thresholds
+
+    resolved = resolve_model(uri)  # the serving contract, read from the same version
+    assert resolved.version == champion["version"] and resolved.knowledge_base == paper_knowledge_base()
+    assert resolved.knowledge_base_sha256 == champion["kb_sha256"] and resolved.calibration["n"] == 40
+    network = mlflow.keras.load_model(uri)  # the keras flavor
+    assert network.output_shape == (None, 5)
+    plain = keras.saving.load_model(resolved.file)  # plain Keras (the package registered its layers and metric)
+    assert plain.count_params() == network.count_params()
+
+
+def test_a_compiled_model_loads_with_plain_keras(tmp_path: Path) -> None:
+    """The trained model's Eq. 1 metric is registered, so its compile state loads without custom_objects."""
+    import keras
+
+    from sales_ability.model.network import build_model
+    from sales_ability.model.training import compile_model, save_model
+
+    model = build_model("tiny")
+    compile_model(model, 1e-3)
+    save_model(model, tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert loaded.compiled and loaded.loss == "mse"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_mlflow_models_serve_scores_a_request_on_loopback(champion: dict, demo_dir: Path, tmp_path: Path) -> None:
+    from sales_ability.serving.mlflow_model import example_request
+
+    port = _free_port()
+    bin_dir = str(Path(sys.executable).parent)  # mlflow execs uvicorn from PATH, as in an activated venv
+    env = {**os.environ, "MLFLOW_TRACKING_URI": champion["tracking"], "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", "models:/sales-ability@champion",
+         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "--workers", "1"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(240):  # until the server answers (it imports Keras and loads the model first)
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, server.stdout.read()[-3000:]
+            time.sleep(0.5)
+        paths = _inbox(demo_dir, tmp_path / "inbox")[:2]
+        answer = httpx.post(f"http://127.0.0.1:{port}/invocations", content=example_request(paths),
+                            headers={"Content-Type": "application/json"}, timeout=120)
+        assert answer.status_code == 200, answer.text[-2000:]
+        rows = pd.DataFrame(answer.json()["predictions"])
+        assert sorted(rows["applicant_id"]) == sorted(Path(p).stem for p in paths)
+        assert rows["sales_score"].between(1, 10).all() and set(rows["knowledge_base_sha256"]) == {champion["kb_sha256"]}
+        bad = httpx.post(f"http://127.0.0.1:{port}/invocations", json={"dataframe_split": {"columns": ["video"], "data": [["x"]]}},
+                         timeout=60)
+        assert bad.status_code == 400 and "path" in bad.text  # the signature names the column it needs
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
