@@ -14,6 +14,8 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # registered versions fetched by the tests stay in this session's own cache (and its subprocesses')
 os.environ.setdefault("SALES_ABILITY_MODEL_CACHE", __import__("tempfile").mkdtemp(prefix="sales-ability-model-cache-"))
+# never the project's own store (the Makefile exports it): a test's runs and models go to this session's store
+os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{__import__('tempfile').mkdtemp(prefix='sales-ability-mlflow-')}/mlflow.db"
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -99,6 +101,8 @@ def reproduced_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
         assert subprocess.run(cmd, cwd=root, env=env, capture_output=True).returncode == 0
     repro = subprocess.run(["dvc", "repro"], cwd=root, env=env, capture_output=True, text=True, timeout=1800)
     assert repro.returncode == 0, repro.stdout[-3000:] + repro.stderr[-3000:]
+    for cmd in (["git", "add", "-A"], ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "repro"]):
+        assert subprocess.run(cmd, cwd=root, env=env, capture_output=True).returncode == 0  # dvc.lock, metrics
     return root, env
 
 
@@ -118,8 +122,12 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
     }
-    migrate = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True, timeout=600)
+    airflow = str(Path(sys.executable).parent / "airflow")
+    migrate = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=600)
     assert migrate.returncode == 0, migrate.stderr[-2000:]
+    pool = subprocess.run([airflow, "pools", "set", "sales_ability_training", "1", "one dvc repro at a time"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert pool.returncode == 0, pool.stderr[-2000:]
     return env
 
 

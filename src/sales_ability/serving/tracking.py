@@ -21,6 +21,19 @@ BATCH_EXPERIMENT = "sales-ability-batch"  # batch runs apart from the pipeline's
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 
+def http_timeout() -> float:
+    """Seconds MLflow waits for each request to a tracking server (``MLFLOW_HTTP_REQUEST_TIMEOUT``)."""
+    return float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "120"))
+
+
+def fail_fast_tracking(timeout_s: float = 5.0) -> None:
+    """For interactive commands: a tracking server that does not answer fails in seconds (one retry), not
+    after MLflow's default 120 s x 7 retries with backoff. Explicit environment settings win."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", f"{timeout_s:g}")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+
+
 def tracking_uri() -> str:
     """``MLFLOW_TRACKING_URI`` if set, else the project's SQLite store (MLflow 3.13+ refuses a file store)."""
     return os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
@@ -83,24 +96,118 @@ def flatten_metrics(metrics: dict) -> dict[str, float]:
     return out
 
 
+def flatten_params(params: dict, prefix: str = "") -> dict[str, str]:
+    """Params as MLflow stores them (text), each with its real type's spelling: ``70`` stays ``70``, ``True``
+    stays ``True``, None is recorded as ``None`` (not dropped), lists as ``[...]``; nested keys ``a.b``."""
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            out |= flatten_params(value, name)
+        else:
+            out[name] = str(list(value) if isinstance(value, tuple) else value)
+    return out
+
+
+PIPELINE_RUN_ENV = "SALES_ABILITY_PIPELINE_RUN"  # an explicit parent run id for the stage runs
+
+
+def _dvc_invocation() -> tuple[str, str] | None:
+    """(key, command line) of the ``dvc repro`` / ``dvc exp run`` process this stage runs under, or None.
+
+    Every stage of one invocation is a child process of the same dvc process, so its pid and start time
+    name the pipeline run that groups them."""
+    import psutil
+
+    try:
+        for proc in psutil.Process().parents():
+            cmd = proc.cmdline()
+            if any(Path(part).name == "dvc" for part in cmd[:2]):
+                return f"{proc.pid}-{proc.create_time():.3f}", " ".join(["dvc", *cmd[cmd.index(next(
+                    p for p in cmd[:2] if Path(p).name == "dvc")) + 1:]])
+    except (psutil.Error, StopIteration):
+        return None
+    return None
+
+
+def _pipeline_parent(client, experiment_id: str, started_ms: int) -> str | None:
+    """The pipeline run the stage's run is a child of: ``$SALES_ABILITY_PIPELINE_RUN``, else the run of the
+    dvc invocation this stage runs under (created by its first stage), else None (a script run by hand)."""
+    if os.environ.get(PIPELINE_RUN_ENV):
+        return os.environ[PIPELINE_RUN_ENV]
+    invocation = _dvc_invocation()
+    if invocation is None:
+        return None
+    key, command = invocation
+    found = client.search_runs([experiment_id], filter_string=f"tags.pipeline_key = '{key}'", max_results=1)
+    if found:
+        return found[0].info.run_id
+    exp = os.environ.get("DVC_EXP_NAME")
+    tags = {"pipeline_key": key, "mlflow.runName": f"dvc exp {exp}" if exp else "dvc repro", "dvc.command": command,
+            **({"dvc.experiment": exp} if exp else {}),
+            **({"dvc.baseline_rev": os.environ["DVC_EXP_BASELINE_REV"]} if os.environ.get("DVC_EXP_BASELINE_REV") else {}),
+            **({"git_commit": c} if (c := git_commit()) else {})}
+    return client.create_run(experiment_id, start_time=started_ms, tags=tags).info.run_id
+
+
 @contextmanager
 def stage_run(stage: str, params: dict | None = None, tags: dict | None = None, tracking: str | None = None,
-              experiment: str = EXPERIMENT) -> Iterator[Any]:
+              experiment: str = EXPERIMENT, pipeline: bool = True) -> Iterator[Any]:
     """An MLflow run for one pipeline stage, tagged with the stage and the git commit.
 
+    The run starts when the stage's process started (so its duration covers the stage's work, imports
+    included) and, with ``pipeline``, is a child of the run of its ``dvc repro`` / ``dvc exp run`` (tagged
+    with the DVC experiment's name), whose end time and status follow its latest stage.
+
     Args:
+        params: logged with their real types' spelling (``flatten_params``).
         tracking: the tracking URI (default: ``tracking_uri()``).
-        experiment: the MLflow experiment (batch runs have their own).
+        experiment: the MLflow experiment (batch runs have their own, without a pipeline parent).
     """
     import mlflow
+    import psutil
+    from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(tracking or tracking_uri())
-    mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=stage) as run:
-        mlflow.set_tags({"stage": stage, **({"git_commit": c} if (c := git_commit()) else {}), **(tags or {})})
-        if params:
-            mlflow.log_params(flatten_metrics(params) | {k: v for k, v in params.items() if isinstance(v, str)})
-        yield run
+    uri = tracking or tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    experiment_id = mlflow.set_experiment(experiment).experiment_id
+    client = MlflowClient(uri)
+    started_ms = int(psutil.Process().create_time() * 1000)
+    parent = _pipeline_parent(client, experiment_id, started_ms) if pipeline else None
+    run_tags = {"stage": stage, **({"git_commit": c} if (c := git_commit()) else {}),
+                **({"dvc.experiment": os.environ["DVC_EXP_NAME"]} if os.environ.get("DVC_EXP_NAME") else {}),
+                **(tags or {})}
+    created = client.create_run(experiment_id, start_time=started_ms, run_name=stage,
+                                tags={**run_tags, **({"mlflow.parentRunId": parent} if parent else {})})
+    status = "FAILED"
+    try:
+        with mlflow.start_run(run_id=created.info.run_id) as run:
+            if params:
+                mlflow.log_params(flatten_params(params))
+            yield run
+        status = "FINISHED"
+    finally:
+        if parent:
+            client.set_terminated(parent, status)
+
+
+def log_face_tensor_splits(faces: Path, splits: tuple[str, ...]) -> None:
+    """Log the manifest of a face-tensor folder (its clips' ids, sources, participants, labels; no pixels) as
+    one MLflow dataset per split, in the context of that split (``training``, ``validation``, ``test``), each
+    with the digest MLflow computes from its rows."""
+    import mlflow
+
+    from sales_ability.data.face_tensors import read_face_tensors
+    from sales_ability.traits import TRAITS
+
+    columns = ["clip_id", "source", "participant_id", "split", "start_s", "end_s", *TRAITS]
+    manifest = read_face_tensors(faces, columns=columns).to_pandas()
+    contexts = {"train": "training", "validation": "validation", "test": "testing"}
+    for split in splits:
+        rows = manifest[manifest["split"] == split].reset_index(drop=True)
+        if len(rows):
+            dataset = mlflow.data.from_pandas(rows, source=str(faces), name=f"{faces.name}/{split}", targets=None)
+            mlflow.log_input(dataset, context=contexts.get(split, split))
 
 
 def log_files(paths: list[Path], artifact_path: str | None = None) -> None:

@@ -25,7 +25,9 @@ def run_fit_thresholds(manifest_file: Path, kb_file: Path, figure_file: Path, pa
                             source=f"{manifest_file} (train split)")
     save_knowledge_base(kb, kb_file)
     figure = plot_trait_distributions(train, kb, figure_file)
-    with stage_run("fit_thresholds", params={"training_clips": len(train), "distributions": ",".join(params.distributions)}):
+    with stage_run("fit_thresholds", params={"training_clips": len(train), **params.model_dump()}):
+        mlflow.log_input(mlflow.data.from_pandas(train.reset_index(drop=True), source=str(manifest_file),
+                                                 name=f"{Path(manifest_file).stem}/train"), context="training")
         for trait, entry in kb["traits"].items():
             mlflow.log_metrics({f"{trait}.ks_statistic": entry["distribution"]["ks_statistic"],
                                 f"{trait}.aic": entry["distribution"]["aic"]})

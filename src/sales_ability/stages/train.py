@@ -42,9 +42,10 @@ def _fit_and_save(stage: str, model, faces: Path, means: list[float], params: Pa
     from sales_ability.model.predict import predict_clips
     from sales_ability.model.training import fit_model, save_model
     from sales_ability.serving.registry import save_featurize_params
-    from sales_ability.serving.tracking import stage_run
+    from sales_ability.serving.tracking import log_face_tensor_splits, stage_run
 
     with stage_run(stage, params=run_params, tags=tags):
+        log_face_tensor_splits(faces, ("train", "validation"))
         result = fit_model(model, faces, _settings(getattr(params, stage)), history_file) | extra
         save_model(model, model_dir / "model.keras")
         write_json_atomic(model_dir / "label_means.json", dict(zip(TRAITS, means, strict=True)))
