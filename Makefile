@@ -24,7 +24,11 @@ $(STAMP): requirements.lock pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-install: $(STAMP)  ## create .venv and install the locked dependencies and the package (editable)
+install: $(STAMP) .dvc/plots_offline.html  ## create .venv and install the locked dependencies and the package (editable)
+
+# `dvc plots show` offline: Vega from the npm registry, once (a machine without it keeps DVC's CDN page)
+.dvc/plots_offline.html: | $(STAMP)
+	@$(BIN)/sales-ability plots-offline || echo "warning: dvc plots show will load Vega from a CDN" >&2
 
 demo: install  ## run the whole pipeline (dvc repro) on the embedded demo dataset and print a summary
 	$(BIN)/dvc repro
@@ -79,8 +83,9 @@ table3: install  ## train every Table III backbone on the active dataset (after 
 AIRFLOW_HOME ?= $(abspath airflow_home)
 airflow: install  ## airflow standalone (UI on :8080) with AIRFLOW_HOME=airflow_home/ and the DAGs in dags/
 	@mkdir -p inbox outbox  # the batch-scoring DAG's default folders
-	AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(abspath dags) AIRFLOW__CORE__LOAD_EXAMPLES=False \
-	SALES_ABILITY_PROJECT=$(abspath .) $(BIN)/airflow standalone
+	export AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(abspath dags) AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	  SALES_ABILITY_PROJECT=$(abspath .); $(BIN)/airflow db migrate >/dev/null && \
+	  $(BIN)/airflow pools set sales_ability_training 1 "one dvc repro at a time" >/dev/null && $(BIN)/airflow standalone
 
 mlflow-ui: install  ## MLflow UI on the project's store
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --port 5000

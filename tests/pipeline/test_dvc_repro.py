@@ -107,6 +107,23 @@ def test_repro_trains_evaluates_and_registers(reproduced: tuple[Path, dict]) -> 
     assert train_run["tags.git_commit"] and train_run["tags.dvc.data/faces/train"]
     history = client.get_metric_history(train_run["run_id"], "val_mean_accuracy")
     assert len(history) == train["epochs_run"]
+    # params keep their types' spelling, None included; the manifests are the runs' datasets
+    assert train_run["params.epochs"] == "2" and train_run["params.augment_flip"] in ("True", "False")
+    assert "params.weights" in runs.columns and not pd.isna(train_run["params.weights"])
+    inputs = {(d.dataset.name, [t.value for t in d.tags if t.key == "mlflow.data.context"][0])
+              for d in client.get_run(train_run["run_id"]).inputs.dataset_inputs}
+    assert inputs == {("train/train", "training"), ("train/validation", "validation")}
+    # the stage runs of one `dvc repro` are children of its pipeline run, which spans them
+    stage_runs = runs[runs["tags.stage"].isin(["train", "finetune", "evaluate", "fit_thresholds", "rate"])]
+    parents = set(stage_runs["tags.mlflow.parentRunId"])
+    assert len(parents) == 1
+    pipeline = runs.set_index("run_id").loc[parents.pop()]
+    assert pipeline["tags.mlflow.runName"] == "dvc repro" and pipeline["status"] == "FINISHED"
+    assert pipeline["start_time"] <= stage_runs["start_time"].min() and pipeline["end_time"] >= stage_runs["end_time"].max()
+    # the champion is an MLflow Model carrying its knowledge base
+    served = mlflow.pyfunc.load_model("models:/sales-ability@champion")
+    assert served.metadata.get_input_schema().input_names() == ["path"]
+    assert "keras" in served.metadata.flavors
 
 
 def test_table3_sweep_two_tiny_presets(reproduced: tuple[Path, dict]) -> None:
@@ -190,14 +207,23 @@ def test_retraining_reruns_the_stale_stage_and_publishes_the_new_champion(
         assert result["tasks"]["pull_data"] == "skipped"  # no DVC remote here
         assert result["tasks"]["reproduce"] == "success"
         assert result["tasks"]["publish_champion"] == "success"  # the champion changed -> Asset event
+        assert result["tasks"]["push_outputs"] == "skipped" and result["tasks"]["record_lock"] == "success"
+        git = ["git", "-C", str(project)]
+        branches = subprocess.run([*git, "branch", "--list", "retraining/*"], capture_output=True, text=True).stdout.split()
+        assert len(branches) == 1  # dvc.lock and the metrics recorded on a branch of their own
+        recorded = subprocess.run([*git, "show", f"{branches[0]}:dvc.lock"], capture_output=True, text=True).stdout
+        assert recorded == (project / "dvc.lock").read_text() != lock
+        assert subprocess.run([*git, "show", f"{branches[0]}:metrics/evaluate.json"], capture_output=True,
+                              text=True).stdout == (project / "metrics/evaluate.json").read_text()
+        assert subprocess.run([*git, "show", "HEAD:dvc.lock"], capture_output=True, text=True).stdout == lock  # HEAD untouched
         champion = client.get_model_version_by_alias("sales-ability", "champion")
         assert int(champion.version) == versions + 1
         assert (project / "models/finetune/model.keras").stat().st_mtime_ns == trained  # only evaluate re-ran
         status = subprocess.run(["dvc", "status"], cwd=project, env=project_env, capture_output=True, text=True)
         assert "up to date" in status.stdout, status.stdout
-    finally:  # the project is shared by the session's tests: put params and lock back (outputs are unchanged)
-        (project / "params.yaml").write_text(original)
-        (project / "dvc.lock").write_text(lock)
+    finally:  # the project is shared by the session's tests: put params, lock and outputs back as committed
+        subprocess.run(["git", "checkout", "HEAD", "--", "params.yaml", "dvc.lock", "metrics", "plots"], cwd=project)
+        subprocess.run(["dvc", "checkout", "-q"], cwd=project, env=project_env)
 
 
 def test_score_records_the_version_and_refuses_other_featurize_settings(reproduced: tuple[Path, dict], tmp_path: Path) -> None:
@@ -239,3 +265,72 @@ def test_score_records_the_version_and_refuses_other_featurize_settings(reproduc
     assert not (tmp_path / "other" / "faces").exists()  # refused before featurizing anything
     same = FeaturizeParams.model_validate(stored | {"workers": 2, "shard_size": 1})  # how, not what: accepted
     assert resolve_model(str(keras_file)).featurize_settings(same) == same
+
+
+def test_a_bad_experiment_param_fails_before_any_output_is_removed(reproduced: tuple[Path, dict]) -> None:
+    root, env = reproduced
+    kept = {p: (root / p).stat().st_mtime_ns for p in ("models/knowledge_base.json", "models/train/model.keras",
+                                                        "reports/rated_test.csv")}
+    try:
+        run = _run(["dvc", "exp", "run", "-S", "train.epochs=abc"], root, env)
+        assert run.returncode != 0
+        assert "check_params: error: params.yaml: invalid parameters" in run.stderr and "train.epochs: Input should be a valid integer" in run.stderr, run.stderr[-2000:]
+        assert {p: (root / p).stat().st_mtime_ns for p in kept} == kept  # every output still there, untouched
+    finally:
+        subprocess.run(["git", "checkout", "HEAD", "--", "params.yaml"], cwd=root)
+
+
+def test_experiments_compare_with_main_in_dvc_and_group_their_runs_in_mlflow(reproduced: tuple[Path, dict],
+                                                                            tmp_path: Path) -> None:
+    """`dvc exp run` beside the committed main: exp show and metrics diff read both, a clean clone is clean,
+    and the experiment's stage runs are children of one MLflow run named after it."""
+    root, env = reproduced
+    run = _run(["dvc", "exp", "run", "--temp", "-n", "kb-beta-norm", "-S", "knowledge_base.distributions=[beta,norm]"],
+               root, env)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    shown = json.loads(_run(["dvc", "exp", "show", "--json"], root, env).stdout)
+    main = shown[0]["data"]
+    exp = next(e for e in shown[0]["experiments"] if e["name"] == "kb-beta-norm")["revs"][0]["data"]
+    for data in (main, exp):  # metrics of main and of the experiment, not `!`
+        assert data["metrics"]["metrics/evaluate.json"]["data"]["test"]["mean_accuracy"] > 0
+    assert exp["params"]["params.yaml"]["data"]["knowledge_base"]["distributions"] == ["beta", "norm"]
+    diff = _run(["dvc", "metrics", "diff", "HEAD", "kb-beta-norm", "--json"], root, env)
+    assert diff.returncode == 0 and "metrics/knowledge_base.json" in json.loads(diff.stdout), diff.stderr[-2000:]
+    plots = _run(["dvc", "plots", "diff", "HEAD", "kb-beta-norm", "-o", str(tmp_path / "plots")], root, env)
+    assert plots.returncode == 0 and (tmp_path / "plots/index.html").is_file(), plots.stderr[-2000:]
+
+    clone = tmp_path / "clone"  # a clean clone, its DVC cache shared with the project's: nothing to run
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
+    for cmd in (["dvc", "cache", "dir", "--local", str(root / ".dvc/cache")], ["dvc", "checkout", "-q"]):
+        assert _run(cmd, clone, env).returncode == 0
+    status = _run(["dvc", "status"], clone, env)
+    assert "up to date" in status.stdout, status.stdout
+
+    import mlflow
+
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    runs = mlflow.search_runs(experiment_names=["sales-ability"], filter_string="tags.`dvc.experiment` = 'kb-beta-norm'")
+    stages = runs[runs["tags.stage"].notna()]
+    assert {"fit_thresholds", "evaluate", "rate"} <= set(stages["tags.stage"])
+    parent = runs[runs["tags.mlflow.runName"] == "dvc exp kb-beta-norm"]
+    assert len(parent) == 1 and set(stages["tags.mlflow.parentRunId"]) == {parent["run_id"].iloc[0]}
+
+
+def test_dvc_plots_show_draws_each_figure_once_from_the_offline_template(reproduced: tuple[Path, dict],
+                                                                        tmp_path: Path) -> None:
+    from sales_ability.dvc_plots import TEMPLATE_NAME, render_template
+
+    root, env = reproduced
+    (root / ".dvc" / TEMPLATE_NAME).write_text(render_template(["/* vega */ var x = '</script>';", "/* vega-lite */"]))
+    assert _run(["dvc", "config", "--local", "plots.html_template", TEMPLATE_NAME], root, env).returncode == 0
+    try:
+        shown = _run(["dvc", "plots", "show", "-o", str(tmp_path / "plots")], root, env)
+        assert shown.returncode == 0, shown.stderr[-2000:]
+        page = (tmp_path / "plots/index.html").read_text()
+    finally:
+        _run(["dvc", "config", "--local", "--unset", "plots.html_template"], root, env)
+    assert "cdn.jsdelivr" not in page and "/* vega-lite */" in page and "<\\/script>" in page  # inlined, escaped
+    assert "img { max-width: 100%" in page  # wide figures fit
+    for figure in ("predicted_vs_true.png", "trait_distributions.png", "sales_scores.png", "clusters.png"):
+        assert page.count(f"<p>plots/") and page.count(f"{figure.removesuffix('.png')}.png\"") == 1, figure
+    assert page.count('id = "train_learning_curve"') == 1 and "plots_train_history_csv" not in page
