@@ -47,7 +47,7 @@ from airflow.sdk import (
 
 if str(Path(__file__).parent) not in sys.path:  # Airflow 3 no longer puts the DAGs folder on sys.path
     sys.path.append(str(Path(__file__).parent))
-from sales_ability_common import CHAMPION_MODEL, task_defaults  # noqa: E402 - the DAG helpers beside this file
+from sales_ability_common import CHAMPION_MODEL, hours, notify_failure, task_defaults  # noqa: E402 - beside this file
 
 PROJECT_DIR = os.environ.get("SALES_ABILITY_PROJECT", str(Path(__file__).resolve().parents[1]))
 DEFAULT_INBOX = f"{PROJECT_DIR}/inbox"
@@ -79,7 +79,11 @@ def _params() -> dict:
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args=task_defaults(retry_delay=timedelta(minutes=2), max_retry_delay=timedelta(minutes=30)),
+    # bounds sized from measured times (the stack test: a shard of 2 videos in about 20 s, a merge in about 1 s)
+    default_args=task_defaults(retry_delay=timedelta(minutes=2), max_retry_delay=timedelta(minutes=30),
+                               execution_timeout=timedelta(minutes=15)),
+    dagrun_timeout=hours("SALES_ABILITY_BATCH_DAGRUN_TIMEOUT_H", 3),
+    on_failure_callback=notify_failure,
     tags=["sales-ability", "scoring", "mlflow"],
     doc_md=__doc__,
     params={
@@ -88,7 +92,9 @@ def _params() -> dict:
         "outbox": Param(f"{PROJECT_DIR}/outbox", type="string", description="Where results and the report go"),
         "model_uri": Param("", type="string",
                            description="Model to score with (empty: models:/<registry.model_name>@champion of the project)"),
-        "knowledge_base": Param(f"{PROJECT_DIR}/models/knowledge_base.json", type="string", description="KB.json"),
+        "knowledge_base": Param("", type="string",
+                                description="KB.json to rate with (empty: the knowledge base logged with the model version "
+                                            "the run resolved, never a file that retraining rewrites meanwhile)"),
         "shard_size": Param(int(os.environ.get("SALES_ABILITY_SHARD_SIZE", "8")), type="integer", minimum=1,
                             description="Videos per mapped scoring task (deployment default: SALES_ABILITY_SHARD_SIZE)"),
     },
@@ -106,7 +112,7 @@ def sales_ability_batch_scoring():
         p = _params()
         try:  # the default inbox of a fresh install may not exist yet: nothing to score, a green run
             listing = list_new(p["inbox"], p["outbox"], int(p["shard_size"]), missing_ok=p["inbox"] == DEFAULT_INBOX,
-                               knowledge_base=p["knowledge_base"], database_url=p["database_url"])
+                               knowledge_base=p["knowledge_base"] or None, database_url=p["database_url"])
         except ScoringConfigError as err:  # a configuration error: no retry can fix it
             raise AirflowFailException(str(err)) from None
         log = logging.getLogger(__name__)
@@ -116,7 +122,8 @@ def sales_ability_batch_scoring():
             log.warning("applicant %s was scored already; an answer that arrived later is not scored", name)
         return listing["shards"]
 
-    @task(max_active_tis_per_dagrun=4)
+    # a lost worker is what a retry helps with (the shard restarts from scratch; merge is idempotent)
+    @task(max_active_tis_per_dagrun=4, execution_timeout=hours("SALES_ABILITY_SHARD_TIMEOUT_H", 1))
     def score_shard(shard: dict) -> str:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -125,7 +132,7 @@ def sales_ability_batch_scoring():
 
         p = _params()
         try:
-            return score(shard, p["outbox"], p["knowledge_base"], p["model_uri"], Path(p["project_dir"]) / "params.yaml",
+            return score(shard, p["outbox"], p["knowledge_base"] or None, p["model_uri"], Path(p["project_dir"]) / "params.yaml",
                          p["tracking"])
         except ScoringConfigError as err:
             raise AirflowFailException(str(err)) from None
@@ -135,7 +142,7 @@ def sales_ability_batch_scoring():
         from sales_ability.serving.batch import merge_shards as merge
 
         p = _params()
-        return merge(list(shard_dirs), p["outbox"], p["knowledge_base"], p["model_uri"], p["database_url"],
+        return merge(list(shard_dirs), p["outbox"], p["knowledge_base"] or None, p["model_uri"], p["database_url"],
                      get_current_context()["run_id"])
 
     @task

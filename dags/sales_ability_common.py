@@ -1,5 +1,6 @@
-"""What both DAGs share: the champion Asset and the task defaults (Airflow-only, so it lives beside the DAGs;
-each DAG file puts its own folder on sys.path; `.airflowignore` keeps it out of DAG parsing)."""
+"""What both DAGs share: the champion Asset, the training pool, the failure notifier and the task defaults
+(Airflow-only, so it lives beside the DAGs; each DAG file puts its own folder on sys.path; `.airflowignore`
+keeps it out of DAG parsing)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,27 @@ from airflow.sdk import Asset
 # Updated by the retraining DAG whenever the registry's champion changes; batch scoring runs on it.
 CHAMPION_MODEL = Asset(name="sales_ability_champion", uri="sales-ability://models/champion")
 
+# One slot across the cluster: one `dvc repro` at a time, whatever triggered it (`make airflow`, the
+# compose file's airflow-init and the stack test create it: `airflow pools set sales_ability_training 1 ...`).
+TRAINING_POOL = "sales_ability_training"
 
-def task_defaults(retry_delay: timedelta, max_retry_delay: timedelta) -> dict:
-    """Owner and retries with exponential backoff for every task of a DAG. ``SALES_ABILITY_RETRY_DELAY_S``
-    overrides the first delay for a whole deployment (`make stack-test` uses 5 s to see a retry quickly)."""
+
+def notify_failure(context: dict) -> None:
+    """Every task's and DAG run's on_failure_callback: a webhook and/or an e-mail (sales_ability.serving.alerts)."""
+    from sales_ability.serving.alerts import notify_failure as notify
+
+    notify(context)
+
+
+def hours(env: str, default: float) -> timedelta:
+    """A deployment's bound in hours (``env``), else ``default``."""
+    return timedelta(hours=float(os.environ.get(env) or default))
+
+
+def task_defaults(retry_delay: timedelta, max_retry_delay: timedelta, execution_timeout: timedelta) -> dict:
+    """Owner, failure notice, a time bound and retries with exponential backoff for every task of a DAG (a
+    task where no retry can help sets ``retries=0`` itself). ``SALES_ABILITY_RETRY_DELAY_S`` overrides the
+    first delay for a whole deployment (`make stack-test` uses 5 s to see a retry quickly)."""
     if os.environ.get("SALES_ABILITY_RETRY_DELAY_S"):
         retry_delay = timedelta(seconds=float(os.environ["SALES_ABILITY_RETRY_DELAY_S"]))
     return {
@@ -23,4 +41,6 @@ def task_defaults(retry_delay: timedelta, max_retry_delay: timedelta) -> dict:
         "retry_delay": retry_delay,
         "retry_exponential_backoff": True,
         "max_retry_delay": max_retry_delay,
+        "execution_timeout": execution_timeout,
+        "on_failure_callback": notify_failure,
     }

@@ -7,12 +7,22 @@ the workspace, so the repro is never fanned out), then publishes the promotion d
 1. **champion_before**: the registry's current `champion` version.
    A missing project folder or `dvc.yaml` fails the run at once (no retries): retrying cannot fix it.
 2. **pull_data**: `dvc pull -r $SALES_ABILITY_DVC_REMOTE` when that variable names a remote (docker/ sets
-   `minio`); skipped otherwise. A remote the project does not define fails at once.
-3. **reproduce**: `dvc repro <target>`: featurize, train, finetune, evaluate (the `evaluate` stage
-   registers the model as `challenger` and promotes it to `champion` when it beats the champion on the
-   same test set by `registry.promotion_margin`), fit_thresholds, rate. Unchanged inputs are skipped by DVC.
-4. **publish_champion**: when the champion changed, updates the `sales_ability_champion` Asset, which
+   `minio`); skipped otherwise. A remote the project does not define fails at once. 3 retries (network).
+3. **reproduce**: `dvc repro <target>` in the pool `sales_ability_training` (one slot: one repro at a time
+   across the cluster), no retries, bounded by `SALES_ABILITY_REPRO_TIMEOUT_H` (12 h): featurize, train,
+   finetune, evaluate (which registers the MLflow Model as `challenger` and promotes it to `champion` when
+   it beats the champion on the same test set by `registry.promotion_margin`), fit_thresholds, rate.
+   Unchanged inputs are skipped by DVC; a bad param fails in `check_params` before any output is removed.
+4. **push_outputs**: `dvc push -r $SALES_ABILITY_DVC_REMOTE`, so every worker pulls the new model (skipped
+   without a remote). **record_lock**: `dvc.lock` and the git-versioned metrics committed on the branch
+   `retraining/<run id>` (the checkout's HEAD, index and files untouched; pushed to
+   `$SALES_ABILITY_GIT_REMOTE` when set): a reviewer merges it.
+5. **publish_champion**: when the champion changed, updates the `sales_ability_champion` Asset, which
    triggers batch scoring with the new model; otherwise skipped.
+
+Unattended: every task has an `execution_timeout` and the run a `dagrun_timeout` (20 h); any failure (a
+task's or the run's) is sent to `SALES_ABILITY_ALERT_WEBHOOK` and/or by e-mail through
+`SALES_ABILITY_ALERT_SMTP` (sales_ability.serving.alerts).
 
 Trigger by hand: `airflow dags trigger sales_ability_retraining --conf '{"force": true}'`.
 Logic lives in `sales_ability.serving.retraining`; this file only wires tasks.
@@ -29,7 +39,13 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 if str(Path(__file__).parent) not in sys.path:  # Airflow 3 no longer puts the DAGs folder on sys.path
     sys.path.append(str(Path(__file__).parent))
-from sales_ability_common import CHAMPION_MODEL, task_defaults  # noqa: E402 - the DAG helpers beside this file
+from sales_ability_common import (  # noqa: E402 - the DAG helpers beside this file
+    CHAMPION_MODEL,
+    TRAINING_POOL,
+    hours,
+    notify_failure,
+    task_defaults,
+)
 
 PROJECT_DIR = os.environ.get("SALES_ABILITY_PROJECT", str(Path(__file__).resolve().parents[1]))
 
@@ -68,7 +84,12 @@ def _champion(project: Path) -> str | None:
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args=task_defaults(retry_delay=timedelta(minutes=5), max_retry_delay=timedelta(hours=1)),
+    # bounds sized from measured times: the demo's whole `dvc repro` takes 8 min and a lookup or a push
+    # seconds; a full First Impressions repro is hours, so reproduce's bound is a deployment setting
+    default_args=task_defaults(retry_delay=timedelta(minutes=5), max_retry_delay=timedelta(hours=1),
+                               execution_timeout=timedelta(minutes=10)),
+    dagrun_timeout=hours("SALES_ABILITY_RETRAINING_DAGRUN_TIMEOUT_H", 20),  # ends before the next night's run
+    on_failure_callback=notify_failure,
     tags=["sales-ability", "training", "dvc", "mlflow"],
     doc_md=__doc__,
     params={
@@ -82,7 +103,7 @@ def sales_ability_retraining():
     def champion_before() -> str | None:
         return _champion(_project())
 
-    @task
+    @task(retries=3, execution_timeout=timedelta(hours=1))  # a network hiccup: retrying helps
     def pull_data() -> str:
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -102,7 +123,10 @@ def sales_ability_retraining():
             raise AirflowSkipException(f"{REMOTE_ENV} is not set: using the data in the workspace")
         return run_dvc(project, "pull", "-r", remote)[-2000:]
 
-    @task(trigger_rule="none_failed")
+    # no retries: a failed repro is a code, data or params error (a killed one resumes from its finished
+    # featurize shards when triggered again); the pool keeps one repro at a time across the cluster
+    @task(trigger_rule="none_failed", retries=0, pool=TRAINING_POOL,
+          execution_timeout=hours("SALES_ABILITY_REPRO_TIMEOUT_H", 12))
     def reproduce() -> str:
         from sales_ability.serving.retraining import run_dvc
 
@@ -120,9 +144,37 @@ def sales_ability_retraining():
             raise AirflowSkipException(f"champion unchanged (version {after})")
         return {"previous": before, "champion": after}
 
+    @task(retries=3, execution_timeout=timedelta(hours=1))
+    def push_outputs() -> str:
+        """`dvc push` of the new outputs, so another worker pulls this model, not the old one."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from sales_ability.serving.retraining import REMOTE_ENV, pull_remote, run_dvc
+
+        project = _project()
+        remote = pull_remote(project)
+        if remote is None:
+            raise AirflowSkipException(f"{REMOTE_ENV} is not set: the outputs stay in this workspace's cache")
+        return run_dvc(project, "push", "-r", remote)[-2000:]
+
+    @task(retries=1)
+    def record_lock() -> dict:
+        """dvc.lock and the git-versioned metrics, committed on branch retraining/<run id> (HEAD untouched)."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from sales_ability.serving.retraining import NothingToRecord, record_outputs
+
+        try:
+            return record_outputs(_project(), get_current_context()["run_id"])
+        except NothingToRecord as why:
+            raise AirflowSkipException(str(why)) from None
+
     before = champion_before()
     repro = reproduce()
-    before >> pull_data() >> repro >> publish_champion(before)
+    pushed = push_outputs()
+    recorded = record_lock()
+    before >> pull_data() >> repro >> [pushed, recorded]
+    repro >> publish_champion(before)
 
 
 sales_ability_retraining()

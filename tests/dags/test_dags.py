@@ -50,11 +50,14 @@ from sales_ability.model.training import save_model
 from sales_ability.serving.registry import register_and_promote
 from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_base
 from sales_ability.serving.tracking import EXPERIMENT
+from sales_ability.serving.mlflow_model import build_mlflow_model
+from pathlib import Path
 save_model(build_model("tiny"), {str(tmp / 'model.keras')!r})
 save_knowledge_base(paper_knowledge_base(), {str(tmp / 'kb.json')!r})
+built = build_mlflow_model(Path({str(tmp)!r}), Path({str(tmp / 'kb.json')!r}), "# tiny", Path({str(tmp / 'built')!r}), ["a.mp4"])
 mlflow.set_experiment(EXPERIMENT)
 with mlflow.start_run() as run:
-    mlflow.log_artifact({str(tmp / 'model.keras')!r}, artifact_path="model")
+    mlflow.log_artifacts(str(built), artifact_path="model")
 print(register_and_promote(run.info.run_id, "model", 0.9, lambda uri: 0.0, 0.001, "# tiny").promoted)
 """
     proc = subprocess.run([sys.executable, "-c", code], env=airflow_env, capture_output=True, text=True, timeout=600)
@@ -211,3 +214,84 @@ def test_dags_take_tracking_uri_and_model_name_from_the_project(tmp_path: Path, 
     (tmp_path / "params.yaml").write_text("registry:\n  model_nam: typo\n")
     with pytest.raises(ConfigError, match="model_nam"):
         project_model_name(tmp_path)
+
+
+@pytest.fixture()
+def alert_sinks(monkeypatch: pytest.MonkeyPatch):
+    """A webhook and an SMTP server on loopback, collecting what the failure notifier sends."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from aiosmtpd.controller import Controller
+
+    posts: list[dict] = []
+    mails: list = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    class Inbox:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+            from email import message_from_bytes
+
+            mails.append(message_from_bytes(envelope.content))
+            return "250 OK"
+
+    web = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    import socket
+
+    with socket.socket() as probe:  # aiosmtpd's controller needs a concrete port
+        probe.bind(("127.0.0.1", 0))
+        smtp_port = probe.getsockname()[1]
+    smtp = Controller(Inbox(), hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    try:
+        yield {"env": {"SALES_ABILITY_ALERT_WEBHOOK": f"http://127.0.0.1:{web.server_port}/hook",
+                       "SALES_ABILITY_ALERT_SMTP": f"127.0.0.1:{smtp_port}",
+                       "SALES_ABILITY_ALERT_EMAIL_TO": "mlops@example.test"},
+               "posts": posts, "mails": mails}
+    finally:
+        smtp.stop()
+        web.shutdown()
+
+
+def test_a_failed_run_is_notified_by_webhook_and_email(airflow_env: dict, alert_sinks: dict, tmp_path: Path) -> None:
+    env = {**airflow_env, **alert_sinks["env"]}
+    result = run_dag("sales_ability_retraining", {"project_dir": str(tmp_path / "missing")}, env, keep_retries=True)
+    assert result["state"] == "failed"
+    task_posts = [p for p in alert_sinks["posts"] if p["task_id"] == "champion_before"]
+    assert len(task_posts) == 1, alert_sinks["posts"]
+    post = task_posts[0]
+    assert post["dag_id"] == "sales_ability_retraining" and "project folder not found" in post["reason"]
+    assert post["text"].startswith("[sales-ability] sales_ability_retraining: task champion_before failed")
+    mails = [m for m in alert_sinks["mails"] if "task champion_before failed" in m["Subject"]]
+    assert len(mails) == 1 and mails[0]["To"] == "mlops@example.test"
+    assert "project folder not found" in mails[0].get_payload()
+
+
+def test_dags_bound_every_task_and_keep_one_repro_at_a_time(airflow_env: dict) -> None:
+    code = (
+        "import json\nfrom airflow.dag_processing.dagbag import DagBag\n"
+        f"b = DagBag({str(REPO / 'dags')!r})\n"
+        "print('BAG ' + json.dumps({d.dag_id: {'dagrun_timeout': d.dagrun_timeout.total_seconds(), "
+        "'dag_callback': bool(d.on_failure_callback), 'tasks': {t.task_id: {'timeout': t.execution_timeout.total_seconds(),"
+        " 'retries': t.retries, 'pool': t.pool, 'callback': bool(t.on_failure_callback)} for t in d.tasks}} "
+        "for d in b.dags.values()}))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=airflow_env, capture_output=True, text=True, timeout=600)
+    bag = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("BAG ")).removeprefix("BAG "))
+    for dag in bag.values():
+        assert dag["dag_callback"] and 0 < dag["dagrun_timeout"] < 24 * 3600
+        for task in dag["tasks"].values():
+            assert task["callback"] and 0 < task["timeout"] <= dag["dagrun_timeout"]
+    retraining = bag["sales_ability_retraining"]["tasks"]
+    assert retraining["reproduce"]["pool"] == "sales_ability_training" and retraining["reproduce"]["retries"] == 0
+    assert retraining["pull_data"]["retries"] >= 1 and retraining["push_outputs"]["retries"] >= 1
+    assert {t["pool"] for name, t in retraining.items() if name != "reproduce"} == {"default_pool"}

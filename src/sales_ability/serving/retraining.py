@@ -63,3 +63,80 @@ def pull_remote(project: str | Path) -> str | None:
             raise RetrainingConfigError(f"{REMOTE_ENV}={remote}: no such DVC remote in {Path(project) / '.dvc/config'} "
                                         f"(known: {', '.join(known) or 'none'})")
     return remote
+
+
+class NothingToRecord(SalesAbilityError):
+    """The project is not a git checkout, or the run changed nothing git versions."""
+
+
+GIT_REMOTE_ENV = "SALES_ABILITY_GIT_REMOTE"
+BRANCH_PREFIX = "retraining/"
+
+
+def _git(project: Path, *args: str, env: dict | None = None) -> str:
+    proc = subprocess.run(["git", *args], cwd=project, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          timeout=300)
+    if proc.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed in {project}: {proc.stderr.strip()[-2000:]}")
+    return proc.stdout.strip()
+
+
+def git_versioned_outputs(project: Path) -> list[str]:
+    """``dvc.lock`` and the outputs DVC leaves to git (``cache: false``), plus the ``.gitignore`` files DVC
+    writes for its cached outputs: what a retraining changes in git."""
+    import yaml
+
+    stages = (yaml.safe_load((project / "dvc.yaml").read_text()) or {}).get("stages", {})
+    paths = {"dvc.lock"}
+    for stage in stages.values():
+        for kind in ("outs", "metrics", "plots"):
+            for entry in stage.get(kind, []):
+                path, options = (next(iter(entry.items())) if isinstance(entry, dict) else (entry, {}))
+                if (options or {}).get("cache") is False:
+                    paths.add(path)
+                else:  # DVC git-ignores a cached output in its folder's .gitignore
+                    paths.add(str(Path(path).parent / ".gitignore"))
+    return sorted(p for p in paths if (project / p).exists())
+
+
+def record_outputs(project: str | Path, run_id: str) -> dict:
+    """Commit ``dvc.lock`` and the git-versioned outputs on ``retraining/<run id>``, branching from HEAD,
+    without touching the checkout (its own index and files stay as they are); push the branch to
+    ``$SALES_ABILITY_GIT_REMOTE`` when set.
+
+    Returns:
+        ``{"branch", "commit", "files"}``.
+
+    Raises:
+        NothingToRecord: not a git checkout, or nothing git versions changed.
+    """
+    import re
+    import tempfile
+
+    project = Path(project)
+    if _git_ok(project) is False:
+        raise NothingToRecord(f"{project}: not a git checkout; dvc.lock stays in the workspace")
+    branch = BRANCH_PREFIX + re.sub(r"[^A-Za-z0-9._-]+", "-", run_id).strip("-.")
+    files = git_versioned_outputs(project)
+    with tempfile.TemporaryDirectory(prefix="retraining-index-") as tmp:
+        index = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        _git(project, "read-tree", "HEAD", env=index)
+        _git(project, "add", "--", *files, env=index)
+        tree = _git(project, "write-tree", env=index)
+    if tree == _git(project, "rev-parse", "HEAD^{tree}"):
+        raise NothingToRecord(f"{', '.join(files)}: unchanged since HEAD; nothing to record")
+    identity = {"GIT_AUTHOR_NAME": "sales-ability retraining", "GIT_AUTHOR_EMAIL": "retraining@sales-ability.invalid",
+                "GIT_COMMITTER_NAME": "sales-ability retraining", "GIT_COMMITTER_EMAIL": "retraining@sales-ability.invalid"}
+    commit = _git(project, "commit-tree", tree, "-p", "HEAD", "-m",
+                  f"Retraining {run_id}: dvc.lock and metrics\n\nRecorded by the sales_ability_retraining DAG.", env=identity)
+    _git(project, "update-ref", f"refs/heads/{branch}", commit)
+    if remote := os.environ.get(GIT_REMOTE_ENV):
+        _git(project, "push", remote, f"{branch}:{branch}")
+    return {"branch": branch, "commit": commit, "files": files, "pushed_to": remote or None}
+
+
+def _git_ok(project: Path) -> bool:
+    try:
+        return _git(project, "rev-parse", "--is-inside-work-tree") == "true"
+    except (RuntimeError, OSError):
+        return False

@@ -1,0 +1,108 @@
+"""Failure notices for unattended DAG runs: a webhook and/or an e-mail, configured by environment.
+
+- ``SALES_ABILITY_ALERT_WEBHOOK``: a URL that gets a JSON POST (``text`` plus the fields; Slack- and
+  Teams-style incoming webhooks read ``text``);
+- ``SALES_ABILITY_ALERT_SMTP``: ``host:port`` of an SMTP relay, with ``SALES_ABILITY_ALERT_EMAIL_TO``
+  (comma-separated) and optionally ``SALES_ABILITY_ALERT_EMAIL_FROM``.
+
+Neither set: the failure is only logged. A channel that fails is logged, never raised: a broken notifier
+must not hide the failure it reports.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass
+
+WEBHOOK_ENV = "SALES_ABILITY_ALERT_WEBHOOK"
+SMTP_ENV = "SALES_ABILITY_ALERT_SMTP"
+EMAIL_TO_ENV = "SALES_ABILITY_ALERT_EMAIL_TO"
+EMAIL_FROM_ENV = "SALES_ABILITY_ALERT_EMAIL_FROM"
+TIMEOUT_S = 10.0
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What failed, where, and why."""
+
+    dag_id: str
+    run_id: str
+    task_id: str | None  # None: the DAG run itself failed (a task failure, or its dagrun_timeout)
+    try_number: int | None
+    reason: str
+    log_url: str | None
+
+    def subject(self) -> str:
+        where = f"task {self.task_id}" if self.task_id else "DAG run"
+        return f"[sales-ability] {self.dag_id}: {where} failed ({self.run_id})"
+
+    def text(self) -> str:
+        lines = [self.subject(), f"reason: {self.reason}"]
+        if self.try_number is not None:
+            lines.append(f"try: {self.try_number}")
+        if self.log_url:
+            lines.append(f"log: {self.log_url}")
+        return "\n".join(lines)
+
+
+def alert_from_context(context: dict) -> Alert:
+    """An ``Alert`` from an Airflow callback context (a task's or a DAG run's)."""
+    ti = context.get("task_instance") or context.get("ti")
+    dag_run = context.get("dag_run")
+    dag_id = getattr(dag_run, "dag_id", None) or getattr(ti, "dag_id", None) or str(context.get("dag", "?"))
+    run_id = getattr(dag_run, "run_id", None) or getattr(ti, "run_id", None) or "?"
+    error = context.get("exception")
+    reason = f"{type(error).__name__}: {error}" if error is not None else str(context.get("reason") or "failed")
+    is_dag_run = "reason" in context and context.get("exception") is None  # DAG callbacks say why the run ended
+    task_id = None if is_dag_run else getattr(ti, "task_id", None)
+    return Alert(dag_id=str(dag_id), run_id=str(run_id), task_id=task_id,
+                 try_number=getattr(ti, "try_number", None) if task_id else None,
+                 reason=reason[:2000], log_url=getattr(ti, "log_url", None) if task_id else None)
+
+
+def send_alert(alert: Alert) -> list[str]:
+    """Deliver ``alert`` on every configured channel; returns the channels that took it."""
+    delivered = []
+    if url := os.environ.get(WEBHOOK_ENV):
+        try:
+            import httpx
+
+            httpx.post(url, json={"text": alert.text(), **asdict(alert)}, timeout=TIMEOUT_S).raise_for_status()
+            delivered.append("webhook")
+        except Exception as err:  # noqa: BLE001 - reported, never raised
+            log.error("failure notice to the webhook %s failed: %s", url, err)
+    if relay := os.environ.get(SMTP_ENV):
+        try:
+            _send_mail(alert, relay)
+            delivered.append("email")
+        except Exception as err:  # noqa: BLE001 - reported, never raised
+            log.error("failure notice by e-mail through %s failed: %s", relay, err)
+    log.warning("%s (notified: %s)", alert.text(), ", ".join(delivered) or "nobody: no channel configured")
+    return delivered
+
+
+def _send_mail(alert: Alert, relay: str) -> None:
+    import smtplib
+    from email.message import EmailMessage
+
+    to = [a.strip() for a in os.environ.get(EMAIL_TO_ENV, "").split(",") if a.strip()]
+    if not to:
+        raise ValueError(f"{SMTP_ENV} is set but {EMAIL_TO_ENV} names nobody")
+    host, _, port = relay.rpartition(":")
+    message = EmailMessage()
+    message["Subject"], message["From"], message["To"] = (
+        alert.subject(), os.environ.get(EMAIL_FROM_ENV, "sales-ability@localhost"), ", ".join(to))
+    message.set_content(alert.text())
+    with smtplib.SMTP(host or relay, int(port) if port else 25, timeout=TIMEOUT_S) as smtp:
+        smtp.send_message(message)
+
+
+def notify_failure(context: dict) -> None:
+    """The ``on_failure_callback`` of every task and DAG of the project."""
+    try:
+        send_alert(alert_from_context(context))
+    except Exception as err:  # noqa: BLE001 - a callback must never raise
+        log.error("failure notice could not be built: %s", err)
