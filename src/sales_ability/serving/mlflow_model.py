@@ -22,15 +22,19 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-try:  # the MLflow base class when MLflow is installed (always, in this project)
-    from mlflow.pyfunc import PythonModel
-except ImportError:  # pragma: no cover
-    PythonModel = object  # type: ignore[assignment,misc]
+import warnings
+
+from mlflow.pyfunc import PythonModel
+
+# MLflow advises type hints on predict() for a signature it would infer; this model's signature is explicit
+warnings.filterwarnings("ignore", message="Add type hints to the `predict` method", category=UserWarning)
 
 from sales_ability.traits import TRAITS
 
@@ -130,17 +134,32 @@ def build_mlflow_model(model_dir: Path, kb_file: Path, card: str, dest: Path, ex
         (serving / "model_card.md").write_text(card)
         if dest.exists():
             shutil.rmtree(dest)
-        mlflow.pyfunc.save_model(
-            str(dest), python_model=ApplicantScorer(), artifacts={SERVING_ARTIFACT: str(serving)},
-            signature=signature(), input_example=pd.DataFrame({INPUT_COLUMN: example_paths[:2]}),
-            pip_requirements=_requirements(),
-        )
+        with _quiet_pyfunc():
+            mlflow.pyfunc.save_model(
+                str(dest), python_model=ApplicantScorer(), artifacts={SERVING_ARTIFACT: str(serving)},
+                signature=signature(), input_example=pd.DataFrame({INPUT_COLUMN: example_paths[:2]}),
+                pip_requirements=_requirements(),
+            )
     # the same network under the keras flavor: mlflow.keras.load_model reads <data>/model.keras
     meta = mlflow.models.Model.load(str(dest / "MLmodel"))
     meta.add_flavor("keras", data=f"artifacts/{SERVING_ARTIFACT}", keras_version=keras.__version__,
                     keras_backend=keras.backend.backend(), save_exported_model=False)
     meta.save(str(dest / "MLmodel"))
     return dest
+
+
+@contextmanager
+def _quiet_pyfunc() -> Iterator[None]:
+    """Without MLflow's warning on pickled python_models: the pickle holds only a reference to the installed class."""
+    import logging
+
+    logger = logging.getLogger("mlflow.pyfunc")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _requirements() -> list[str]:

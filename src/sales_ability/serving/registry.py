@@ -259,13 +259,14 @@ class ResolvedModel:
 MODEL_CACHE_ENV = "SALES_ABILITY_MODEL_CACHE"
 
 
-def _version_cache(tracking: str, source: str) -> Path:
-    """Where a registered version's files stay on this machine (a version's files never change)."""
+def _version_cache(tracking: str, source: str, identity: str = "") -> Path:
+    """Where a registered version's files stay on this machine (a version's files never change; ``identity``,
+    its creation time and run, tells apart a version of the same number in a store made anew)."""
     import hashlib
     import os
 
     root = Path(os.environ.get(MODEL_CACHE_ENV) or Path.home() / ".cache" / "sales-ability" / "models")
-    return root / hashlib.sha256(f"{tracking}|{source}".encode()).hexdigest()[:16]
+    return root / hashlib.sha256(f"{tracking}|{source}|{identity}".encode()).hexdigest()[:16]
 
 
 def _staging(target: Path) -> str:
@@ -286,8 +287,8 @@ def _publish(staging: Path, target: Path) -> Path:
     return target
 
 
-def _registered_version(client, uri: str, name: str, alias: str, number: str, tracking: str) -> str:
-    """The version an alias or a number names, with an error that says which part is missing."""
+def _registered_version(client, uri: str, name: str, alias: str, number: str, tracking: str):
+    """The ``ModelVersion`` an alias or a number names, with an error that says which part is missing."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -297,7 +298,7 @@ def _registered_version(client, uri: str, name: str, alias: str, number: str, tr
             raise ModelError(f"{uri}: no registered model {name!r} in the registry at {tracking}") from None
         raise
     try:
-        return str(client.get_model_version_by_alias(name, alias).version if alias else client.get_model_version(name, number).version)
+        return client.get_model_version_by_alias(name, alias) if alias else client.get_model_version(name, number)
     except MlflowException as err:
         if err.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             raise
@@ -338,15 +339,17 @@ def resolve_model(uri: str, cache_dir: str | Path | None = None, tracking: str |
     from sales_ability.serving.tracking import tracking_uri
 
     tracking = tracking or tracking_uri()
-    version = ""
+    version, identity = "", ""
     if uri.startswith("models:/"):
         name, _, alias = uri.removeprefix("models:/").partition("@")
         name, _, number = name.partition("/")
         try:
             client = MlflowClient(tracking, registry_uri=tracking)
-            version = _registered_version(client, uri, name, alias, number, tracking)
+            registered = _registered_version(client, uri, name, alias, number, tracking)
         except MlflowException as err:
             raise registry_error(uri, tracking, err) from None
+        version = str(registered.version)
+        identity = f"{registered.creation_timestamp}|{registered.run_id}"
         source = f"models:/{name}/{version}"
     else:
         source = uri
@@ -355,11 +358,11 @@ def resolve_model(uri: str, cache_dir: str | Path | None = None, tracking: str |
         if not path.exists():
             raise ModelError(f"{uri}: model file not found")
         found = [path] if path.is_file() else sorted(path.rglob("*.keras"))
-    elif version and (cached := _version_cache(tracking, source)).is_dir():  # this worker fetched it already
+    elif version and (cached := _version_cache(tracking, source, identity)).is_dir():  # this worker fetched it already
         found = sorted(cached.rglob("*.keras"))
     else:
         # a registered version goes straight into this machine's version cache (staged, then one rename)
-        target = _version_cache(tracking, source) if version else None
+        target = _version_cache(tracking, source, identity) if version else None
         staging = _staging(target) if target else (str(cache_dir) if cache_dir else None)
         try:
             local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=staging,
