@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export DVC_NO_ANALYTICS ?= 1
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install browser demo test stack-services stack-test bench bench-gpu reproduce-table4 table3 airflow mlflow-ui clean help
+.PHONY: install browser demo test stack-services stack-test bench bench-gpu reproduce-table4 table3 airflow serve-model mlflow-ui clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -86,6 +86,11 @@ airflow: install  ## airflow standalone (UI on :8080) with AIRFLOW_HOME=airflow_
 	export AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(abspath dags) AIRFLOW__CORE__LOAD_EXAMPLES=False \
 	  SALES_ABILITY_PROJECT=$(abspath .); $(BIN)/airflow db migrate >/dev/null && \
 	  $(BIN)/airflow pools set sales_ability_training 1 "one dvc repro at a time" >/dev/null && $(BIN)/airflow standalone
+
+MODEL_URI ?= models:/sales-ability@champion
+MODEL_PORT ?= 5001
+serve-model: install  ## serve the champion MLflow Model (POST video paths to http://127.0.0.1:5001/invocations)
+	$(BIN)/mlflow models serve -m $(MODEL_URI) --env-manager local -h 127.0.0.1 -p $(MODEL_PORT) --workers 1
 
 mlflow-ui: install  ## MLflow UI on the project's store
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --port 5000

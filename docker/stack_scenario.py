@@ -118,16 +118,6 @@ class Api:
         return self.get(f"/dags/{dag}/dagRuns/{run_id}/taskInstances", limit=100)["task_instances"]
 
 
-def _uncached_outputs(dvc_yaml: Path) -> set[str]:
-    """The ``cache: false`` outputs (metrics, plots) of every stage."""
-    found = set()
-    for stage in yaml.safe_load(dvc_yaml.read_text())["stages"].values():
-        for entry in [*stage.get("metrics", []), *stage.get("plots", []), *stage.get("outs", [])]:
-            if isinstance(entry, dict):
-                found |= {path for path, options in entry.items() if options and options.get("cache") is False}
-    return found
-
-
 def ledger(url: str) -> pd.DataFrame:
     """The ledger (one row per video that reached an outcome), read from the results database in PostgreSQL."""
     from sales_ability.serving import results_db as db
@@ -183,16 +173,15 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
         configure_remote(clone, endpoint, settings, env)
         run(["dvc", "pull", "-r", "minio"], cwd=clone, env=env)
         status = run(["dvc", "status"], cwd=clone, env=env).strip()
-        # `cache: false` metrics and plots are neither in git (.gitignore) nor in the remote, by design: a clean
-        # clone lacks them until a stage writes them. Everything cached must be back, byte for byte.
-        uncached = _uncached_outputs(project / "dvc.yaml")
+        # the `cache: false` metrics and learning curves come with git, everything cached from the remote:
+        # a clean clone has nothing to re-run
         missing = re.findall(r"deleted:\s+(\S+)", status)
-        other = [line.strip() for line in status.splitlines() if line.strip().startswith(("modified:", "new:", "not in cache:"))]
         pulled_model_identical = ((clone / "models/finetune/model.keras").read_bytes()
                                   == (project / "models/finetune/model.keras").read_bytes())
         cloud = run(["dvc", "status", "-c", "-r", "minio"], cwd=project, env=env).strip()
-        push_pull_ok = (("up to date" in status or (set(missing) <= uncached and not other))
-                        and pulled_model_identical and "in sync" in cloud)
+        dry = run(["dvc", "repro", "--dry"], cwd=clone, env=env)
+        would_run = re.findall(r"Running stage '([^']+)'", dry)
+        push_pull_ok = "up to date" in status and pulled_model_identical and "in sync" in cloud and not would_run
         shutil.rmtree(clone)
 
     from mlflow import MlflowClient
@@ -205,6 +194,12 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
     from cryptography.fernet import Fernet
 
     airflow_url = f"http://127.0.0.1:{ports['airflow']}"
+    import sys
+
+    sys.path.insert(0, str(REPO))
+    from tests.alert_sinks import webhook_sink
+
+    alert_url, alerts = webhook_sink().__enter__()  # serves from a daemon thread until the test ends
     db = f"postgresql+psycopg2://{pg}/{settings['POSTGRES_DB']}"
     results_url = f"postgresql+psycopg2://{pg}/results"  # the results database beside Airflow's and MLflow's
     airflow_env = {
@@ -233,10 +228,12 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
         "SALES_ABILITY_DVC_REMOTE": "minio",
         "SALES_ABILITY_SHARD_SIZE": "2",
         "SALES_ABILITY_DATABASE_URL": results_url,
+        "SALES_ABILITY_ALERT_WEBHOOK": alert_url,
     }
     airflow = str(BIN / "airflow")
     with step("airflow_start"):
         run([airflow, "db", "migrate"], env=airflow_env, timeout=600)
+        run([airflow, "pools", "set", "sales_ability_training", "1", "one dvc repro at a time"], env=airflow_env)
         stack.start("api-server", [airflow, "api-server", "--port", str(ports["airflow"])], env=airflow_env)
         for component in ("scheduler", "dag-processor", "triggerer"):
             stack.start(component, [airflow, component], env=airflow_env)
@@ -266,9 +263,23 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
     with step("retraining_dag"):
         run_id = api.trigger(RETRAINING, {"project_dir": str(project), "target": "evaluate"})
         state = api.wait_run(RETRAINING, run_id, 900)
-        retraining_tasks = {t["task_id"]: t["state"] for t in api.task_instances(RETRAINING, run_id)}
+        retraining_tis = api.task_instances(RETRAINING, run_id)
+        retraining_tasks = {t["task_id"]: t["state"] for t in retraining_tis}
         if state != "success":
             raise RuntimeError(f"retraining run {run_id}: {state} {retraining_tasks}")
+    reproduce_pool = next(t["pool"] for t in retraining_tis if t["task_id"] == "reproduce")
+    branches = run(["git", "branch", "--list", "retraining/*"], cwd=project).split()
+    branch = branches[-1] if branches else None
+    recorded_lock = run(["git", "show", f"{branch}:dvc.lock"], cwd=project) if branch else ""
+    lock_recorded = recorded_lock == (project / "dvc.lock").read_text() and recorded_lock != run(
+        ["git", "show", "HEAD:dvc.lock"], cwd=project)
+    cloud_after = run(["dvc", "status", "-c", "-r", "minio"], cwd=project, env=env).strip()
+    with step("failure_notice"):
+        failing = api.trigger(RETRAINING, {"project_dir": str(root / "no_such_project")})
+        failing_state = api.wait_run(RETRAINING, failing, 300)
+        wait_for("the failure notice", lambda: any(p["run_id"] == failing and p["task_id"] == "champion_before"
+                                                   for p in alerts), 120, 1)
+    notice = next(p for p in alerts if p["run_id"] == failing and p["task_id"] == "champion_before")
     champion = client.get_model_version_by_alias("sales-ability", "champion")
     artifact_uri = client.get_run(champion.run_id).info.artifact_uri
     with step("batch_dag_from_asset"):
@@ -308,6 +319,9 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
         if state != "success":
             raise RuntimeError(f"batch run after the kill: {state} {[(t['map_index'], t['state'], t['hostname']) for t in kill_tis]}")
     final = ledger(results_url)
+    from sales_ability.serving.registry import resolve_model
+
+    champion_kb = resolve_model(f"models:/sales-ability/{champion.version}", tracking=mlflow_uri).knowledge_base_sha256
     expected = inbox_files + KILL_CLIPS
     results = segment_rows(results_url)
     counts = final["content_sha256"].value_counts()
@@ -324,10 +338,12 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
         "workers": ["worker1", "worker2"],
         "project": "demo, 12 training clips, 2+1 epochs (the test suite's small params)",
         "dvc": {"push_pull_ok": push_pull_ok, "remote_status": cloud, "pulled_model_identical": pulled_model_identical,
-                "clean_clone_missing_uncached": missing, "s3_objects": dvc_objects},
+                "clean_clone_deleted": missing, "clean_clone_would_run": would_run, "s3_objects": dvc_objects},
         "mlflow": {"tracking_uri": "http://127.0.0.1 (mlflow server)", "backend_store": "postgresql", "artifact_uri": artifact_uri,
                    "champion_version": str(champion.version), "s3_objects": mlflow_objects},
-        "retraining": {"tasks": retraining_tasks},
+        "retraining": {"tasks": retraining_tasks, "reproduce_pool": reproduce_pool, "lock_branch": branch,
+                       "remote_status_after": cloud_after},
+        "failure_notice": {"run_state": failing_state, "webhook_posts": len(alerts), "text": notice["text"][:300]},
         "results_database": {"url": "postgresql (database results)", "ledger_rows": len(final),
                              "segment_rows": len(results)},
         "scoring": {
@@ -356,6 +372,12 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
         "a second run scores nothing": rerun_new == 0,
         "after the worker kill every video is in the ledger exactly once": expected == int(counts.size) and not (counts > 1).any(),
         "model artifacts are in the S3 bucket": mlflow_objects > 0,
+        "retraining's repro ran in the training pool": reproduce_pool == "sales_ability_training",
+        "retraining recorded dvc.lock on a branch and pushed its outputs": lock_recorded and "in sync" in cloud_after
+                                                                         and retraining_tasks.get("push_outputs") == "success",
+        "a failed run was notified on the webhook": failing_state == "failed" and "project folder not found" in notice["reason"],
+        "every result row names the champion's knowledge base": bool(champion_kb)
+                                                                and set(results["knowledge_base_sha256"]) == {champion_kb},
     }
     figures["checks"] = checks
     failed = [name for name, ok in checks.items() if not ok]

@@ -217,49 +217,13 @@ def test_dags_take_tracking_uri_and_model_name_from_the_project(tmp_path: Path, 
 
 
 @pytest.fixture()
-def alert_sinks(monkeypatch: pytest.MonkeyPatch):
+def alert_sinks():
     """A webhook and an SMTP server on loopback, collecting what the failure notifier sends."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from tests.alert_sinks import smtp_sink, webhook_sink
 
-    from aiosmtpd.controller import Controller
-
-    posts: list[dict] = []
-    mails: list = []
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    class Inbox:
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
-            from email import message_from_bytes
-
-            mails.append(message_from_bytes(envelope.content))
-            return "250 OK"
-
-    web = HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=web.serve_forever, daemon=True).start()
-    import socket
-
-    with socket.socket() as probe:  # aiosmtpd's controller needs a concrete port
-        probe.bind(("127.0.0.1", 0))
-        smtp_port = probe.getsockname()[1]
-    smtp = Controller(Inbox(), hostname="127.0.0.1", port=smtp_port)
-    smtp.start()
-    try:
-        yield {"env": {"SALES_ABILITY_ALERT_WEBHOOK": f"http://127.0.0.1:{web.server_port}/hook",
-                       "SALES_ABILITY_ALERT_SMTP": f"127.0.0.1:{smtp_port}",
-                       "SALES_ABILITY_ALERT_EMAIL_TO": "mlops@example.test"},
-               "posts": posts, "mails": mails}
-    finally:
-        smtp.stop()
-        web.shutdown()
+    with webhook_sink() as (url, posts), smtp_sink() as (relay, mails):
+        yield {"env": {"SALES_ABILITY_ALERT_WEBHOOK": url, "SALES_ABILITY_ALERT_SMTP": relay,
+                       "SALES_ABILITY_ALERT_EMAIL_TO": "mlops@example.test"}, "posts": posts, "mails": mails}
 
 
 def test_a_failed_run_is_notified_by_webhook_and_email(airflow_env: dict, alert_sinks: dict, tmp_path: Path) -> None:
