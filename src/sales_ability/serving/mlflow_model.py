@@ -34,7 +34,7 @@ import warnings
 from mlflow.pyfunc import PythonModel
 
 # MLflow advises type hints on predict() for a signature it would infer; this model's signature is explicit
-warnings.filterwarnings("ignore", message="Add type hints to the `predict` method", category=UserWarning)
+warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method", category=UserWarning)
 
 from sales_ability.traits import TRAITS
 
