@@ -285,18 +285,19 @@ def test_experiments_compare_with_main_in_dvc_and_group_their_runs_in_mlflow(rep
     """`dvc exp run` beside the committed main: exp show and metrics diff read both, a clean clone is clean,
     and the experiment's stage runs are children of one MLflow run named after it."""
     root, env = reproduced
-    run = _run(["dvc", "exp", "run", "--temp", "-n", "kb-beta-norm", "-S", "knowledge_base.distributions=[beta,norm]"],
-               root, env)
+    run = _run(["dvc", "exp", "run", "--temp", "-n", "coverage-80", "-S", "intervals.coverage=0.8"], root, env)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     shown = json.loads(_run(["dvc", "exp", "show", "--json"], root, env).stdout)
-    main = shown[0]["data"]
-    exp = next(e for e in shown[0]["experiments"] if e["name"] == "kb-beta-norm")["revs"][0]["data"]
+    baseline = next(entry for entry in shown if entry.get("experiments"))  # HEAD, after the workspace's entry
+    main = baseline["data"]
+    exp = next(e for e in baseline["experiments"] if e["name"] == "coverage-80")["revs"][0]["data"]
     for data in (main, exp):  # metrics of main and of the experiment, not `!`
         assert data["metrics"]["metrics/evaluate.json"]["data"]["test"]["mean_accuracy"] > 0
-    assert exp["params"]["params.yaml"]["data"]["knowledge_base"]["distributions"] == ["beta", "norm"]
-    diff = _run(["dvc", "metrics", "diff", "HEAD", "kb-beta-norm", "--json"], root, env)
-    assert diff.returncode == 0 and "metrics/knowledge_base.json" in json.loads(diff.stdout), diff.stderr[-2000:]
-    plots = _run(["dvc", "plots", "diff", "HEAD", "kb-beta-norm", "-o", str(tmp_path / "plots")], root, env)
+    assert exp["params"]["params.yaml"]["data"]["intervals"]["coverage"] == 0.8
+    diff = _run(["dvc", "metrics", "diff", "HEAD", "coverage-80", "--json"], root, env)
+    nominal = json.loads(diff.stdout)["metrics/evaluate.json"]["test.intervals.nominal"]
+    assert (nominal["old"], nominal["new"]) == (0.9, 0.8), diff.stdout[-2000:]
+    plots = _run(["dvc", "plots", "diff", "HEAD", "coverage-80", "-o", str(tmp_path / "plots")], root, env)
     assert plots.returncode == 0 and (tmp_path / "plots/index.html").is_file(), plots.stderr[-2000:]
 
     clone = tmp_path / "clone"  # a clean clone, its DVC cache shared with the project's: nothing to run
@@ -309,10 +310,10 @@ def test_experiments_compare_with_main_in_dvc_and_group_their_runs_in_mlflow(rep
     import mlflow
 
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
-    runs = mlflow.search_runs(experiment_names=["sales-ability"], filter_string="tags.`dvc.experiment` = 'kb-beta-norm'")
+    runs = mlflow.search_runs(experiment_names=["sales-ability"], filter_string="tags.`dvc.experiment` = 'coverage-80'")
     stages = runs[runs["tags.stage"].notna()]
-    assert {"fit_thresholds", "evaluate", "rate"} <= set(stages["tags.stage"])
-    parent = runs[runs["tags.mlflow.runName"] == "dvc exp kb-beta-norm"]
+    assert set(stages["tags.stage"]) == {"evaluate", "rate"}  # only what the param feeds re-ran
+    parent = runs[runs["tags.mlflow.runName"] == "dvc exp coverage-80"]
     assert len(parent) == 1 and set(stages["tags.mlflow.parentRunId"]) == {parent["run_id"].iloc[0]}
 
 
