@@ -199,7 +199,8 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
     sys.path.insert(0, str(REPO))
     from tests.alert_sinks import webhook_sink
 
-    alert_url, alerts = webhook_sink().__enter__()  # serves from a daemon thread until the test ends
+    sink = webhook_sink()  # kept referenced: a collected context manager would shut its server down
+    alert_url, alerts = sink.__enter__()  # serves from a daemon thread until the test ends
     db = f"postgresql+psycopg2://{pg}/{settings['POSTGRES_DB']}"
     results_url = f"postgresql+psycopg2://{pg}/results"  # the results database beside Airflow's and MLflow's
     airflow_env = {
