@@ -53,14 +53,9 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def json_text(obj: Any) -> str:
-    """``obj`` as the indented JSON text every JSON file of the project holds."""
-    return json.dumps(obj, indent=2, sort_keys=False) + "\n"
-
-
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
-    write_text_atomic(path, json_text(obj))
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def write_csv_atomic(path: str | Path, frame: pd.DataFrame) -> None:

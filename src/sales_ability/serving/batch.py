@@ -222,8 +222,8 @@ def merge_shards(shard_dirs: list[str], outbox: str | Path, kb_file: str | Path 
     started = time.perf_counter()
     outbox = Path(outbox)
     url = db.database_url(outbox.parent, database_url)
-    used = [Path(d) / "knowledge_base.json" for d in shard_dirs if (Path(d) / "knowledge_base.json").is_file()]
-    kb = load_knowledge_base(kb_file) if kb_file else load_knowledge_base(used[0]) if used else {}
+    used = next((Path(d) / "knowledge_base.json" for d in shard_dirs if (Path(d) / "knowledge_base.json").is_file()), None)
+    kb = load_knowledge_base(kb_file or used) if kb_file or used else {}
     with db.engine(url).begin() as conn:
         known = {r.applicant_id for r in conn.execute(select(db.videos.c.applicant_id).distinct())}
         for folder in map(Path, shard_dirs):

@@ -40,8 +40,7 @@ from sales_ability.traits import TRAITS
 
 SERVING_ARTIFACT = "serving"  # the pyfunc artifact holding the contract; also the keras flavor's data folder
 KNOWLEDGE_BASE_FILE = "knowledge_base.json"
-CONTRACT_FILES = ("model.keras", "label_means.json", "featurize.json", "calibration.json", KNOWLEDGE_BASE_FILE,
-                  "model_card.md")
+TRAINED_FILES = ("model.keras", "label_means.json", "featurize.json", "calibration.json")  # from the model folder
 INPUT_COLUMN = "path"
 APPLICANT_OUTPUT: tuple[str, ...] = (
     "applicant_id", "answers", "segments", "face_share", *TRAITS, *(f"score_{t}" for t in TRAITS),
@@ -127,7 +126,7 @@ def build_mlflow_model(model_dir: Path, kb_file: Path, card: str, dest: Path, ex
     with tempfile.TemporaryDirectory(prefix="contract-") as tmp:
         serving = Path(tmp) / SERVING_ARTIFACT
         serving.mkdir()
-        for name in CONTRACT_FILES[:-2]:
+        for name in TRAINED_FILES:
             if (model_dir / name).is_file():
                 shutil.copy2(model_dir / name, serving / name)
         shutil.copy2(kb_file, serving / KNOWLEDGE_BASE_FILE)

@@ -122,11 +122,12 @@ def score_videos(
     out_dir.mkdir(parents=True, exist_ok=True)
     model = model_uri if isinstance(model_uri, ResolvedModel) else resolve_model(model_uri, out_dir / "model", tracking)
     model_uri = model.uri
-    kb_sha256 = model.knowledge_base_sha256 if kb is None else _kb_hash(kb)
-    if kb is None:
-        if model.knowledge_base is None:
-            raise ModelError(f"{model.uri} (version {model.version}) carries no knowledge base: pass one")
-        kb = model.knowledge_base
+    if kb is None and model.knowledge_base is None:
+        raise ModelError(f"{model.uri} (version {model.version}) carries no knowledge base: pass one")
+    kb_file = out_dir / "knowledge_base.json"  # what these rows are rated with (its sha256 is on each)
+    write_json_atomic(kb_file, kb if kb is not None else model.knowledge_base)
+    kb_sha256 = model.knowledge_base_sha256 if kb is None else content_hash(kb_file)
+    kb = kb if kb is not None else model.knowledge_base
     settings = model.featurize_settings(featurize_params)
     intervals = fit_intervals(model.calibration, kb, coverage)
     manifest = manifest_from_inputs(inputs, settings, applicant_ids)
@@ -156,22 +157,12 @@ def score_videos(
     results = rated.assign(**provenance).reindex(columns=list(RESULT_COLUMNS))
     applicants = applicants.assign(**provenance).reindex(columns=applicant_columns())
     strips = strips.merge(results[["clip_id", "content_sha256"]], on="clip_id").reindex(columns=list(STRIP_COLUMNS))
-    write_json_atomic(out_dir / "knowledge_base.json", kb)  # what these rows were rated with (its sha256 is on each)
     write_results(results, rejects, out_dir, kb, f"{model_uri} (version {model.version})", write_report, strips, applicants,
                   card=model.card)
     owners = manifest.drop_duplicates("source").groupby("participant_id")["source"].apply(list)
     write_json_atomic(out_dir / "done.json", {"shard_id": out_dir.name, "applicants": [  # what was scored, for the database
         {"applicant_id": a, "videos": [{"path": str(p), "sha256": hashes[p]} for p in paths]} for a, paths in owners.items()]})
     return ScoreSummary(scored=len(results), rejected=len(rejects), out_dir=out_dir, applicants=len(applicants))
-
-
-def _kb_hash(kb: dict) -> str:
-    """sha256 of a knowledge base as ``save_knowledge_base`` writes it (so a file's hash and its content's agree)."""
-    import hashlib
-
-    from sales_ability.io_utils import json_text
-
-    return hashlib.sha256(json_text(kb).encode()).hexdigest()
 
 
 def _hash_or_empty(path: str | Path) -> str:

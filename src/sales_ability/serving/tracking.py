@@ -109,9 +109,6 @@ def flatten_params(params: dict, prefix: str = "") -> dict[str, str]:
     return out
 
 
-PIPELINE_RUN_ENV = "SALES_ABILITY_PIPELINE_RUN"  # an explicit parent run id for the stage runs
-
-
 def _dvc_invocation() -> tuple[str, str] | None:
     """(key, command line) of the ``dvc repro`` / ``dvc exp run`` process this stage runs under, or None.
 
@@ -122,19 +119,17 @@ def _dvc_invocation() -> tuple[str, str] | None:
     try:
         for proc in psutil.Process().parents():
             cmd = proc.cmdline()
-            if any(Path(part).name == "dvc" for part in cmd[:2]):
-                return f"{proc.pid}-{proc.create_time():.3f}", " ".join(["dvc", *cmd[cmd.index(next(
-                    p for p in cmd[:2] if Path(p).name == "dvc")) + 1:]])
-    except (psutil.Error, StopIteration):
+            for i, part in enumerate(cmd[:2]):  # `dvc ...` or `python .venv/bin/dvc ...`
+                if Path(part).name == "dvc":
+                    return f"{proc.pid}-{proc.create_time():.3f}", " ".join(["dvc", *cmd[i + 1:]])
+    except psutil.Error:
         return None
     return None
 
 
-def _pipeline_parent(client, experiment_id: str, started_ms: int) -> str | None:
-    """The pipeline run the stage's run is a child of: ``$SALES_ABILITY_PIPELINE_RUN``, else the run of the
-    dvc invocation this stage runs under (created by its first stage), else None (a script run by hand)."""
-    if os.environ.get(PIPELINE_RUN_ENV):
-        return os.environ[PIPELINE_RUN_ENV]
+def _pipeline_parent(client, experiment_id: str, started_ms: int, shared_tags: dict[str, str]) -> str | None:
+    """The pipeline run the stage's run is a child of: the run of the dvc invocation this stage runs under
+    (created by its first stage, with ``shared_tags``), else None (a script run by hand)."""
     invocation = _dvc_invocation()
     if invocation is None:
         return None
@@ -144,9 +139,8 @@ def _pipeline_parent(client, experiment_id: str, started_ms: int) -> str | None:
         return found[0].info.run_id
     exp = os.environ.get("DVC_EXP_NAME")
     tags = {"pipeline_key": key, "mlflow.runName": f"dvc exp {exp}" if exp else "dvc repro", "dvc.command": command,
-            **({"dvc.experiment": exp} if exp else {}),
             **({"dvc.baseline_rev": os.environ["DVC_EXP_BASELINE_REV"]} if os.environ.get("DVC_EXP_BASELINE_REV") else {}),
-            **({"git_commit": c} if (c := git_commit()) else {})}
+            **shared_tags}
     return client.create_run(experiment_id, start_time=started_ms, tags=tags).info.run_id
 
 
@@ -173,12 +167,12 @@ def stage_run(stage: str, params: dict | None = None, tags: dict | None = None, 
     experiment_id = mlflow.set_experiment(experiment).experiment_id
     client = MlflowClient(uri)
     started_ms = int(psutil.Process().create_time() * 1000)
-    parent = _pipeline_parent(client, experiment_id, started_ms) if pipeline else None
-    run_tags = {"stage": stage, **({"git_commit": c} if (c := git_commit()) else {}),
-                **({"dvc.experiment": os.environ["DVC_EXP_NAME"]} if os.environ.get("DVC_EXP_NAME") else {}),
-                **(tags or {})}
+    shared = {**({"git_commit": c} if (c := git_commit()) else {}),  # the pipeline run's and the stage's
+              **({"dvc.experiment": os.environ["DVC_EXP_NAME"]} if os.environ.get("DVC_EXP_NAME") else {})}
+    parent = _pipeline_parent(client, experiment_id, started_ms, shared) if pipeline else None
     created = client.create_run(experiment_id, start_time=started_ms, run_name=stage,
-                                tags={**run_tags, **({"mlflow.parentRunId": parent} if parent else {})})
+                                tags={"stage": stage, **shared, **(tags or {}),
+                                      **({"mlflow.parentRunId": parent} if parent else {})})
     status = "FAILED"
     try:
         with mlflow.start_run(run_id=created.info.run_id) as run:
@@ -206,7 +200,7 @@ def log_face_tensor_splits(faces: Path, splits: tuple[str, ...]) -> None:
     for split in splits:
         rows = manifest[manifest["split"] == split].reset_index(drop=True)
         if len(rows):
-            dataset = mlflow.data.from_pandas(rows, source=str(faces), name=f"{faces.name}/{split}", targets=None)
+            dataset = mlflow.data.from_pandas(rows, source=str(faces), name=f"{faces.name}/{split}")
             mlflow.log_input(dataset, context=contexts.get(split, split))
 
 
