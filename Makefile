@@ -89,8 +89,9 @@ airflow: install  ## airflow standalone (UI on :8080) with AIRFLOW_HOME=airflow_
 
 MODEL_URI ?= models:/sales-ability@champion
 MODEL_PORT ?= 5001
-serve-model: install  ## serve the champion MLflow Model (POST video paths to http://127.0.0.1:5001/invocations)
-	$(BIN)/mlflow models serve -m $(MODEL_URI) --env-manager local -h 127.0.0.1 -p $(MODEL_PORT) --workers 1
+SERVE_ROOT ?= inbox
+serve-model: install  ## serve the champion MLflow Model on loopback, confined to SERVE_ROOT (POST paths under it to http://127.0.0.1:5001/invocations)
+	SALES_ABILITY_SERVE_ROOT=$(abspath $(SERVE_ROOT)) $(BIN)/mlflow models serve -m $(MODEL_URI) --env-manager local -h 127.0.0.1 -p $(MODEL_PORT) --workers 1
 
 mlflow-ui: install  ## MLflow UI on the project's store
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --port 5000

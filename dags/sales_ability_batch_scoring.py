@@ -50,7 +50,9 @@ if str(Path(__file__).parent) not in sys.path:  # Airflow 3 no longer puts the D
 from sales_ability_common import CHAMPION_MODEL, hours, notify_failure, task_defaults  # noqa: E402 - beside this file
 
 PROJECT_DIR = os.environ.get("SALES_ABILITY_PROJECT", str(Path(__file__).resolve().parents[1]))
-DEFAULT_INBOX = f"{PROJECT_DIR}/inbox"
+# the same settings the screening website and `applicants delete` read, so erasure reaches these folders
+DEFAULT_INBOX = os.environ.get("SALES_ABILITY_INBOX") or f"{PROJECT_DIR}/inbox"
+DEFAULT_OUTBOX = os.environ.get("SALES_ABILITY_OUTBOX") or f"{PROJECT_DIR}/outbox"
 
 
 def _params() -> dict:
@@ -89,7 +91,7 @@ def _params() -> dict:
     params={
         "project_dir": Param(PROJECT_DIR, type="string", description="Project folder (params.yaml, mlflow.db)"),
         "inbox": Param(DEFAULT_INBOX, type="string", description="Folder of candidate videos"),
-        "outbox": Param(f"{PROJECT_DIR}/outbox", type="string", description="Where results and the report go"),
+        "outbox": Param(DEFAULT_OUTBOX, type="string", description="Where results and the report go"),
         "model_uri": Param("", type="string",
                            description="Model to score with (empty: models:/<registry.model_name>@champion of the project)"),
         "knowledge_base": Param("", type="string",
@@ -112,14 +114,20 @@ def sales_ability_batch_scoring():
         p = _params()
         try:  # the default inbox of a fresh install may not exist yet: nothing to score, a green run
             listing = list_new(p["inbox"], p["outbox"], int(p["shard_size"]), missing_ok=p["inbox"] == DEFAULT_INBOX,
-                               knowledge_base=p["knowledge_base"] or None, database_url=p["database_url"])
+                               knowledge_base=p["knowledge_base"] or None, database_url=p["database_url"],
+                               run_id=get_current_context()["run_id"])
         except ScoringConfigError as err:  # a configuration error: no retry can fix it
             raise AirflowFailException(str(err)) from None
+        # counts only: applicant codes outlive a withdrawal, so they stay out of task logs (names: the database)
         log = logging.getLogger(__name__)
-        for name in listing["waiting"]:
-            log.info("applicant %s is not complete yet (no complete.json): waiting", name)
-        for name in listing["late"]:
-            log.warning("applicant %s was scored already; an answer that arrived later is not scored", name)
+        log.info("%d shards to score; %d applicants waiting for complete.json; %d carried over to the next run "
+                 "(at most SALES_ABILITY_MAX_SHARDS shards a run)", len(listing["shards"]), len(listing["waiting"]),
+                 listing["carried_over"])
+        if listing["late"]:
+            log.warning("%d applicants scored already have answers that arrived later (not scored)", len(listing["late"]))
+        if listing["rejected"]:
+            log.warning("%d inbox entries refused (links, non-regular files, undecodable names): see the rejects table",
+                        len(listing["rejected"]))
         return listing["shards"]
 
     # a lost worker is what a retry helps with (the shard restarts from scratch; merge is idempotent)
@@ -133,7 +141,7 @@ def sales_ability_batch_scoring():
         p = _params()
         try:
             return score(shard, p["outbox"], p["knowledge_base"] or None, p["model_uri"], Path(p["project_dir"]) / "params.yaml",
-                         p["tracking"])
+                         p["tracking"], p["database_url"])
         except ScoringConfigError as err:
             raise AirflowFailException(str(err)) from None
 
@@ -143,7 +151,7 @@ def sales_ability_batch_scoring():
 
         p = _params()
         return merge(list(shard_dirs), p["outbox"], p["knowledge_base"] or None, p["model_uri"], p["database_url"],
-                     get_current_context()["run_id"])
+                     get_current_context()["run_id"], inbox=p["inbox"])
 
     @task
     def log_to_mlflow(counts: dict) -> None:

@@ -31,8 +31,22 @@ console = Console(stderr=True, soft_wrap=True)  # paths are never broken across 
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="Results database (default: "
                                                  "$SALES_ABILITY_DATABASE_URL, else sqlite:///results.db here).")]
 ReportThresholds = Annotated[Path, typer.Option("--thresholds", help="KB.json, to render reports again without them.")]
-Inbox = Annotated[Path | None, typer.Option(help="The scoring inbox (the applicant's folder or videos there go too).")]
-Outbox = Annotated[Path | None, typer.Option(help="The batch outbox (shards and run reports).")]
+Inbox = Annotated[Path | None, typer.Option(help="A scoring inbox to reach besides those the applicant's batch runs "
+                                                 "recorded and $SALES_ABILITY_INBOX.")]
+Outbox = Annotated[Path | None, typer.Option(help="A batch outbox (shards and run reports) to reach besides those the "
+                                                  "applicant's batch runs recorded and $SALES_ABILITY_OUTBOX.")]
+
+
+def iso_date(value: str | None):
+    """An ISO date (2026-12-01) as ``datetime.date``; anything else is refused by name."""
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO date (YYYY-MM-DD, e.g. 2026-12-01)") from None
 
 
 @app.callback()
@@ -323,7 +337,7 @@ def score(
 def report_command(
     out: Annotated[Path, typer.Option("--out", help="HTML file to write.")],
     thresholds: Annotated[Path, typer.Option("--thresholds", help="KB.json (directions shown).")] = Path("models/knowledge_base.json"),
-    since: Annotated[str | None, typer.Option(help="Only applicants scored at or after this ISO date (2026-12-01).")] = None,
+    since: Annotated[str | None, typer.Option(callback=iso_date, help="Only applicants scored on or after this ISO date (2026-12-01).")] = None,
     top: Annotated[int | None, typer.Option(min=1, help="Only the N best sales scores.")] = None,
     applicant: Annotated[str | None, typer.Option(help="Only this applicant.")] = None,
     run_id: Annotated[str | None, typer.Option("--run", help="Only the applicants one batch run scored.")] = None,
@@ -345,8 +359,8 @@ def report_command(
 @clear_errors
 def audit_command(
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for audit.csv and audit.html.")] = Path("reports"),
-    since: Annotated[str | None, typer.Option(help="Applicants scored on or after this ISO date.")] = None,
-    until: Annotated[str | None, typer.Option(help="Applicants scored on or before this ISO date.")] = None,
+    since: Annotated[str | None, typer.Option(callback=iso_date, help="Applicants scored on or after this ISO date (UTC).")] = None,
+    until: Annotated[str | None, typer.Option(callback=iso_date, help="Applicants scored on or before this ISO date (UTC).")] = None,
     metrics: Annotated[Path, typer.Option(help="The model's metrics/evaluate.json, summarised as its card.")] = Path("metrics/evaluate.json"),
     db: DatabaseUrl = None,
 ) -> None:
@@ -373,14 +387,18 @@ def audit_command(
 @applicants_app.command("delete")
 @clear_errors
 def applicants_delete(
-    applicant_id: Annotated[str, typer.Argument(help="The applicant (their folder name or loose video's stem).")],
+    applicant_id: Annotated[str, typer.Argument(help="The applicant's id as the results database holds it (their folder "
+                                                     "name, or a loose video's stem).")],
     inbox: Inbox = None,
     outbox: Outbox = None,
     thresholds: ReportThresholds = Path("models/knowledge_base.json"),
     db: DatabaseUrl = None,
 ) -> None:
-    """Forget an applicant: database rows, face strips, ledger, inbox files, shards and reports."""
-    from sales_ability.serving.reports import erase_applicant
+    """Forget one applicant everywhere: database rows, face strips, ledger and self-report; their recorded
+    files strictly inside an inbox; their rows in every shard; the run reports that listed them. Leaves a
+    tombstone (no personal data) so a batch run in flight cannot bring them back. An empty, malformed or
+    unknown id erases nothing and exits 2."""
+    from sales_ability.serving.erasure import erase_applicant
     from sales_ability.serving.results_db import database_url
 
     done = erase_applicant(applicant_id, database_url(Path("."), db), inbox, outbox, _kb_or_none(thresholds))
@@ -397,7 +415,7 @@ def applicants_purge(
     db: DatabaseUrl = None,
 ) -> None:
     """Retention: erase every applicant scored more than DAYS ago, everywhere (e.g. nightly from cron)."""
-    from sales_ability.serving.reports import purge_applicants
+    from sales_ability.serving.erasure import purge_applicants
     from sales_ability.serving.results_db import database_url
 
     erased = purge_applicants(older_than, database_url(Path("."), db), inbox, outbox, _kb_or_none(thresholds))
@@ -414,8 +432,11 @@ def _kb_or_none(path: Path) -> dict | None:
 
 def _print_erasure(done) -> None:
     rows = ", ".join(f"{n} {t}" for t, n in done.rows.items())
+    for warning in done.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     console.print(f"erased {done.applicant_id}: rows {rows}; {len(done.files)} files or folders removed; "
-                  f"{len(done.reports_rewritten)} reports rendered again", highlight=False)
+                  f"{len(done.shards_scrubbed)} shards scrubbed; {len(done.reports_rewritten)} reports rendered again",
+                  highlight=False)
 
 
 @collect_app.command("serve")
@@ -431,9 +452,9 @@ def collect_serve(
     mode: Annotated[str, typer.Option(help="research (answers + IPIP-50, for training) or screening (a job applicant's "
                                            "answers, published into --inbox for batch scoring).")] = "research",
     inbox: Annotated[Path | None, typer.Option(help="Scoring inbox that screening mode publishes completed applicants into "
-                                                    "(the batch DAG's inbox).")] = None,
-    outbox: Annotated[Path | None, typer.Option(help="Screening: the batch outbox, so that a withdrawal also erases "
-                                                     "the applicant's shards and reports.")] = None,
+                                                    "(the batch DAG's inbox; default $SALES_ABILITY_INBOX).")] = None,
+    outbox: Annotated[Path | None, typer.Option(help="Screening (required, or $SALES_ABILITY_OUTBOX): the batch outbox, so "
+                                                     "that a withdrawal also erases the applicant's shards and reports.")] = None,
     db: DatabaseUrl = None,
     forwarded_allow_ips: Annotated[str | None, typer.Option(
         "--forwarded-allow-ips", help="Reverse proxies whose X-Forwarded-For is trusted (comma-separated addresses); "
@@ -453,17 +474,24 @@ def collect_serve(
 
     if mode not in MODES:
         raise typer.BadParameter(f"--mode must be one of {', '.join(MODES)}")
-    if mode == "screening" and inbox is None:
-        raise typer.BadParameter("--mode screening needs --inbox (the batch scoring DAG's inbox folder)")
+    import os
+
+    from sales_ability.serving.erasure import INBOX_ENV, OUTBOX_ENV
+
+    inbox = inbox or (Path(os.environ[INBOX_ENV]) if os.environ.get(INBOX_ENV) else None)
+    outbox = outbox or (Path(os.environ[OUTBOX_ENV]) if os.environ.get(OUTBOX_ENV) else None)
+    if mode == "screening" and (inbox is None or outbox is None):  # a withdrawal must reach both
+        raise typer.BadParameter("--mode screening needs --inbox and --outbox (the batch scoring DAG's folders, or "
+                                 f"${INBOX_ENV} and ${OUTBOX_ENV}): a withdrawal erases the applicant from both")
     on_withdraw = on_self_report = None
     if mode == "screening":  # a withdrawal leaves no trace anywhere the system wrote: the same erasure as the CLI's
-        from sales_ability.serving.reports import erase_applicant
+        from sales_ability.serving.erasure import erase_applicant
         from sales_ability.serving.results_db import database_url
 
         url = database_url(Path("."), db)
 
         def on_withdraw(pid: str) -> None:
-            erase_applicant(pid, url, inbox, outbox, _kb_or_none(Path("models/knowledge_base.json")))
+            erase_applicant(pid, url, inbox, outbox, _kb_or_none(Path("models/knowledge_base.json")), request="website")
 
         def on_self_report(pid: str, report: dict) -> None:  # for the audit only: never beside the answers
             from sales_ability.serving.reports import record_self_report

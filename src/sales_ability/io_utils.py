@@ -63,10 +63,44 @@ def write_csv_atomic(path: str | Path, frame: pd.DataFrame) -> None:
     write_text_atomic(path, frame.to_csv(index=False))
 
 
+# a spreadsheet runs a cell that starts with one of these as a formula (OWASP's CSV injection list); "'" is
+# escaped too, so that neutralising can be undone exactly by the project's own readers
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def neutralise_cell(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula, prefixed with ``'`` (other values unchanged)."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def write_csv_neutralised(path: str | Path, frame: pd.DataFrame) -> None:
+    """``write_csv_atomic`` with every text cell (and column name) spreadsheet-safe (``neutralise_cell``)."""
+    safe = frame.rename(columns=neutralise_cell)
+    for column in safe.columns:
+        if not pd.api.types.is_numeric_dtype(safe[column]) and not pd.api.types.is_bool_dtype(safe[column]):
+            safe[column] = safe[column].map(neutralise_cell)
+    write_csv_atomic(path, safe)
+
+
+def read_csv_neutralised(path: str | Path) -> pd.DataFrame:
+    """A CSV written by ``write_csv_neutralised``, as text, with the neutralising prefix removed."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.columns = [c[1:] if c.startswith("'") else c for c in frame.columns]
+    return frame.apply(lambda col: col.map(lambda v: v[1:] if v.startswith("'") else v)) if len(frame) else frame
+
+
 def content_hash(path: str | Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes (a renamed copy has the same hash)."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
+    """sha256 of a regular file's bytes (a renamed copy has the same hash).
+
+    Opened without following a link and without blocking, then checked to be a regular file, so a FIFO or
+    device named like a video raises ``OSError`` at once instead of hanging the caller."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path}: not a regular file")
+        digest = hashlib.sha256()
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()

@@ -112,7 +112,8 @@ def test_batch_scoring_maps_shards_and_never_scores_twice(airflow_env: dict, cha
     shutil.copy(demo_dir / "p002_c2.mp4", applicant / "answer_3.mp4")  # a late answer: scored once means once
     from sales_ability.serving.batch import list_new_applicants
 
-    assert list_new_applicants(inbox, outbox, 2, database_url=url) == {"shards": [], "waiting": [], "late": ["ann"]}
+    assert list_new_applicants(inbox, outbox, 2, database_url=url) == {"shards": [], "waiting": [], "late": ["ann"],
+                                                                       "rejected": [], "carried_over": 0}
     import mlflow
 
     mlflow.set_tracking_uri(airflow_env["MLFLOW_TRACKING_URI"])

@@ -178,8 +178,8 @@ def test_score_is_quiet_and_says_what_it_wrote(reproduced: tuple[Path, dict], tm
     output = run.stdout + run.stderr
     assert not [noise for noise in NOISE if noise in output], output[-3000:]
     assert run.stderr.strip().splitlines()[-1] == f"scored 2 applicants (2 segments), rejected 1 -> {tmp_path / 'out' / 'report.html'}"
-    verbose = _run([cli, "--verbose", *args[1:3], "--out", str(tmp_path / "out2"), *args[5:]], root, env)
-    assert verbose.returncode == 0 and "oneDNN" in verbose.stderr  # the noise is real, and --verbose shows it
+    # that --verbose lets the libraries' output through is tested on output the test provokes itself
+    # (tests/common/test_quiet.py): what TensorFlow prints depends on the CPU
 
 
 def test_retraining_reruns_the_stale_stage_and_publishes_the_new_champion(

@@ -48,14 +48,15 @@ def _inbox(demo_dir: Path, root: Path) -> list[str]:
 
 
 def test_champion_loads_with_pyfunc_keras_flavor_and_plain_keras_and_scores_applicants(
-        champion: dict, demo_dir: Path, tmp_path: Path) -> None:
+        champion: dict, demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import keras
 
-    from sales_ability.serving.mlflow_model import APPLICANT_OUTPUT
+    from sales_ability.serving.mlflow_model import APPLICANT_OUTPUT, SERVE_ROOT_ENV
     from sales_ability.serving.registry import resolve_model
 
     uri = "models:/sales-ability@champion"
     paths = _inbox(demo_dir, tmp_path / "inbox")
+    monkeypatch.setenv(SERVE_ROOT_ENV, str(tmp_path / "inbox"))
     scored = mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"path": paths}))
     assert list(scored.columns) == list(APPLICANT_OUTPUT)
     assert len(scored) == 3  # two applicants scored, the broken video's applicant kept with its reason
@@ -124,6 +125,43 @@ def test_mlflow_models_serve_scores_a_request_on_loopback(champion: dict, demo_d
         bad = httpx.post(f"http://127.0.0.1:{port}/invocations", json={"dataframe_split": {"columns": ["video"], "data": [["x"]]}},
                          timeout=60)
         assert bad.status_code == 400 and "path" in bad.text  # the signature names the column it needs
+        (tmp_path / "inbox" / "escape.mp4").symlink_to(Path(paths[0]).resolve().parent.parent / "outside.mp4")
+        shutil.copy(paths[0], tmp_path / "outside.mp4")
+        refusals = {}
+        for probe in ("/etc/passwd", str(tmp_path / "inbox" / "missing.mp4"), str(tmp_path / "inbox"), "/usr",
+                      "../outside.mp4", "escape.mp4"):  # outside, missing, the root itself, a walk, a climb, a link out
+            answer = httpx.post(f"http://127.0.0.1:{port}/invocations", content=example_request([probe]),
+                                headers={"Content-Type": "application/json"}, timeout=60)
+            refusals[probe] = (answer.status_code, answer.json().get("message", "").split("Error: ")[-1],
+                               "stack_trace" in answer.json())
+        assert {code for code, _, _ in refusals.values()} == {400}, refusals
+        assert len({message for _, message, _ in refusals.values()}) == 1, refusals  # no oracle: one answer for all
+        assert not any(trace for _, _, trace in refusals.values())  # and no stack trace
+        for coverage in (0, 1.5, -1, "NaN"):
+            body = {"dataframe_split": {"columns": ["path"], "data": [[paths[0]]]}, "params": {"coverage": coverage}}
+            answer = httpx.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=60)
+            assert answer.status_code == 400 and "coverage" in answer.text, (coverage, answer.text[-500:])
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_serving_token_and_the_confinement_hold_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow.exceptions import MlflowException
+
+    from sales_ability.serving.mlflow_model import SERVE_TOKEN_ENV, _check_token, confined_paths
+
+    monkeypatch.setenv(SERVE_TOKEN_ENV, "s3cret-token")
+    for wrong in (None, "", "s3cret", 42):
+        with pytest.raises(MlflowException, match="unauthorised"):
+            _check_token(wrong)
+    _check_token("s3cret-token")
+    root = tmp_path / "inbox"
+    (root / "ann").mkdir(parents=True)
+    (root / "ann" / "answer_1.webm").write_bytes(b"x")
+    (root / "ann" / "notes.mp4").write_bytes(b"x")  # not an answer: a folder yields only its answer_<n> files
+    (root / "ann" / "deeper").mkdir()
+    (root / "ann" / "deeper" / "answer_2.webm").write_bytes(b"x")  # never walked into
+    assert confined_paths(["ann"], root.resolve()) == [str((root / "ann" / "answer_1.webm").resolve())]
+    with pytest.raises(MlflowException, match="at most"):
+        confined_paths(["ann"] * 101, root.resolve())

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import os
 import re
 import shutil
@@ -454,9 +455,7 @@ def create_app(
     def self_report(participant_id: str, body: SelfReportBody) -> dict:
         """Screening only, optional, after the answers: sex and race/ethnicity for the bias audit."""
         report = body.model_dump()
-        store.save_self_report(participant_id, report)
-        if on_self_report is not None:
-            on_self_report(participant_id, report)
+        store.save_self_report(participant_id, report, then=on_self_report)  # under the participant's lock
         return {"ok": True}
 
     @app.post("/api/participants/{participant_id}/complete")
@@ -492,9 +491,16 @@ def create_app(
 
     @app.delete("/api/admin/participants/{participant_id}", dependencies=[Depends(admin)])
     async def delete(participant_id: str) -> dict:
-        await run_in_threadpool(store.delete, participant_id, Path(export_dir) if export_dir else None)
-        if on_withdraw is not None:
-            await run_in_threadpool(on_withdraw, participant_id)
+        try:
+            await run_in_threadpool(store.delete, participant_id, Path(export_dir) if export_dir else None, on_withdraw)
+        except ParticipantError:
+            raise
+        except Exception as err:  # noqa: BLE001 - the files are gone; the database part is retried by the caller
+            logging.getLogger(__name__).error("withdrawal: the results database could not be updated (%s); "
+                                              "a retry of the same request completes it", type(err).__name__)
+            raise HTTPException(503, "withdrawal recorded and the files removed; the results database could not be "
+                                     "updated yet: send the same request again to complete it",
+                                headers={"Retry-After": "30"}) from None
         return {"deleted": participant_id}
 
     return app

@@ -23,7 +23,7 @@ import re
 import secrets
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -74,6 +74,7 @@ def check_profile(profile: dict[str, str]) -> None:
 
 
 MODES: tuple[str, ...] = ("research", "screening")
+WITHDRAWALS_DIR = ".withdrawals"  # a withdrawal not finished yet (its database part failed): a retry completes it
 SELF_REPORTS_DIR = ".self_reports"  # screening's optional sex and race/ethnicity, for the bias audit only
 # The categories LL144's audit uses: sex, and the EEO-1 race/ethnicity categories; each may be left unsaid.
 SELF_REPORT_CHOICES: dict[str, tuple[str, ...]] = {
@@ -129,6 +130,7 @@ class ParticipantStore:
         """A new participant who consents now (random, URL-safe id). Without consent nothing is written."""
         if agreed is not True:
             raise ParticipantError(400, "consent must be given to take part")
+        self._no_profile_in_screening(profile)
         check_profile(profile or {})
         while True:
             participant_id = secrets.token_urlsafe(12)
@@ -159,13 +161,20 @@ class ParticipantStore:
         return folder
 
     def save_profile(self, participant_id: str, profile: dict[str, str]) -> None:
-        """Store the optional profile (each answer from ``PROFILE_CHOICES``) in metadata.json."""
+        """Store the optional profile (each answer from ``PROFILE_CHOICES``) in metadata.json (research only)."""
+        self._no_profile_in_screening(profile)
         check_profile(profile)
         with self.locked(participant_id):
             folder = self.open_folder(participant_id)
             meta = self._meta(folder)
             meta["profile"] = dict(profile)
             write_json_atomic(folder / "metadata.json", meta)
+
+    def _no_profile_in_screening(self, profile: dict[str, str] | None) -> None:
+        """Screening never asks for the research profile: it would be published into the scoring inbox beside
+        the answers (the audit's self-report is asked apart, and kept apart)."""
+        if self.mode == "screening" and profile:
+            raise ParticipantError(422, "screening does not ask for a profile: send no profile fields")
 
     def has_consent(self, folder: Path) -> bool:
         return (folder / "consent.json").is_file()
@@ -225,7 +234,8 @@ class ParticipantStore:
             self._status(folder, COMPLETE)
             return {"participant_code": participant_id}
 
-    def save_self_report(self, participant_id: str, report: dict[str, str]) -> Path:
+    def save_self_report(self, participant_id: str, report: dict[str, str],
+                         then: Callable[[str, dict], object] | None = None) -> Path:
         """Screening's optional self-report (``SELF_REPORT_CHOICES``), for the bias audit only: kept in
         ``<data-dir>/.self_reports/``, apart from the answers, so it is never published to the inbox, exported,
         featurized or seen by the model."""
@@ -239,6 +249,8 @@ class ParticipantStore:
             (self.root / SELF_REPORTS_DIR).mkdir(exist_ok=True)
             path = self.root / SELF_REPORTS_DIR / f"{participant_id}.json"
             write_json_atomic(path, {"participant_id": participant_id, **report, "reported": now()})
+            if then is not None:  # under the same lock as a withdrawal: it never lands after one
+                then(participant_id, report)
             return path
 
     def publish(self, participant_id: str) -> Path:
@@ -300,11 +312,24 @@ class ParticipantStore:
                 leftover.unlink(missing_ok=True)
         return removed
 
-    def delete(self, participant_id: str, export_dir: Path | None = None) -> None:
+    def delete(self, participant_id: str, export_dir: Path | None = None,
+               then: Callable[[str], object] | None = None) -> None:
         """Withdrawal: the participant's raw files go, here, in the export (dropped from the next featurize)
-        and in the scoring inbox (screening mode)."""
-        self.folder(participant_id)  # 400/404 for a bad or unknown id
+        and in the scoring inbox (screening mode); then ``then`` (the results database's erasure) runs under
+        the same lock.
+
+        Idempotent and retryable to completion: a marker (``.withdrawals/<id>``) is written before anything is
+        removed and cleared only after ``then`` succeeded, so when ``then`` fails (a busy database) the files
+        are gone, the error is raised, and a retry of the same withdrawal finishes the rest instead of 404.
+        """
+        if not PARTICIPANT_ID.fullmatch(participant_id or ""):
+            raise ParticipantError(400, "malformed participant id")
+        pending = self.root / WITHDRAWALS_DIR / participant_id
         with self.locked(participant_id):  # waits for whatever else runs on this participant, then wins
+            if not (self.root / participant_id).is_dir() and not pending.is_file():
+                raise ParticipantError(404, "unknown participant id")
+            pending.parent.mkdir(exist_ok=True)
+            write_json_atomic(pending, {"requested": now()})
             shutil.rmtree(self.root / participant_id, ignore_errors=True)
             for where in (export_dir, self.inbox):
                 if where is not None:
@@ -315,6 +340,9 @@ class ParticipantStore:
             for upload in self.root.glob(f"{UPLOADS_DIR}/{participant_id}.*"):
                 upload.unlink(missing_ok=True)
             (self.root / SELF_REPORTS_DIR / f"{participant_id}.json").unlink(missing_ok=True)
+            if then is not None:
+                then(participant_id)
+            pending.unlink()
 
     @staticmethod
     def _export_staging(export_dir: Path) -> Path:

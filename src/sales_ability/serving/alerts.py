@@ -7,13 +7,20 @@
 
 Neither set: the failure is only logged. A channel that fails is logged, never raised: a broken notifier
 must not hide the failure it reports.
+
+No secret leaves through a notice or a log line: credentials in any URL of a message (a tracking URI's
+password) are stripped, the webhook is named by its host only (its path is its secret), and each channel has
+one overall deadline (``TIMEOUT_S``), however slowly a server drips its reply.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+import threading
 from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit
 
 WEBHOOK_ENV = "SALES_ABILITY_ALERT_WEBHOOK"
 SMTP_ENV = "SALES_ABILITY_ALERT_SMTP"
@@ -22,6 +29,38 @@ EMAIL_FROM_ENV = "SALES_ABILITY_ALERT_EMAIL_FROM"
 TIMEOUT_S = 10.0
 
 log = logging.getLogger(__name__)
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s:]*(?::[^/@\s]*)?@")
+
+
+def redact_credentials(text: str) -> str:
+    """``text`` with the user and password of every URL in it replaced by ``***``."""
+    return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}***@", text)
+
+
+def url_host(url: str) -> str:
+    """Only the scheme and host of a URL (a webhook's path and query are its secret)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or '?'}" + (f":{parts.port}" if parts.port else "")
+
+
+def within_deadline(send, seconds: float) -> None:
+    """Run ``send()`` in a daemon thread and give up after ``seconds`` overall (a reply dripped byte by byte
+    never resets it); its exception, or a ``TimeoutError``, is raised here."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            send()
+        except BaseException as err:  # noqa: BLE001 - handed to the caller
+            errors.append(err)
+
+    worker = threading.Thread(target=run, daemon=True, name="failure-notice")
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise TimeoutError(f"no answer within {seconds:g} s")
+    if errors:
+        raise errors[0]
 
 
 @dataclass(frozen=True)
@@ -60,7 +99,7 @@ def alert_from_context(context: dict) -> Alert:
     task_id = None if is_dag_run else getattr(ti, "task_id", None)
     return Alert(dag_id=str(dag_id), run_id=str(run_id), task_id=task_id,
                  try_number=getattr(ti, "try_number", None) if task_id else None,
-                 reason=reason[:2000], log_url=getattr(ti, "log_url", None) if task_id else None)
+                 reason=redact_credentials(reason)[:2000], log_url=getattr(ti, "log_url", None) if task_id else None)
 
 
 def send_alert(alert: Alert) -> list[str]:
@@ -70,16 +109,18 @@ def send_alert(alert: Alert) -> list[str]:
         try:
             import httpx
 
-            httpx.post(url, json={"text": alert.text(), **asdict(alert)}, timeout=TIMEOUT_S).raise_for_status()
+            within_deadline(lambda: httpx.post(url, json={"text": alert.text(), **asdict(alert)},
+                                               timeout=TIMEOUT_S).raise_for_status(), TIMEOUT_S)
             delivered.append("webhook")
-        except Exception as err:  # noqa: BLE001 - reported, never raised
-            log.error("failure notice to the webhook %s failed: %s", url, err)
+        except Exception as err:  # noqa: BLE001 - reported, never raised; the URL's path is a secret
+            log.error("failure notice to the webhook at %s failed: %s", url_host(url), type(err).__name__)
     if relay := os.environ.get(SMTP_ENV):
         try:
-            _send_mail(alert, relay)
+            within_deadline(lambda: _send_mail(alert, relay), TIMEOUT_S)
             delivered.append("email")
         except Exception as err:  # noqa: BLE001 - reported, never raised
-            log.error("failure notice by e-mail through %s failed: %s", relay, err)
+            log.error("failure notice by e-mail through %s failed: %s", relay.rpartition("@")[2],
+                      redact_credentials(str(err)))
     log.warning("%s (notified: %s)", alert.text(), ", ".join(delivered) or "nobody: no channel configured")
     return delivered
 

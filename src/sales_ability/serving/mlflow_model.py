@@ -14,12 +14,21 @@ Layout (what ``build_mlflow_model`` writes and the evaluate stage logs as the ru
 
 ``mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"path": [...]}))`` takes video files or applicant
 folders and returns one row per applicant (``APPLICANT_OUTPUT``); ``mlflow models serve`` serves the same.
+
+Confined to one inbox: every path is resolved (links followed) and must lie strictly inside the serving root
+(``model_config={"inbox_root": ...}``, else ``SALES_ABILITY_SERVE_ROOT``, else ``./inbox``). A folder must be
+an applicant folder (its ``answer_<n>`` recordings are taken, nothing is walked). Missing, unreadable and
+outside all answer with one message, so the server is no oracle for what exists. With
+``SALES_ABILITY_SERVE_TOKEN`` set, a request must carry it as the ``token`` param. Refusals are
+``MlflowException`` (400, no stack trace).
 ``mlflow.keras.load_model(uri)`` gives the network (after ``import sales_ability.model.network``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -42,6 +51,11 @@ SERVING_ARTIFACT = "serving"  # the pyfunc artifact holding the contract; also t
 KNOWLEDGE_BASE_FILE = "knowledge_base.json"
 TRAINED_FILES = ("model.keras", "label_means.json", "featurize.json", "calibration.json")  # from the model folder
 INPUT_COLUMN = "path"
+SERVE_ROOT_ENV = "SALES_ABILITY_SERVE_ROOT"
+SERVE_TOKEN_ENV = "SALES_ABILITY_SERVE_TOKEN"
+MAX_INPUTS = 100  # rows per request: a request's cost is bounded
+MAX_ANSWERS = 20  # answer files taken from one applicant folder
+NOT_SERVABLE = "is not a video or applicant folder inside the serving inbox (missing, unreadable or outside it)"
 APPLICANT_OUTPUT: tuple[str, ...] = (
     "applicant_id", "answers", "segments", "face_share", *TRAITS, *(f"score_{t}" for t in TRAITS),
     "sales_score", "sales_score_low", "sales_score_high", "rejected", "model_version", "knowledge_base_sha256",
@@ -59,35 +73,104 @@ class ApplicantScorer(PythonModel):
         from sales_ability.serving.registry import read_contract
 
         self.model = read_contract(Path(context.artifacts[SERVING_ARTIFACT]) / "model.keras", uri="pyfunc")
+        config = getattr(context, "model_config", None) or {}
+        self.root = Path(config.get("inbox_root") or os.environ.get(SERVE_ROOT_ENV) or "inbox").resolve()
 
     def predict(self, context, model_input, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        from sales_ability.io_utils import read_csv_neutralised
         from sales_ability.serving.scoring import score_videos
 
-        paths = _input_paths(model_input)
-        coverage = float((params or {}).get("coverage", 0.9))
-        with tempfile.TemporaryDirectory(prefix="pyfunc-") as out:
-            score_videos(paths, out, self.model.knowledge_base, self.model, progress=False, write_report=False,
-                         coverage=coverage)
-            applicants = pd.read_parquet(Path(out) / "applicants.parquet")
-            rejects = pd.read_csv(Path(out) / "rejects.csv", dtype=str, keep_default_na=False)
-            done = json.loads((Path(out) / "done.json").read_text())
+        params = params or {}
+        _check_token(params.get("token"))
+        coverage = _coverage(params.get("coverage", 0.9))
+        paths = confined_paths(_input_paths(model_input), getattr(self, "root", Path("inbox").resolve()))
+        try:
+            with tempfile.TemporaryDirectory(prefix="pyfunc-") as out:
+                score_videos(paths, out, self.model.knowledge_base, self.model, progress=False, write_report=False,
+                             coverage=coverage)
+                applicants = pd.read_parquet(Path(out) / "applicants.parquet")
+                rejects = read_csv_neutralised(Path(out) / "rejects.csv")
+                done = json.loads((Path(out) / "done.json").read_text())
+        except Exception as err:  # noqa: BLE001 - logged here; the client gets one line, never a stack trace
+            logging.getLogger(__name__).exception("scoring a request failed")
+            raise _refused(f"scoring failed ({type(err).__name__}); the server's log has the details") from None
         owner = {v["path"]: a["applicant_id"] for a in done["applicants"] for v in a["videos"]}
         return applicant_output(applicants, rejects.assign(applicant_id=rejects["source"].map(owner)), self.model.version,
                                 self.model.knowledge_base_sha256)
+
+
+def _refused(message: str):
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+def _check_token(given: object) -> None:
+    """With ``SALES_ABILITY_SERVE_TOKEN`` set, the request's ``token`` param must equal it."""
+    import hmac
+
+    expected = os.environ.get(SERVE_TOKEN_ENV)
+    if expected and not (isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())):
+        raise _refused("unauthorised: pass the serving token as the 'token' param")
+
+
+def _coverage(value: object) -> float:
+    """The intervals' nominal coverage: a number strictly between 0 and 1."""
+    import math
+
+    try:
+        coverage = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        coverage = math.nan
+    if not (math.isfinite(coverage) and 0 < coverage < 1):
+        raise _refused(f"coverage must be a number strictly between 0 and 1, got {value!r}")
+    return coverage
+
+
+def confined_paths(values: list[str], root: Path) -> list[str]:
+    """The recordings to score: each value (absolute, or relative to ``root``) resolved and strictly inside
+    ``root``; a video file as itself, an applicant folder as its ``answer_<n>`` recordings (regular files, at
+    most ``MAX_ANSWERS``, no walk). Anything else raises one refusal that names only the row."""
+    from sales_ability.data.datasets import VIDEO_EXTENSIONS
+    from sales_ability.data.segments import ANSWER_FILE
+
+    if len(values) > MAX_INPUTS:
+        raise _refused(f"at most {MAX_INPUTS} paths per request, got {len(values)}")
+    out: list[str] = []
+    for i, value in enumerate(values):
+        candidate = Path(value) if Path(value).is_absolute() else root / value
+        try:
+            real = candidate.resolve(strict=True)
+            inside = root in real.parents
+            if inside and real.is_file() and real.suffix.lower() in VIDEO_EXTENSIONS and os.access(real, os.R_OK):
+                out.append(str(real))
+                continue
+            if inside and real.is_dir():
+                answers = sorted(e.path for e in os.scandir(real) if e.is_file(follow_symlinks=False)
+                                 and ANSWER_FILE.fullmatch(Path(e.name).stem) and Path(e.name).suffix.lower() in VIDEO_EXTENSIONS
+                                 and os.access(e.path, os.R_OK))
+                if 0 < len(answers) <= MAX_ANSWERS:
+                    out.extend(answers)
+                    continue
+        except (OSError, RuntimeError):
+            pass
+        raise _refused(f"input row {i} {NOT_SERVABLE}")
+    return out
 
 
 def _input_paths(model_input) -> list[str]:
     """The ``path`` column of a DataFrame (or a list of paths), each checked to be a non-empty string."""
     if isinstance(model_input, pd.DataFrame):
         if INPUT_COLUMN not in model_input.columns:
-            raise ValueError(f"input needs a {INPUT_COLUMN!r} column (video files or applicant folders); "
-                             f"got {list(model_input.columns)}")
+            raise _refused(f"input needs a {INPUT_COLUMN!r} column (video files or applicant folders); "
+                           f"got {list(model_input.columns)}")
         values = model_input[INPUT_COLUMN].tolist()
     else:
         values = list(model_input)
     for i, value in enumerate(values):
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"input row {i}: {INPUT_COLUMN!r} must be a path, got {value!r}")
+        if not isinstance(value, str) or not value or "\0" in value:
+            raise _refused(f"input row {i}: {INPUT_COLUMN!r} must be a path, got {type(value).__name__}")
     return values
 
 
@@ -114,7 +197,7 @@ def signature():
     outputs = [ColSpec("string" if c in text else "long" if c in counts else "double", c, required=c in text[:1])
                for c in APPLICANT_OUTPUT]
     return ModelSignature(inputs=Schema([ColSpec("string", INPUT_COLUMN)]), outputs=Schema(outputs),
-                          params=ParamSchema([ParamSpec("coverage", "double", 0.9)]))
+                          params=ParamSchema([ParamSpec("coverage", "double", 0.9), ParamSpec("token", "string", "")]))
 
 
 def build_mlflow_model(model_dir: Path, kb_file: Path, card: str, dest: Path, example_paths: list[str]) -> Path:

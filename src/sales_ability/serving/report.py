@@ -78,7 +78,7 @@ _TEMPLATE = """<!doctype html>
  <table class="segs"><thead><tr><th scope="col">Answer segment</th><th scope="col">Faces the model saw</th><th scope="col">Segment score</th></tr></thead><tbody>
  {% for seg in a.segment_rows %}
   <tr><td>{{ seg.clip_id }}<br><span class="muted">{{ seg.source_name }} {{ seg.span }}</span></td>
-   <td>{% if seg.strip %}<img class="strip" src="data:image/png;base64,{{ seg.strip }}" alt="evenly spaced face crops from {{ seg.clip_id }}">{% else %}<span class="muted">no crops stored</span>{% endif %}
+   <td>{% if seg.strip %}<img class="strip" src="data:image/png;base64,{{ seg.strip }}" alt="evenly spaced face crops from {{ seg.clip_id }}">{% elif seg.capped %}<span class="muted">not shown (at most {{ strips_per_applicant }} strips per applicant)</span>{% else %}<span class="muted">no crops stored</span>{% endif %}
     {% if seg.face_share is not none %}<span class="{{ 'low' if seg.face_share < 0.8 else 'muted' }}">face in {{ "%.0f"|format(seg.face_share * 100) }}%</span>{% endif %}</td>
    <td>{{ seg.sales_text }}</td></tr>
  {% endfor %}
@@ -111,6 +111,9 @@ def interval_text(value: float, low: float, high: float) -> str:
     return f"{value:.1f} ({low:.1f}-{high:.1f})"
 
 
+STRIPS_PER_APPLICANT = 12  # a report's size is bounded per applicant, however many segments they have
+
+
 def render_report(applicants: pd.DataFrame, segments: pd.DataFrame, rejects: pd.DataFrame, kb: dict, model: str,
                   strips: dict[str, bytes] | None = None, coverage: float | None = 0.9, card: str | None = None) -> str:
     """HTML (escaped) of the ranked applicants, their segments and the rejected videos.
@@ -123,13 +126,14 @@ def render_report(applicants: pd.DataFrame, segments: pd.DataFrame, rejects: pd.
     env = Environment(autoescape=select_autoescape(default=True))
     by_applicant: dict[str, list[dict]] = {}
     for seg in segments.sort_values(["applicant_id", "clip_id"]).to_dict("records"):
-        png = (strips or {}).get(seg.get("clip_id"))
+        capped = len(by_applicant.get(str(seg.get("applicant_id")), [])) >= STRIPS_PER_APPLICANT
+        png = None if capped else (strips or {}).get(seg.get("clip_id"))
         share = seg.get("face_share")
         start, end = seg.get("start_s"), seg.get("end_s")
         span = "" if pd.isna(start) or pd.isna(end) else f"{start:.0f}-{end:.0f} s"
         by_applicant.setdefault(str(seg.get("applicant_id")), []).append({
             "clip_id": seg["clip_id"], "source_name": Path(str(seg.get("source", ""))).name, "span": span,
-            "strip": base64.b64encode(png).decode() if png else None,
+            "strip": base64.b64encode(png).decode() if png else None, "capped": capped,
             "face_share": None if pd.isna(share) else float(share),
             "sales_text": interval_text(seg["sales_score"], seg.get("sales_score_low"), seg.get("sales_score_high")),
         })
@@ -145,6 +149,6 @@ def render_report(applicants: pd.DataFrame, segments: pd.DataFrame, rejects: pd.
         directions={t: kb["traits"][t]["direction"] for t in TRAITS}, n_applicants=len(rows),
         n_segments=len(segments), n_answers=int(segments["source"].nunique()) if len(segments) else 0, model=model,
         kb=kb.get("knowledge_base", "?"), caveat=CAVEAT, interval_note=INTERVAL_NOTE.format(coverage=share), card=card,
-        limits=LIMITS,
+        limits=LIMITS, strips_per_applicant=STRIPS_PER_APPLICANT,
         when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )

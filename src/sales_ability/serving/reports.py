@@ -1,18 +1,14 @@
-"""Reports and erasure over the results database: what a recruiter reads, and forgetting a person.
+"""Reports over the results database: what a recruiter reads, and the audit's sample.
 
 ``render_selection`` renders any selection of applicants (one batch run, since a date, top N, one
-applicant) with at most ``limit`` applicants, so no report grows with history. ``erase_applicant`` removes
-one applicant from every place the system wrote: the database (applicant rows, segments and their face
-strips, rejects, ledger, their self-report for the audit), the inbox (their folder or loose videos), the outbox's shard folders, and the
-batch reports that listed them (rendered again without them). ``purge_applicants`` does it for everyone
-scored more than N days ago.
+applicant) with at most ``limit`` applicants, so no report grows with history. Dates are ``datetime.date``
+values (the CLI parses ISO dates and refuses anything else); ``until`` is inclusive. Forgetting a person lives
+in ``sales_ability.serving.erasure``.
 """
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -30,14 +26,14 @@ def run_report_path(outbox: str | Path, run_id: str) -> Path:
     return Path(outbox) / REPORTS_DIR / f"{safe}.html"
 
 
-def selection(url: str, run_id: str | None = None, since: str | None = None, applicant: str | None = None,
+def selection(url: str, run_id: str | None = None, since: date | None = None, applicant: str | None = None,
               top: int | None = None, limit: int = DEFAULT_REPORT_LIMIT) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Applicants (best first, at most ``min(top, limit)``), their segments (with strips) and rejects."""
     conditions = []
     if run_id is not None:
         conditions.append(db.applicants.c.batch_run_id == run_id)
     if since is not None:
-        conditions.append(db.applicants.c.scored_at >= since)
+        conditions.append(db.applicants.c.scored_at >= since.isoformat())
     if applicant is not None:
         conditions.append(db.applicants.c.applicant_id == applicant)
     from sqlalchemy import and_
@@ -66,75 +62,17 @@ def render_selection(url: str, out_file: str | Path, kb: dict, coverage: float |
     return Path(out_file)
 
 
-@dataclass
-class Erasure:
-    """What ``erase_applicant`` removed."""
-
-    applicant_id: str
-    rows: dict[str, int] = field(default_factory=dict)
-    files: list[str] = field(default_factory=list)
-    reports_rewritten: list[str] = field(default_factory=list)
-
-
-def erase_applicant(applicant_id: str, url: str, inbox: str | Path | None = None, outbox: str | Path | None = None,
-                    kb: dict | None = None) -> Erasure:
-    """Remove ``applicant_id`` from the database, the inbox, the outbox's shards and the batch reports."""
-    done = Erasure(applicant_id)
-    with db.engine(url).begin() as conn:
-        sources = [r.source for r in conn.execute(select(db.videos.c.source).where(db.videos.c.applicant_id == applicant_id))]
-        runs = {r.batch_run_id for r in conn.execute(select(db.applicants.c.batch_run_id).where(db.applicants.c.applicant_id == applicant_id))}
-        for table in (db.applicants, db.segments, db.rejects, db.videos, db.self_reports):
-            done.rows[table.name] = conn.execute(delete(table).where(table.c.applicant_id == applicant_id)).rowcount
-        conn.execute(delete(db.file_hashes).where(db.file_hashes.c.path.in_(sources)))
-    if inbox is not None:
-        inbox = Path(inbox)
-        folder = inbox / applicant_id
-        targets = [folder] if folder.is_dir() else []
-        targets += [Path(s) for s in sources if Path(s).is_file() and inbox in Path(s).parents]
-        for target in dict.fromkeys(targets):
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-            done.files.append(str(target))
-    if outbox is not None:
-        import json
-
-        for marker in sorted((Path(outbox) / "shards").glob("*/done.json")):
-            shard = json.loads(marker.read_text())
-            if any(a["applicant_id"] == applicant_id for a in shard.get("applicants", [])):
-                shutil.rmtree(marker.parent)
-                done.files.append(str(marker.parent))
-        for run_id in sorted(r for r in runs if r):
-            report = run_report_path(outbox, run_id)
-            if report.is_file() and kb is not None:
-                render_selection(url, report, kb, run_id=run_id)
-                done.reports_rewritten.append(str(report))
-            elif report.is_file():
-                report.unlink()
-                done.files.append(str(report))
-    return done
-
-
-def purge_applicants(older_than_days: float, url: str, inbox: str | Path | None = None, outbox: str | Path | None = None,
-                     kb: dict | None = None) -> list[Erasure]:
-    """Erase every applicant scored more than ``older_than_days`` ago."""
-    cutoff = (datetime.now(UTC) - timedelta(days=older_than_days)).isoformat(timespec="seconds")
-    with db.engine(url).connect() as conn:
-        ids = sorted({r.applicant_id for r in conn.execute(select(db.applicants.c.applicant_id).where(db.applicants.c.scored_at < cutoff))})
-    return [erase_applicant(a, url, inbox, outbox, kb) for a in ids]
-
-
-def audit_applicants(url: str, since: str | None = None, until: str | None = None) -> pd.DataFrame:
+def audit_applicants(url: str, since: date | None = None, until: date | None = None) -> pd.DataFrame:
     """Scored applicants (their latest row each) scored in ``[since, until]``, with their self-reported sex and
     race/ethnicity where they gave one (the bias audit's sample)."""
     from sqlalchemy import and_
 
     conditions = []
+    # scored_at is ISO 8601 in UTC (YYYY-MM-DDTHH:MM:SS+00:00): zero-padded, so text order is time order
     if since:
-        conditions.append(db.applicants.c.scored_at >= since)
+        conditions.append(db.applicants.c.scored_at >= since.isoformat())
     if until:
-        conditions.append(db.applicants.c.scored_at <= until + ("T23:59:59" if len(until) == 10 else ""))
+        conditions.append(db.applicants.c.scored_at < (until + timedelta(days=1)).isoformat())
     with db.engine(url).connect() as conn:
         people = db.read_table(conn, db.applicants, and_(*conditions) if conditions else None)
         reports = db.read_table(conn, db.self_reports)

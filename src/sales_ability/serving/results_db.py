@@ -11,7 +11,10 @@ Tables (schema in ``serving/migrations``, applied on open):
 - ``videos``: the ledger, one row per video that reached an outcome (scored or rejected) and its applicant;
 - ``batch_runs``: per run, the model version, knowledge base, counts and timings;
 - ``file_hashes``: the listing's cache of content hashes, keyed by path with size, mtime and inode;
-- ``self_reports``: the screening website's optional sex and race/ethnicity, for ``sales-ability audit`` only.
+- ``self_reports``: the screening website's optional sex and race/ethnicity, for ``sales-ability audit`` only;
+- ``tombstones`` and ``erasure_state``: who was erased (a salted hash, never the id) and the one lock row that
+  erasure and merge both take first, so a shard in flight never brings an erased applicant back
+  (``sales_ability.serving.erasure``).
 
 Uniqueness is the database's: a segment is unique by (content hash, clip, model version), an applicant by
 (applicant, model version), a ledger row by (content hash, applicant). A merge is one transaction whose
@@ -21,7 +24,8 @@ inserts skip what exists (``ON CONFLICT DO NOTHING``), so a re-run or two merges
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -101,11 +105,23 @@ batch_runs = Table(
     Column("finished_at", String(40)), Column("model_uri", Text), Column("model_version", String(200)),
     Column("knowledge_base", String(32)), Column("applicants_new", Integer), Column("segments_new", Integer),
     Column("videos_rejected_new", Integer), Column("merge_seconds", Float),
+    Column("inbox", Text), Column("outbox", Text),  # revision 0004: where erasure must reach for this run
 )
 self_reports = Table(  # revision 0002: the screening self-report, for the bias audit only (never the model's)
     "self_reports", metadata,
     Column("applicant_id", String(200), primary_key=True),
     Column("sex", String(40)), Column("race_ethnicity", String(60)), Column("reported_at", String(40)),
+)
+tombstones = Table(  # revision 0004: one per erased applicant, no personal data (a salted hash of the id)
+    "tombstones", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("applicant_hash", String(64), nullable=False, index=True),
+    Column("erased_at", String(40), nullable=False), Column("request", String(40)), Column("removed", Text),
+)
+erasure_state = Table(  # revision 0004: one row; its salt keys the tombstones, its update serialises erasure and merge
+    "erasure_state", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("salt", String(64), nullable=False), Column("generation", BigInteger, nullable=False),
 )
 file_hashes = Table(
     "file_hashes", metadata,
@@ -134,20 +150,49 @@ def create_schema_v1(connection: Connection) -> None:
 
 @cache
 def engine(url: str) -> Engine:
-    """The engine for ``url``, its schema upgraded to Alembic's head once per process."""
+    """The engine for ``url``, its schema upgraded to Alembic's head once per process.
+
+    Upgrades are serialised across processes (several workers opening a fresh database at once): a file lock
+    beside a SQLite database, a transaction-scoped advisory lock on PostgreSQL."""
     from alembic import command
     from alembic.config import Config
 
+    lock_file = None
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        db_file = Path(url.removeprefix("sqlite:///"))
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+        lock_file = db_file.with_name(db_file.name + ".migrate.lock")
     # SQLite: writers wait for each other (two merges racing) instead of failing with "database is locked"
     eng = create_engine(url, connect_args={"timeout": 60} if url.startswith("sqlite") else {}, pool_pre_ping=True)
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with eng.begin() as connection:
+    with _file_lock(lock_file), eng.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            from sqlalchemy import text
+
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     return eng
+
+
+MIGRATION_LOCK_KEY = 0x5A1E5AB1  # PostgreSQL advisory lock key of the results database's upgrades
+
+
+@contextmanager
+def _file_lock(path: Path | None) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (none when ``path`` is None)."""
+    if path is None:
+        yield
+        return
+    import fcntl
+
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def insert_new(connection: Connection, table: Table, rows: Iterable[dict]) -> None:

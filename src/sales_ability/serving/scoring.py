@@ -20,7 +20,7 @@ from sales_ability.errors import ModelError
 from sales_ability.io_utils import (
     atomic_path,
     content_hash,
-    write_csv_atomic,
+    write_csv_neutralised,
     write_json_atomic,
     write_text_atomic,
 )
@@ -198,11 +198,11 @@ def write_results(results: pd.DataFrame, rejects: pd.DataFrame, out_dir: Path, k
         results.to_parquet(tmp, index=False)
     with atomic_path(out_dir / APPLICANTS_FILE) as tmp:
         applicants.to_parquet(tmp, index=False)
-    write_csv_atomic(out_dir / "applicants.csv", applicants)
+    write_csv_neutralised(out_dir / "applicants.csv", applicants)  # ids are the applicants' own: never a formula
     with atomic_path(out_dir / STRIPS_FILE) as tmp:
         strips.reindex(columns=list(STRIP_COLUMNS)).to_parquet(tmp, index=False)
-    write_csv_atomic(out_dir / "results.csv", results)
-    write_csv_atomic(out_dir / REJECTS_FILE, rejects.reindex(columns=list(REJECT_COLUMNS)))
+    write_csv_neutralised(out_dir / "results.csv", results)
+    write_csv_neutralised(out_dir / REJECTS_FILE, rejects.reindex(columns=list(REJECT_COLUMNS)))
     if report:
         pngs = dict(zip(strips["clip_id"], strips["strip_png"], strict=True))
         write_text_atomic(out_dir / "report.html", render_report(applicants, results, rejects, kb, model, pngs, card=card))
