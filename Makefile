@@ -30,8 +30,9 @@ install: $(STAMP) .dvc/plots_offline.html  ## create .venv and install the locke
 .dvc/plots_offline.html: | $(STAMP)
 	@$(BIN)/sales-ability plots-offline || echo "warning: dvc plots show will load Vega from a CDN" >&2
 
-demo: install  ## run the whole pipeline (dvc repro) on the embedded demo dataset and print a summary
+demo: install  ## run the whole pipeline (dvc repro) on the embedded demo dataset, propose its candidate, print a summary
 	$(BIN)/dvc repro
+	$(BIN)/sales-ability promote propose
 	$(BIN)/sales-ability summary
 
 # The website's end-to-end test drives Debian's Chromium; this is the one place that installs it (.ci/run uses it too).

@@ -18,6 +18,8 @@ and loses nothing.
    missing *default* inbox (a fresh install) is a green run with nothing to score; an explicit inbox,
    knowledge base or model that does not exist fails at once, without retries (a configuration error);
    other errors keep their retries.
+   The champion alias is resolved here, once: every shard carries `models:/<name>/<version>`, so a
+   promotion or a retry during the run never scores two applicants with different models.
 2. **score_shard** (dynamic task mapping, one per shard): segment, featurize, predict, rate; a bad video
    goes to the rejects with its reason and the shard goes on.
 3. **merge_shards**: inserts the shards into the results database (`SALES_ABILITY_DATABASE_URL`, else
@@ -115,7 +117,7 @@ def sales_ability_batch_scoring():
         try:  # the default inbox of a fresh install may not exist yet: nothing to score, a green run
             listing = list_new(p["inbox"], p["outbox"], int(p["shard_size"]), missing_ok=p["inbox"] == DEFAULT_INBOX,
                                knowledge_base=p["knowledge_base"] or None, database_url=p["database_url"],
-                               run_id=get_current_context()["run_id"])
+                               run_id=get_current_context()["run_id"], model_uri=p["model_uri"], tracking=p["tracking"])
         except ScoringConfigError as err:  # a configuration error: no retry can fix it
             raise AirflowFailException(str(err)) from None
         # counts only: applicant codes outlive a withdrawal, so they stay out of task logs (names: the database)

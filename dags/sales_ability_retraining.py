@@ -10,14 +10,22 @@ the workspace, so the repro is never fanned out), then publishes the promotion d
    `minio`); skipped otherwise. A remote the project does not define fails at once. 3 retries (network).
 3. **reproduce**: `dvc repro <target>` in the pool `sales_ability_training` (one slot: one repro at a time
    across the cluster), no retries, bounded by `SALES_ABILITY_REPRO_TIMEOUT_H` (12 h): featurize, train,
-   finetune, evaluate (which registers the MLflow Model as `challenger` and promotes it to `champion` when
-   it beats the champion on the same test set by `registry.promotion_margin`), fit_thresholds, rate.
-   Unchanged inputs are skipped by DVC; a bad param fails in `check_params` before any output is removed.
-4. **push_outputs**: `dvc push -r $SALES_ABILITY_DVC_REMOTE`, so every worker pulls the new model (skipped
+   finetune, evaluate (which logs the serving bundle as a *candidate*, `models/candidate.json`, and touches
+   no registry), fit_thresholds, rate. Unchanged inputs are skipped by DVC; a bad param fails in
+   `check_params` before any output is removed.
+4. **propose_candidate**: registers the candidate under `challenger` and compares it with the champion on
+   the selection people (validation, never test), each model with its own featurize settings and knowledge
+   base, on what a recruiter receives (`sales_ability.serving.promotion`). Skipped when the candidate was
+   decided before (nothing new was trained).
+5. **review_candidate**: a person decides (Airflow's human-in-the-loop form: Approve or Reject, a reason,
+   and an override for a failed gate), shown the comparison. No answer within
+   `SALES_ABILITY_APPROVAL_TIMEOUT_H` (72 h) means Reject. **apply_decision** records who, when, why and what
+   they saw on the version; only an approval moves `champion` (a failed gate needs the override).
+6. **push_outputs**: `dvc push -r $SALES_ABILITY_DVC_REMOTE`, so every worker pulls the new model (skipped
    without a remote). **record_lock**: `dvc.lock` and the git-versioned metrics committed on the branch
    `retraining/<run id>` (the checkout's HEAD, index and files untouched; pushed to
    `$SALES_ABILITY_GIT_REMOTE` when set): a reviewer merges it.
-5. **publish_champion**: when the champion changed, updates the `sales_ability_champion` Asset, which
+7. **publish_champion**: when the champion changed, updates the `sales_ability_champion` Asset, which
    triggers batch scoring with the new model; otherwise skipped.
 
 Unattended: every task has an `execution_timeout` and the run a `dagrun_timeout` (20 h); any failure (a
@@ -35,6 +43,7 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param, dag, get_current_context, task
 
 if str(Path(__file__).parent) not in sys.path:  # Airflow 3 no longer puts the DAGs folder on sys.path
@@ -48,6 +57,7 @@ from sales_ability_common import (  # noqa: E402 - the DAG helpers beside this f
 )
 
 PROJECT_DIR = os.environ.get("SALES_ABILITY_PROJECT", str(Path(__file__).resolve().parents[1]))
+APPROVAL_TIMEOUT = hours("SALES_ABILITY_APPROVAL_TIMEOUT_H", 72)
 
 
 def _project() -> Path:
@@ -169,12 +179,53 @@ def sales_ability_retraining():
         except NothingToRecord as why:
             raise AirflowSkipException(str(why)) from None
 
+    @task(retries=1, execution_timeout=timedelta(hours=2))  # scores the selection people with both models
+    def propose_candidate() -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from sales_ability.serving.promotion import AlreadyDecided
+        from sales_ability.serving.retraining import propose_in_project
+
+        try:
+            return propose_in_project(_project())
+        except AlreadyDecided as why:
+            raise AirflowSkipException(str(why)) from None
+
+    review = HITLOperator(
+        task_id="review_candidate",
+        subject="sales-ability: promote candidate version {{ ti.xcom_pull(task_ids='propose_candidate')['version'] }} "
+                "to champion?",
+        body="{{ ti.xcom_pull(task_ids='propose_candidate')['markdown'] }}",
+        options=["Approve", "Reject"],
+        defaults=["Reject"],  # no answer in time: the champion stays
+        params={"reason": Param("", type="string", description="Why (recorded on the model version)"),
+                "override_gates": Param(False, type="boolean",
+                                        description="Approve although a gate failed (say why in the reason)")},
+        response_timeout=APPROVAL_TIMEOUT,
+        retries=0,
+    )
+
+    @task(retries=0)
+    def apply_decision(proposal: dict) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from sales_ability.serving.promotion import PromotionBlocked
+        from sales_ability.serving.retraining import decide_in_project
+
+        answer = get_current_context()["ti"].xcom_pull(task_ids="review_candidate")
+        try:
+            return decide_in_project(_project(), proposal, answer, APPROVAL_TIMEOUT.total_seconds() / 3600)
+        except PromotionBlocked as err:  # an approval a gate refuses without the override: nothing moved
+            raise AirflowFailException(str(err)) from None
+
     before = champion_before()
     repro = reproduce()
     pushed = push_outputs()
     recorded = record_lock()
+    proposal = propose_candidate()
+    decision = apply_decision(proposal)
     before >> pull_data() >> repro >> [pushed, recorded]
-    repro >> publish_champion(before)
+    repro >> proposal >> review >> decision >> publish_champion(before)
 
 
 sales_ability_retraining()

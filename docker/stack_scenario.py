@@ -114,6 +114,22 @@ class Api:
             time.sleep(3)
         raise TimeoutError(f"{dag} run {run_id} did not finish in {timeout:.0f} s")
 
+    def answer(self, dag: str, run_id: str, task_id: str, chosen: list[str], params_input: dict,
+               timeout: float = 900) -> dict:
+        """Wait until the task waits for a person, then answer it as one would: Airflow's HITL REST route."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.get(f"/dags/{dag}/dagRuns/{run_id}/taskInstances/{task_id}").get("state")
+            if state == "awaiting_input":
+                r = self.client.patch(f"/dags/{dag}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails",
+                                      json={"chosen_options": chosen, "params_input": params_input})
+                r.raise_for_status()
+                return r.json()
+            if self.get(f"/dags/{dag}/dagRuns/{run_id}")["state"] in ("success", "failed"):
+                raise RuntimeError(f"{dag} run {run_id} ended before {task_id} asked anyone")
+            time.sleep(3)
+        raise TimeoutError(f"{dag} run {run_id}: {task_id} did not wait for a person within {timeout:.0f} s")
+
     def task_instances(self, dag: str, run_id: str) -> list[dict]:
         return self.get(f"/dags/{dag}/dagRuns/{run_id}/taskInstances", limit=100)["task_instances"]
 
@@ -253,9 +269,14 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
                 if r["state"] not in ("success", "failed"):
                     api.wait_run(dag, r["dag_run_id"], 600)
 
-    client.delete_registered_model_alias("sales-ability", "champion")  # the retraining run must promote anew
+    from mlflow.exceptions import MlflowException
+
+    try:  # `dvc repro` registers nothing: the retraining run proposes, a person approves
+        client.delete_registered_model_alias("sales-ability", "champion")
+    except MlflowException:
+        pass
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["registry"]["promotion_margin"] = 0.002  # makes `evaluate` (only) stale for the retraining DAG
+    params["intervals"]["coverage"] = 0.85  # makes `evaluate` stale for the retraining DAG
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     inbox = project / "inbox"
@@ -263,6 +284,8 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
     inbox_files = len([p for p in inbox.iterdir() if p.is_file()])
     with step("retraining_dag"):
         run_id = api.trigger(RETRAINING, {"project_dir": str(project), "target": "evaluate"})
+        review = api.answer(RETRAINING, run_id, "review_candidate", ["Approve"],  # a person, through the REST API
+                            {"reason": "the stack test's reviewer approves the selection figures", "override_gates": True})
         state = api.wait_run(RETRAINING, run_id, 900)
         retraining_tis = api.task_instances(RETRAINING, run_id)
         retraining_tasks = {t["task_id"]: t["state"] for t in retraining_tis}
@@ -282,6 +305,7 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
                                                    for p in alerts), 120, 1)
     notice = next(p for p in alerts if p["run_id"] == failing and p["task_id"] == "champion_before")
     champion = client.get_model_version_by_alias("sales-ability", "champion")
+    approved_by = champion.tags.get("decided_by")
     artifact_uri = client.get_run(champion.run_id).info.artifact_uri
     with step("batch_dag_from_asset"):
         wait_for("asset-triggered batch run", lambda: any(r["run_type"] == "asset_triggered" for r in api.runs(BATCH)), 180, 3)
@@ -367,6 +391,9 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
     checks = {
         "dvc push, then pull into a clean clone leaves `dvc status` clean": push_pull_ok,
         "the retraining DAG published the champion Asset": retraining_tasks.get("publish_champion") == "success",
+        "the champion moved only after a person approved it through the REST API":
+            retraining_tasks.get("apply_decision") == "success" and approved_by == settings["AIRFLOW_ADMIN_USER"]
+            and review.get("chosen_options") == ["Approve"],
         "the batch run was started by that Asset": batch_run["run_type"] == "asset_triggered",
         "mapped shard tasks ran on both workers": len({m["hostname"] for m in mapped}) == 2,
         "results and rejects account for every inbox file": len(first) == inbox_files,

@@ -103,6 +103,15 @@ def reproduced_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     assert repro.returncode == 0, repro.stdout[-3000:] + repro.stderr[-3000:]
     for cmd in (["git", "add", "-A"], ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "repro"]):
         assert subprocess.run(cmd, cwd=root, env=env, capture_output=True).returncode == 0  # dvc.lock, metrics
+    # the registry is untouched by `dvc repro`: a person proposes the candidate and approves it, as in production
+    # (the override: a handful of selection people cannot pass the audit's gate)
+    cli = str(Path(sys.executable).parent / "sales-ability")
+    proposed = subprocess.run([cli, "promote", "propose"], cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert proposed.returncode == 0, proposed.stdout[-3000:] + proposed.stderr[-3000:]
+    version = proposed.stderr.split("version ")[-1].split()[0]
+    decided = subprocess.run([cli, "promote", "decide", version, "--approve", "--override", "--by", "test session",
+                              "--reason", "the reproduced demo for the tests"], cwd=root, env=env, capture_output=True, text=True)
+    assert decided.returncode == 0, decided.stderr[-3000:]
     return root, env
 
 
@@ -131,8 +140,11 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return env
 
 
-def run_dag(dag_id: str, conf: dict, env: dict, keep_retries: bool = False) -> dict:
-    args = [sys.executable, str(DAG_RUNNER), dag_id, json.dumps(conf), *(["keep-retries"] if keep_retries else [])]
+def run_dag(dag_id: str, conf: dict, env: dict, keep_retries: bool = False, answer: dict | None = None) -> dict:
+    """Run a DAG with ``dag.test()`` (tests/dags/dag_runner.py); ``answer`` is what a person answers to every
+    human-in-the-loop task of the run."""
+    args = [sys.executable, str(DAG_RUNNER), dag_id, json.dumps(conf), "keep-retries" if keep_retries else "",
+            json.dumps(answer) if answer else ""]
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=1800)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("DAG_RESULT ")]
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-5000:]

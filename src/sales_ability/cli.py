@@ -25,6 +25,9 @@ thresholds_app = typer.Typer(help="Knowledge base: per-trait thresholds that tur
 app.add_typer(thresholds_app, name="thresholds")
 applicants_app = typer.Typer(help="Scored applicants in the results database: erasure and retention.", no_args_is_help=True)
 app.add_typer(applicants_app, name="applicants")
+promote_app = typer.Typer(help="How a model reaches applicants: propose the candidate, then a person decides.",
+                          no_args_is_help=True)
+app.add_typer(promote_app, name="promote")
 
 console = Console(stderr=True, soft_wrap=True)  # paths are never broken across lines
 # Options several commands share, defined once.
@@ -362,6 +365,8 @@ def audit_command(
     since: Annotated[str | None, typer.Option(callback=iso_date, help="Applicants scored on or after this ISO date (UTC).")] = None,
     until: Annotated[str | None, typer.Option(callback=iso_date, help="Applicants scored on or before this ISO date (UTC).")] = None,
     metrics: Annotated[Path, typer.Option(help="The model's metrics/evaluate.json, summarised as its card.")] = Path("metrics/evaluate.json"),
+    model_version: Annotated[str | None, typer.Option(help="Only applicants scored by this model version (needed when "
+                                                           "the selection holds several).")] = None,
     db: DatabaseUrl = None,
 ) -> None:
     """Bias audit (NYC Local Law 144) of the scored applicants in the results database: per sex, race/ethnicity
@@ -374,7 +379,12 @@ def audit_command(
     from sales_ability.serving.results_db import database_url
 
     url = database_url(Path("."), db)
-    people = audit_applicants(url, since, until)
+    from sales_ability.serving.reports import MixedVersions
+
+    try:
+        people = audit_applicants(url, since, until, model_version)
+    except MixedVersions as err:
+        raise typer.BadParameter(str(err)) from None
     if people.empty:
         raise typer.BadParameter("no scored applicants in that selection")
     card = card_summary(json.loads(metrics.read_text()).get("test", {})) if metrics.is_file() else "no model metrics given"
@@ -422,6 +432,48 @@ def applicants_purge(
     for done in erased:
         _print_erasure(done)
     console.print(f"purged {len(erased)} applicants scored more than {older_than:g} days ago")
+
+
+@promote_app.command("propose")
+@clear_errors
+def promote_propose(
+    candidate: Annotated[Path, typer.Option(help="The evaluate stage's candidate.")] = Path("models/candidate.json"),
+    manifest: Annotated[Path, typer.Option(help="Manifest whose validation people are the selection set.")] = Path(
+        "data/manifests/finetune.csv"),
+    out_dir: Annotated[Path, typer.Option(help="Where comparison.json and comparison.md go.")] = Path("reports/promotion"),
+    params: Annotated[Path, typer.Option(help="params.yaml (intervals.coverage, registry.coverage_tolerance).")] = Path("params.yaml"),
+) -> None:
+    """Register the candidate as `challenger` and compare it with the champion on the selection people (never
+    test), each with its own featurize settings and knowledge base; a person then decides (`promote decide`)."""
+    from sales_ability.serving.promotion import AlreadyDecided, propose
+
+    project = project_params(params)
+    try:
+        result = propose(candidate, manifest, project.intervals.coverage, project.registry.coverage_tolerance, out_dir)
+    except AlreadyDecided as why:  # nothing new was trained: nothing to ask anyone, and not an error
+        console.print(str(why), highlight=False)
+        return
+    console.print(result["markdown"], highlight=False, markup=False)
+    console.print(f"candidate {result['model_name']} version {result['version']} awaits a decision ({out_dir / 'comparison.md'}): "
+                  f"sales-ability promote decide {result['version']} --approve|--reject --by NAME --reason TEXT", highlight=False)
+
+
+@promote_app.command("decide")
+@clear_errors
+def promote_decide(
+    version: Annotated[str, typer.Argument(help="The registered version proposed (`promote propose` printed it).")],
+    approve: Annotated[bool, typer.Option("--approve/--reject", help="Move champion to it, or leave the champion.")],
+    by: Annotated[str, typer.Option("--by", help="Who decides (recorded on the version).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded on the version).")],
+    override: Annotated[bool, typer.Option("--override", help="Approve although a gate failed (the reason says why).")] = False,
+    params: Annotated[Path, typer.Option(help="params.yaml (registry.model_name).")] = Path("params.yaml"),
+) -> None:
+    """Record a person's decision on a proposed version: who, when, why and the gates they saw go on the version;
+    only an approval moves `champion`."""
+    from sales_ability.serving.promotion import decide
+
+    done = decide(project_params(params).registry.model_name, version, approve, by, reason, override)
+    console.print(f"version {done['version']}: {done['decision']} by {done['decided_by']} at {done['decided_at']}", highlight=False)
 
 
 def _kb_or_none(path: Path) -> dict | None:

@@ -118,7 +118,8 @@ class FinetuneParams(_Strict):
 
 class RegistryParams(_Strict):
     model_name: str = Field("sales-ability", min_length=1)
-    promotion_margin: float = Field(0.001, ge=0)
+    # a candidate's applicant-level interval coverage on the selection people may fall this far below nominal
+    coverage_tolerance: float = Field(0.1, ge=0, lt=1)
 
 
 class KnowledgeBaseParams(_Strict):

@@ -127,18 +127,23 @@ def stage_times_table(root: str | Path = ".") -> Table | None:
 
 
 def _champion_line(root: Path) -> str | None:
+    """The champion and who approved it, or what the candidate awaits (``dvc repro`` registers nothing)."""
     try:
-        from sales_ability.serving.registry import (
-            champion_uri,
-            champion_version,
-            project_model_name,
-        )
+        from mlflow import MlflowClient
+
+        from sales_ability.serving.registry import champion_uri, champion_version, project_model_name
+        from sales_ability.serving.tracking import tracking_uri
 
         name = project_model_name(root)
         version = champion_version(name)
+        if version is None:
+            return ("no champion: a person decides on the candidate "
+                    "(`sales-ability promote propose`, then `sales-ability promote decide VERSION --approve ...`)")
+        tags = MlflowClient(tracking_uri()).get_model_version(name, version).tags
     except Exception:  # noqa: BLE001 - the summary never fails on a missing store
         return None
-    return f"{champion_uri(name).removeprefix('models:/')} is version {version}" if version else None
+    who = f", {tags['decision']} by {tags['decided_by']}" if "decided_by" in tags else ""
+    return f"{champion_uri(name).removeprefix('models:/')} is version {version}{who}"
 
 
 def print_summary(root: str | Path = ".") -> None:

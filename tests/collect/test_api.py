@@ -379,3 +379,32 @@ def test_screening_publishes_into_the_inbox_and_withdrawal_calls_the_erasure(tmp
     headers = {"Authorization": "Bearer s3cret-token-of-the-tests-0123456789"}
     assert client.delete(f"/api/admin/participants/{pid}", headers=headers).status_code == 200
     assert withdrawn == [pid] and not published.exists() and not (tmp_path / "site" / pid).exists()
+
+
+def test_a_withdrawal_the_database_could_not_finish_answers_503_and_a_retry_completes_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SALES_ABILITY_ADMIN_TOKEN", "s3cret-token-of-the-tests-0123456789")
+    erased: list[str] = []
+    busy = [True]
+
+    def erasure(pid: str) -> None:  # the results database is locked on the first try
+        if busy.pop() if busy else False:
+            raise TimeoutError("database is locked")
+        erased.append(pid)
+
+    client = TestClient(create_app(tmp_path / "site", mode="screening", inbox=tmp_path / "inbox", on_withdraw=erasure))
+    pid = _participant(client)
+    assert client.post(f"/api/participants/{pid}/profile", json={"profile": {"gender": "female"}}).status_code == 422
+    headers = {"Authorization": "Bearer s3cret-token-of-the-tests-0123456789"}
+    first = client.delete(f"/api/admin/participants/{pid}", headers=headers)
+    assert first.status_code == 503 and "same request" in first.json()["detail"] and first.headers["Retry-After"]
+    assert not (tmp_path / "site" / pid).exists() and erased == []
+    assert client.delete(f"/api/admin/participants/{pid}", headers=headers).status_code == 200 and erased == [pid]
+    assert client.delete(f"/api/admin/participants/{pid}", headers=headers).status_code == 404
+
+
+def test_screening_without_an_outbox_is_refused_at_start(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    env_free = run_cli("collect", "serve", "--mode", "screening", "--inbox", str(tmp_path / "inbox"), cwd=tmp_path)
+    assert env_free.returncode == 2 and "--outbox" in env_free.stderr

@@ -1,9 +1,14 @@
 """Run one DAG with ``dag.test()`` in this process and print a JSON summary (used by the DAG tests).
 
-Usage: python dag_runner.py DAG_ID CONF_JSON [keep-retries]  (AIRFLOW_HOME and friends come from the environment)
+Usage: python dag_runner.py DAG_ID CONF_JSON [keep-retries] [ANSWER_JSON]  (AIRFLOW_HOME and friends come from
+the environment)
 
 Retries are set to 0 (a failing task fails the test now instead of waiting out its backoff) unless
 ``keep-retries`` is given: then a task that fails at once despite its retries shows it needs none.
+
+``ANSWER_JSON`` (``{"user": ..., "chosen_options": [...], "params_input": {...}}``) answers every
+human-in-the-loop task the run parks, the way a person does through the REST API: the API's own route
+function (``update_hitl_detail``), called with that user, so ``dag.test()`` resumes the task.
 """
 
 from __future__ import annotations
@@ -14,7 +19,28 @@ from collections import Counter
 from pathlib import Path
 
 
-def main(dag_id: str, conf: str, retries: str = "") -> None:
+def answer_hitl(dag_id: str, answer: dict, stop) -> None:
+    """Answer each parked human-in-the-loop task of ``dag_id`` through the REST API's route function."""
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
+    from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    user = SimpleAuthManagerUser(username=answer["user"], role="admin")
+    payload = UpdateHITLDetailPayload(chosen_options=answer["chosen_options"], params_input=answer.get("params_input", {}))
+    while not stop.wait(1):
+        with create_session() as session:
+            parked = session.query(TaskInstance).filter(TaskInstance.dag_id == dag_id,
+                                                        TaskInstance.state == TaskInstanceState.AWAITING_INPUT).all()
+            for ti in parked:
+                update_hitl_detail(dag_id=dag_id, dag_run_id=ti.run_id, task_id=ti.task_id, map_index=ti.map_index,
+                                   update_hitl_detail_payload=payload, user=user, session=session)
+            session.commit()
+
+
+def main(dag_id: str, conf: str, retries: str = "", answer: str = "") -> None:
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
@@ -26,7 +52,15 @@ def main(dag_id: str, conf: str, retries: str = "") -> None:
     if retries != "keep-retries":
         for task in dag.tasks:  # a failing task must fail the test now, not wait out its retry backoff
             task.retries = 0
-    run = dag.test(run_conf=json.loads(conf))
+    import threading
+
+    stop = threading.Event()
+    if answer:
+        threading.Thread(target=answer_hitl, args=(dag_id, json.loads(answer), stop), daemon=True).start()
+    try:
+        run = dag.test(run_conf=json.loads(conf))
+    finally:
+        stop.set()
     with create_session() as session:
         tis = session.query(TaskInstance).filter(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id).all()
         states = {f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else ti.task_id: str(ti.state) for ti in tis}

@@ -47,7 +47,7 @@ def champion(airflow_env: dict, tmp_path_factory: pytest.TempPathFactory) -> Pat
 import mlflow
 from sales_ability.model.network import build_model
 from sales_ability.model.training import save_model
-from sales_ability.serving.registry import register_and_promote
+from tests.registry_helpers import approve_as_champion
 from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_base
 from sales_ability.serving.tracking import EXPERIMENT
 from sales_ability.serving.mlflow_model import build_mlflow_model
@@ -58,7 +58,7 @@ built = build_mlflow_model(Path({str(tmp)!r}), Path({str(tmp / 'kb.json')!r}), "
 mlflow.set_experiment(EXPERIMENT)
 with mlflow.start_run() as run:
     mlflow.log_artifacts(str(built), artifact_path="model")
-print(register_and_promote(run.info.run_id, "model", 0.9, lambda uri: 0.0, 0.001, "# tiny").promoted)
+print(bool(approve_as_champion(run.info.run_id)))
 """
     proc = subprocess.run([sys.executable, "-c", code], env=airflow_env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0 and "True" in proc.stdout, proc.stderr[-3000:]

@@ -41,3 +41,12 @@ def test_official_keeps_given_splits_and_needs_them() -> None:
 def test_too_few_participants() -> None:
     with pytest.raises(DatasetError, match="at least 3"):
         assign_splits(_manifest(2, 4), "by_participant", SplitFractions(), seed=0)
+
+
+def test_by_participant_is_stable_as_participants_are_added() -> None:
+    before = assign_splits(_manifest(40, 2), "by_participant", SplitFractions(), seed=42)
+    after = assign_splits(_manifest(50, 2), "by_participant", SplitFractions(), seed=42)
+    old = before.set_index("clip_id")["split"]
+    assert (after.set_index("clip_id").loc[old.index, "split"] == old).all()  # nobody moved
+    shares = after.drop_duplicates("participant_id")["split"].value_counts(normalize=True)
+    assert set(shares.index) == {"train", "validation", "test"} and shares["train"] > shares["test"]

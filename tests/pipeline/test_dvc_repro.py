@@ -97,9 +97,18 @@ def test_repro_trains_evaluates_and_registers(reproduced: tuple[Path, dict]) -> 
     from mlflow import MlflowClient
 
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
-    champion = client.get_model_version_by_alias("sales-ability", "champion")
+    champion = client.get_model_version_by_alias("sales-ability", "champion")  # proposed, then approved by a person
     assert champion.tags["test_mean_accuracy"] == f"{test['mean_accuracy']:.6f}"
     assert "decision support" in champion.description.lower()
+    assert champion.tags["decided_by"] == "test session" and champion.tags["decision"].startswith("approved")
+    assert champion.run_id == json.loads((root / "models/candidate.json").read_text())["run_id"]
+    assert int(champion.tags["selection_people"]) >= 1 and "challenger" not in client.get_registered_model("sales-ability").aliases
+    compared = json.loads((root / "reports/promotion/comparison.json").read_text())
+    test_people = set(predictions["participant_id"])
+    assert compared["candidate"]["people"] >= 1 and compared["champion"] is None  # the first: nobody to compare with
+    manifest_split = pd.read_csv(root / "data/manifests/finetune.csv", dtype={"participant_id": str})
+    selection = set(manifest_split.loc[manifest_split["split"] == "validation", "participant_id"])
+    assert selection and not selection & test_people  # chosen on people test never sees
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     runs = mlflow.search_runs(experiment_names=["sales-ability"])
     assert {"train", "finetune", "evaluate", "fit_thresholds", "rate"} <= set(runs["tags.mlflow.runName"])
@@ -185,9 +194,10 @@ def test_score_is_quiet_and_says_what_it_wrote(reproduced: tuple[Path, dict], tm
 def test_retraining_reruns_the_stale_stage_and_publishes_the_new_champion(
     airflow_env: dict, reproduced_project: tuple[Path, dict]
 ) -> None:
-    """The DAG's wiring on the session's reproduced project: only `evaluate` is stale (a registry param
-    changed) and the registry has no champion (as on a fresh one): the DAG re-evaluates, registers and
-    promotes a new version, and publishes the champion Asset; nothing is trained again."""
+    """The DAG's wiring on the session's reproduced project: only `evaluate` (and `rate`) are stale (the
+    intervals' nominal changed) and the registry has no champion (as on a fresh one): the DAG re-evaluates,
+    proposes the candidate, waits for a person, who approves through the HITL REST route, then moves the
+    champion and publishes the Asset; nothing is trained again."""
     from mlflow import MlflowClient
 
     project, project_env = reproduced_project
@@ -197,15 +207,19 @@ def test_retraining_reruns_the_stale_stage_and_publishes_the_new_champion(
     client.delete_registered_model_alias("sales-ability", "champion")
     original, lock = (project / "params.yaml").read_text(), (project / "dvc.lock").read_text()
     params = yaml.safe_load(original)
-    params["registry"]["promotion_margin"] = 0.002
+    params["intervals"]["coverage"] = 0.85
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     trained = (project / "models/finetune/model.keras").stat().st_mtime_ns
     try:
-        result = run_dag("sales_ability_retraining", {"project_dir": str(project)}, env)
+        answer = {"user": "rita reviewer", "chosen_options": ["Approve"],
+                  "params_input": {"reason": "coverage and agreement hold on the selection people", "override_gates": True}}
+        result = run_dag("sales_ability_retraining", {"project_dir": str(project)}, env, answer=answer)
         assert result["state"] == "success", result
         assert result["tasks"]["champion_before"] == "success"
         assert result["tasks"]["pull_data"] == "skipped"  # no DVC remote here
         assert result["tasks"]["reproduce"] == "success"
+        for task in ("propose_candidate", "review_candidate", "apply_decision"):
+            assert result["tasks"][task] == "success", result
         assert result["tasks"]["publish_champion"] == "success"  # the champion changed -> Asset event
         assert result["tasks"]["push_outputs"] == "skipped" and result["tasks"]["record_lock"] == "success"
         git = ["git", "-C", str(project)]
@@ -218,6 +232,7 @@ def test_retraining_reruns_the_stale_stage_and_publishes_the_new_champion(
         assert subprocess.run([*git, "show", "HEAD:dvc.lock"], capture_output=True, text=True).stdout == lock  # HEAD untouched
         champion = client.get_model_version_by_alias("sales-ability", "champion")
         assert int(champion.version) == versions + 1
+        assert champion.tags["decided_by"] == "rita reviewer" and "selection" in champion.tags["decision_reason"]
         assert (project / "models/finetune/model.keras").stat().st_mtime_ns == trained  # only evaluate re-ran
         status = subprocess.run(["dvc", "status"], cwd=project, env=project_env, capture_output=True, text=True)
         assert "up to date" in status.stdout, status.stdout
@@ -285,8 +300,18 @@ def test_experiments_compare_with_main_in_dvc_and_group_their_runs_in_mlflow(rep
     """`dvc exp run` beside the committed main: exp show and metrics diff read both, a clean clone is clean,
     and the experiment's stage runs are children of one MLflow run named after it."""
     root, env = reproduced
+    from mlflow import MlflowClient
+
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+
+    def registry() -> tuple:
+        model = client.get_registered_model("sales-ability")
+        return (sorted(model.aliases.items()), sorted((v.version, v.run_id) for v in client.search_model_versions("name='sales-ability'")))
+
+    before = registry()
     run = _run(["dvc", "exp", "run", "--temp", "-n", "coverage-80", "-S", "intervals.coverage=0.8"], root, env)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert registry() == before  # an experiment leaves every registered version and alias as it was
     shown = json.loads(_run(["dvc", "exp", "show", "--json"], root, env).stdout)
     baseline = next(entry for entry in shown if entry.get("experiments"))  # HEAD, after the workspace's entry
     main = baseline["data"]

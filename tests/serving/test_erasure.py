@@ -251,6 +251,13 @@ def test_dates_are_iso_dates_and_until_is_a_whole_day(tmp_path: Path) -> None:
     picked = audit_applicants(url, iso_date("2026-12-01"), iso_date("2026-12-03"))
     assert list(picked["applicant_id"]) == ["early"]
     assert list(audit_applicants(url, until=iso_date("2026-12-02"))["applicant_id"]) == ["early"]
+    from sales_ability.serving.reports import MixedVersions
+
+    with db.engine(url).begin() as conn:  # a second model version in the sample: one median for two scales
+        conn.execute(db.applicants.insert().values(applicant_id="other", model_version="2", scored_at="2026-12-02T10:00:00+00:00"))
+    with pytest.raises(MixedVersions, match="1, 2"):
+        audit_applicants(url, iso_date("2026-12-01"), iso_date("2026-12-03"))
+    assert list(audit_applicants(url, model_version="2")["applicant_id"]) == ["other"]
 
 
 def test_csv_cells_never_run_as_formulas_and_read_back_exactly(tmp_path: Path) -> None:
@@ -318,3 +325,22 @@ def test_failure_notices_carry_no_secret_and_keep_their_deadline(monkeypatch: py
     stop.set()
     assert delivered == []  # the dripping reply never counted as delivered
     assert "T0SECRETPATH" not in caplog.text and f"127.0.0.1:{port}" in caplog.text
+
+
+def test_a_report_never_ranks_applicants_of_two_model_versions_together() -> None:
+    import re
+
+    import pandas as pd
+
+    from sales_ability.serving.report import render_report
+    from sales_ability.traits import TRAITS
+
+    people = pd.DataFrame({"applicant_id": ["a", "b", "c"], "model_version": ["1", "2", "1"],
+                           "sales_score": [5.0, 9.0, 7.0], "sales_score_low": 4.0, "sales_score_high": 8.0,
+                           "face_share": 1.0, "answers": 1, "segments": 1, **{t: 0.5 for t in TRAITS},
+                           **{f"score_{t}{end}": 5 for t in TRAITS for end in ("", "_low", "_high")}})
+    html = render_report(people, pd.DataFrame(columns=["clip_id", "applicant_id", "source", "sales_score"]),
+                         pd.DataFrame(columns=["source", "clip_id", "reason"]), paper_knowledge_base(), "m")
+    ranks = re.findall(r'<tr class="applicant">\s*<td>(\d+)</td>\s*<td><strong>(\w)</strong>', html)
+    assert ranks == [("1", "c"), ("2", "a"), ("1", "b")]  # b's 9.0 is not "#1" over version 1's applicants
+    assert html.count('class="version"') == 2

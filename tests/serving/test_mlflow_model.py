@@ -24,18 +24,20 @@ from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_ba
 def champion(tiny_model: Path, tmp_path: Path, isolated_mlflow: str) -> dict:
     """The tiny model built into an MLflow Model, logged and registered as the champion."""
     from sales_ability.serving.mlflow_model import build_mlflow_model
-    from sales_ability.serving.registry import register_and_promote
+    from tests.registry_helpers import approve_as_champion
     from sales_ability.serving.tracking import EXPERIMENT
 
     kb_file = tmp_path / "knowledge_base.json"
     save_knowledge_base(paper_knowledge_base(), kb_file)
     folder = build_mlflow_model(tiny_model.parent, kb_file, "# card", tmp_path / "built", ["answer_1.webm"])
+    assert "sales-ability" not in (folder / "requirements.txt").read_text()  # nothing a stranger could publish
+    assert (folder / "code" / "sales_ability" / "serving" / "mlflow_model.py").is_file()  # the model carries its code
     mlflow.set_tracking_uri(isolated_mlflow)
     mlflow.set_experiment(EXPERIMENT)
     with mlflow.start_run() as run:
         mlflow.log_artifacts(str(folder), artifact_path="model")
-    decision = register_and_promote(run.info.run_id, "model", 0.9, lambda uri: 0.0, 0.0, "# card")
-    return {"version": decision.challenger_version, "kb_sha256": content_hash(kb_file), "tracking": isolated_mlflow}
+    version = approve_as_champion(run.info.run_id)
+    return {"version": version, "kb_sha256": content_hash(kb_file), "tracking": isolated_mlflow}
 
 
 def _inbox(demo_dir: Path, root: Path) -> list[str]:

@@ -4,39 +4,8 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from sales_ability.serving.registry import register_and_promote
 from sales_ability.serving.tracking import EXPERIMENT, tracking_uri
-
-
-def _logged_run(tmp_path: Path, name: str) -> str:
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(EXPERIMENT)
-    model_file = tmp_path / f"{name}.keras"
-    model_file.write_bytes(b"weights of " + name.encode())
-    with mlflow.start_run(run_name=name) as run:
-        mlflow.log_artifact(str(model_file), artifact_path="model")
-    return run.info.run_id
-
-
-def test_first_model_becomes_champion_then_loser_stays_challenger(isolated_mlflow: str, tmp_path: Path) -> None:
-    client = MlflowClient(tracking_uri())
-    first = register_and_promote(_logged_run(tmp_path, "a"), "model", 0.90, lambda uri: pytest.fail("no champion yet"),
-                                 margin=0.001, card="# card a")
-    assert first.promoted and first.reason == "no champion yet"
-    assert str(client.get_model_version_by_alias("sales-ability", "champion").version) == first.challenger_version
-
-    scored = []
-    second = register_and_promote(_logged_run(tmp_path, "b"), "model", 0.9005, lambda uri: scored.append(uri) or 0.90,
-                                  margin=0.001, card="# card b")
-    assert scored == ["models:/sales-ability@champion"]  # the champion was re-scored on the same test set
-    assert not second.promoted and second.champion_mean_accuracy == 0.90
-    assert str(client.get_model_version_by_alias("sales-ability", "champion").version) == first.challenger_version
-    assert str(client.get_model_version_by_alias("sales-ability", "challenger").version) == second.challenger_version
-    assert client.get_model_version("sales-ability", second.challenger_version).description == "# card b"
-
-    third = register_and_promote(_logged_run(tmp_path, "c"), "model", 0.95, lambda uri: 0.90, margin=0.001, card="# card c")
-    assert third.promoted
-    assert str(client.get_model_version_by_alias("sales-ability", "champion").version) == third.challenger_version
+from tests.registry_helpers import approve_as_champion
 
 
 def test_resolver_gives_file_version_and_the_stored_featurize_settings(tmp_path: Path) -> None:
@@ -60,13 +29,13 @@ def test_resolver_gives_file_version_and_the_stored_featurize_settings(tmp_path:
     mlflow.set_experiment(EXPERIMENT)
     with mlflow.start_run() as run:
         mlflow.log_artifacts(str(built), artifact_path="model")
-    decision = register_and_promote(run.info.run_id, "model", 0.9, lambda uri: 0.0, 0.0, "# card", model_name="contract")
+    champion = approve_as_champion(run.info.run_id, "contract")
 
     by_alias = resolve_model("models:/contract@champion", tmp_path / "a")
-    by_version = resolve_model(f"models:/contract/{decision.challenger_version}", tmp_path / "v")
+    by_version = resolve_model(f"models:/contract/{champion}", tmp_path / "v")
     by_run = resolve_model(f"runs:/{run.info.run_id}/model", tmp_path / "r")
     by_path = resolve_model(str(model_dir / "model.keras"))
-    assert by_alias.version == by_version.version == decision.challenger_version
+    assert by_alias.version == by_version.version == champion
     assert by_run.version == by_path.version == f"sha256:{content_hash(model_dir / 'model.keras')[:12]}"
     for resolved in (by_alias, by_version, by_run, by_path):
         assert resolved.file.read_bytes() == b"weights"
@@ -80,7 +49,7 @@ def test_resolver_gives_file_version_and_the_stored_featurize_settings(tmp_path:
     with pytest.raises(ModelError, match="featurize.json: not valid featurize settings"):
         resolve_model(str(model_dir / "model.keras"))
     for missing, says in (("models:/contract@gone", r"registered model 'contract' has no alias 'gone' \(its aliases: "
-                                                    r"challenger, champion\)"),
+                                                    r"champion\)"),
                           ("models:/contract/9", "has no version '9'"),
                           ("models:/nobody@champion", "no registered model 'nobody'"),
                           (str(tmp_path / "nope.keras"), "model file not found")):
@@ -89,9 +58,9 @@ def test_resolver_gives_file_version_and_the_stored_featurize_settings(tmp_path:
 
     with mlflow.start_run() as bare:  # a version without an MLmodel (registered before the serving contract)
         mlflow.log_artifacts(str(model_dir), artifact_path="model")
-    old = register_and_promote(bare.info.run_id, "model", 0.1, lambda uri: 0.9, 0.0, "# old", model_name="contract")
+    old = approve_as_champion(bare.info.run_id, "contract")
     with pytest.raises(ModelError, match="is not an MLflow Model"):
-        resolve_model(f"models:/contract/{old.challenger_version}")
+        resolve_model(f"models:/contract/{old}")
 
 
 def test_tracking_errors_are_one_line_naming_the_server(tmp_path: Path) -> None:

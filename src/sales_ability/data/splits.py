@@ -7,6 +7,8 @@ test score is optimistic. Keep it for reproduction only.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 
@@ -14,24 +16,35 @@ from sales_ability.config import SplitFractions, SplitStrategy
 from sales_ability.errors import DatasetError
 
 
+def stable_unit(participant_id: str, seed: int) -> float:
+    """A participant's fixed place in [0, 1): a salted hash of the id, the same whoever else is in the data."""
+    digest = hashlib.sha256(f"{seed}:{participant_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def split_by_participant(
     manifest: pd.DataFrame, fractions: SplitFractions, seed: int
 ) -> pd.Series:
-    """Assign whole participants to splits so that each split gets about its fraction of participants."""
-    participants = np.array(sorted(manifest["participant_id"].astype(str).unique()))
+    """Assign whole participants to splits by a salted hash of their id into the split fractions.
+
+    Stable as data grow: adding participants never moves an existing one, so yesterday's model was never
+    trained on anyone in today's test split, and test figures of successive versions rest on the same people.
+    Only where a split would otherwise be empty (a handful of people) is the participant whose hash lies
+    nearest to that split's share moved into it, so every split with a fraction has somebody.
+    """
+    participants = sorted(manifest["participant_id"].astype(str).unique())
     if len(participants) < 3:
         raise DatasetError(f"by_participant needs at least 3 participants, found {len(participants)}")
-    order = np.random.default_rng(seed).permutation(len(participants))
-    n = len(participants)
-    n_test = max(1, round(n * fractions.test))
-    n_val = max(1, round(n * fractions.validation)) if fractions.validation > 0 else 0
-    n_train = n - n_test - n_val
-    if n_train < 1:
-        raise DatasetError(f"by_participant: {n} participants are too few for the split fractions")
-    assignment: dict[str, str] = {}
-    for rank, idx in enumerate(order):
-        split = "train" if rank < n_train else "validation" if rank < n_train + n_val else "test"
-        assignment[participants[idx]] = split
+    bounds = {"train": (0.0, fractions.train), "validation": (fractions.train, fractions.train + fractions.validation),
+              "test": (fractions.train + fractions.validation, 1.0)}
+    place = {p: stable_unit(p, seed) for p in participants}
+    assignment = {p: next(s for s, (lo, hi) in bounds.items() if u < hi or s == "test") for p, u in place.items()}
+    for split, (lo, hi) in bounds.items():
+        if hi > lo and split not in assignment.values():
+            counts = pd.Series(assignment).value_counts()
+            donors = [p for p in participants if counts[assignment[p]] > 1]
+            nearest = min(donors, key=lambda p: min(abs(place[p] - lo), abs(place[p] - hi)))
+            assignment[nearest] = split
     return manifest["participant_id"].astype(str).map(assignment).rename("split")
 
 

@@ -58,7 +58,8 @@ def applicant_complete(folder: Path) -> bool:
 
 def list_new_applicants(inbox: str | Path, outbox: str | Path, shard_size: int, missing_ok: bool = False,
                         knowledge_base: str | Path | None = None, database_url: str | None = None,
-                        max_shards: int | None = None, run_id: str | None = None) -> dict:
+                        max_shards: int | None = None, run_id: str | None = None, model_uri: str | None = None,
+                        tracking: str | None = None) -> dict:
     """Shards of inbox applicants not scored yet, and the inbox's state.
 
     Args:
@@ -69,6 +70,9 @@ def list_new_applicants(inbox: str | Path, outbox: str | Path, shard_size: int, 
         max_shards: at most this many shards per run (default ``SALES_ABILITY_MAX_SHARDS``, else
             ``MAX_SHARDS``, under Airflow's 1,024 mapped tasks); the other applicants wait for the next run.
         run_id: the batch run that the inbox's bad entries are recorded under (the ``rejects`` table).
+        model_uri: the model to score with; an alias (``models:/NAME@champion``) is pinned here, once, to the
+            version it names (``models:/NAME/<n>``), and every shard carries that URI: a promotion or a retry
+            during the run never mixes versions. Pinned only when there is something to score.
 
     Returns:
         ``{"shards": [{"shard_id", "tombstone_watermark", "applicants": [{"applicant_id", "videos": [{"path",
@@ -97,9 +101,17 @@ def list_new_applicants(inbox: str | Path, outbox: str | Path, shard_size: int, 
         db.insert_new(conn, db.rejects, [{"source": r["source"], "clip_id": "", "reason": r["reason"], "applicant_id": None,
                                           "batch_run_id": run_id} for r in plan["rejected"]])
     plan["carried_over"] = sum(len(shard["applicants"]) for shard in plan["shards"][cap:])
+    pinned = {}
+    if model_uri and plan["shards"]:
+        from sales_ability.serving.registry import pin_version
+
+        try:
+            pinned = {"model_uri": pin_version(model_uri, tracking)}
+        except ModelError as err:  # no champion, no such model: a configuration error
+            raise ScoringConfigError(str(err)) from None
     # the watermark is part of the id: someone published again after an erasure never reuses the scrubbed shard
-    plan["shards"] = [{**shard, "shard_id": _shard_id(shard["applicants"], watermark), "tombstone_watermark": watermark}
-                      for shard in plan["shards"][:cap]]
+    plan["shards"] = [{**shard, "shard_id": _shard_id(shard["applicants"], watermark), "tombstone_watermark": watermark,
+                       **pinned} for shard in plan["shards"][:cap]]
     return plan
 
 
@@ -274,6 +286,7 @@ def score_shard(shard: dict, outbox: str | Path, kb_file: str | Path | None, mod
     if (folder / "done.json").is_file():  # a retry or re-run of a finished shard
         return str(folder)
     shard = {**shard, "applicants": _still_here(shard, database_url)}
+    model_uri = shard.get("model_uri") or model_uri  # the version the listing pinned for the whole run
     project = load_params(params_file) if params_file and Path(params_file).is_file() else None
     videos = shard_videos(shard)
     folder.mkdir(parents=True, exist_ok=True)
@@ -362,6 +375,7 @@ def merge_shards(shard_dirs: list[str], outbox: str | Path, kb_file: str | Path 
     used = next((Path(d) / "knowledge_base.json" for d in shard_dirs if (Path(d) / "knowledge_base.json").is_file()), None)
     kb = load_knowledge_base(kb_file or used) if kb_file or used else {}
     withdrawn: dict[Path, set[str]] = {}
+    pinned: set[str] = set()  # the versions the listing pinned (one per run)
     with db.engine(url).begin() as conn:
         salt = take_lock(conn)  # first: an erasure racing this merge either finished before or waits until after
         known = {r.applicant_id for r in conn.execute(select(db.videos.c.applicant_id).distinct())}
@@ -371,6 +385,7 @@ def merge_shards(shard_dirs: list[str], outbox: str | Path, kb_file: str | Path 
             except (OSError, json.JSONDecodeError) as err:
                 log.warning("shard %s skipped: no readable done.json (%s)", folder.name, type(err).__name__)
                 continue
+            pinned.add(shard.get("model_uri") or model_uri)
             videos = shard_videos(shard)
             listed = {v["applicant_id"] for v in videos}
             withdrawn[folder] = erased_after(conn, salt, listed, shard.get("tombstone_watermark"))
@@ -408,7 +423,7 @@ def merge_shards(shard_dirs: list[str], outbox: str | Path, kb_file: str | Path 
             select(db.applicants.c.model_version).where(db.applicants.c.batch_run_id == run_id).distinct())})
         conn.execute(delete(db.batch_runs).where(db.batch_runs.c.run_id == run_id))
         conn.execute(db.batch_runs.insert().values(
-            run_id=run_id, finished_at=_now(), model_uri=model_uri, model_version=", ".join(versions),
+            run_id=run_id, finished_at=_now(), model_uri=", ".join(sorted(pinned)) or model_uri, model_version=", ".join(versions),
             knowledge_base=kb.get("knowledge_base", "?"), merge_seconds=round(time.perf_counter() - started, 3),
             inbox=str(Path(inbox).resolve()) if inbox else None, outbox=str(outbox.resolve()), **counts))
         counts["total_applicants"] = int(conn.execute(select(func.count()).select_from(db.applicants)).scalar())

@@ -3,7 +3,8 @@
 Layout (what ``build_mlflow_model`` writes and the evaluate stage logs as the run's ``model`` artifact)::
 
     MLmodel                      flavors: python_function (ApplicantScorer) and keras
-    python_model.pkl             the ApplicantScorer (pickled by reference: the package must be installed)
+    python_model.pkl             the ApplicantScorer (pickled by reference to the package in code/)
+    code/sales_ability/          the package itself (``code_paths``): nothing to install from an index
     artifacts/serving/           the serving contract, one folder:
         model.keras              the CNN-LSTM network (the keras flavor's data)
         featurize.json           featurize and segmentation settings of its training tensors
@@ -217,10 +218,12 @@ def build_mlflow_model(model_dir: Path, kb_file: Path, card: str, dest: Path, ex
         if dest.exists():
             shutil.rmtree(dest)
         with _quiet_pyfunc():
+            # the package travels inside the model (code/sales_ability): no requirement names a package the public
+            # index does not hold, so no environment manager can install a stranger's `sales-ability` instead
             mlflow.pyfunc.save_model(
                 str(dest), python_model=ApplicantScorer(), artifacts={SERVING_ARTIFACT: str(serving)},
                 signature=signature(), input_example=pd.DataFrame({INPUT_COLUMN: example_paths[:2]}),
-                pip_requirements=_requirements(),
+                pip_requirements=_requirements(), code_paths=[str(Path(__file__).resolve().parents[1])],
             )
     # the same network under the keras flavor: mlflow.keras.load_model reads <data>/model.keras
     meta = mlflow.models.Model.load(str(dest / "MLmodel"))
@@ -245,10 +248,10 @@ def _quiet_pyfunc() -> Iterator[None]:
 
 
 def _requirements() -> list[str]:
-    """The package itself and what it serves with, pinned to this environment's versions."""
+    """What the package serves with (the package itself travels as code), pinned to this environment's versions."""
     from importlib.metadata import version
 
-    names = ("sales-ability", "mlflow", "keras", "pandas", "pyarrow", "av", "opencv-python-headless", "scipy")
+    names = ("mlflow", "keras", "pandas", "pyarrow", "av", "opencv-python-headless", "scipy")
     pins = []
     for name in names:
         try:

@@ -1,7 +1,7 @@
 """The model registry and the serving contract: the one place a model is named, found and promoted.
 
-Promotion: every evaluated model becomes ``challenger``; it takes ``champion`` when there is none, or when
-it beats the champion on the same test set by a margin. The decision is logged.
+Promotion lives in ``serving.promotion``: a candidate is registered as ``challenger`` (awaiting a decision),
+compared with the champion on held-out people, and only a person's recorded approval moves ``champion``.
 
 Serving contract: ``resolve_model`` turns ``models:/NAME@alias``, ``models:/NAME/VERSION``, ``runs:/...`` or
 a ``.keras`` path into the model file, its version, the featurize and segmentation settings it was trained
@@ -13,8 +13,7 @@ The model name comes only from params ``registry.model_name``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from sales_ability.config import FeaturizeParams, RegistryParams
@@ -24,23 +23,6 @@ from sales_ability.io_utils import content_hash, write_json_atomic
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 FEATURIZE_FILE = "featurize.json"  # beside model.keras: the featurize settings the model was trained with
-
-
-@dataclass(frozen=True)
-class PromotionDecision:
-    """What the promotion step decided, and on which figures."""
-
-    model_name: str
-    challenger_version: str
-    challenger_mean_accuracy: float
-    champion_version: str | None
-    champion_mean_accuracy: float | None
-    margin: float
-    promoted: bool
-    reason: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def model_card(name: str, metrics: dict, data: dict, preset: str) -> str:
@@ -106,62 +88,6 @@ def card_summary(test: dict) -> str:
     return "\n".join(lines)
 
 
-def register_and_promote(
-    run_id: str,
-    artifact_path: str,
-    challenger_accuracy: float,
-    evaluate_champion: Callable[[str], float],
-    margin: float,
-    card: str,
-    tags: dict[str, str] | None = None,
-    model_name: str = RegistryParams().model_name,
-) -> PromotionDecision:
-    """Register the run's model as ``challenger`` and decide whether it becomes ``champion``.
-
-    Args:
-        run_id, artifact_path: where the model was logged.
-        challenger_accuracy: its test mean accuracy.
-        evaluate_champion: model URI -> mean accuracy on the *same* test set (the champion is re-scored,
-            so a changed test set never compares unlike with unlike).
-        margin: the challenger must beat the champion by more than this.
-        card: the model card (markdown), stored as the version's description.
-        tags: extra version tags.
-    """
-    import mlflow
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    client = MlflowClient()
-    try:
-        client.get_registered_model(model_name)
-    except MlflowException:
-        client.create_registered_model(model_name, description="Big Five trait model behind the sales score (decision support).")
-    source = f"{mlflow.get_run(run_id).info.artifact_uri}/{artifact_path}"
-    version = client.create_model_version(model_name, source=source, run_id=run_id)
-    v = str(version.version)
-    client.update_model_version(model_name, v, description=card)
-    for key, value in {"test_mean_accuracy": f"{challenger_accuracy:.6f}", **(tags or {})}.items():
-        client.set_model_version_tag(model_name, v, key, str(value))
-    client.set_registered_model_alias(model_name, CHALLENGER, v)
-    try:
-        champion = client.get_model_version_by_alias(model_name, CHAMPION)
-    except MlflowException:
-        champion = None
-    if champion is None:
-        decision = PromotionDecision(model_name, v, challenger_accuracy, None, None, margin, True, "no champion yet")
-    else:
-        champ_acc = evaluate_champion(f"models:/{model_name}@{CHAMPION}")
-        better = challenger_accuracy > champ_acc + margin
-        reason = (
-            f"challenger {challenger_accuracy:.4f} {'>' if better else '<='} champion {champ_acc:.4f} + margin {margin}"
-        )
-        decision = PromotionDecision(model_name, v, challenger_accuracy, str(champion.version), champ_acc, margin, better, reason)
-    if decision.promoted:
-        client.set_registered_model_alias(model_name, CHAMPION, v)
-    client.set_model_version_tag(model_name, v, "promotion", "champion" if decision.promoted else "challenger")
-    return decision
-
-
 def _interval_lines(test: dict) -> str:
     iv = test.get("intervals")
     if not iv:
@@ -175,6 +101,31 @@ def _interval_lines(test: dict) -> str:
 def champion_uri(model_name: str) -> str:
     """``models:/NAME@champion``: what scoring uses unless told otherwise."""
     return f"models:/{model_name}@{CHAMPION}"
+
+
+def pin_version(uri: str, tracking: str | None = None) -> str:
+    """``models:/NAME@alias`` as ``models:/NAME/<the version the alias names now>``; any other URI unchanged.
+
+    A batch run pins its model once, so every shard and every retry scores with the same version whatever
+    is promoted meanwhile.
+
+    Raises:
+        ModelError: no such registered model or alias, or an unreachable registry.
+    """
+    if not uri.startswith("models:/") or "@" not in uri:
+        return uri
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from sales_ability.serving.tracking import tracking_uri
+
+    tracking = tracking or tracking_uri()
+    name, _, alias = uri.removeprefix("models:/").partition("@")
+    try:
+        version = _registered_version(MlflowClient(tracking, registry_uri=tracking), uri, name, alias, "", tracking)
+    except MlflowException as err:
+        raise registry_error(uri, tracking, err) from None
+    return f"models:/{name}/{version.version}"
 
 
 def project_model_name(project: str | Path) -> str:

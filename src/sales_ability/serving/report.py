@@ -62,8 +62,11 @@ _TEMPLATE = """<!doctype html>
 <thead><tr><th scope="col">#</th><th scope="col">Applicant</th><th scope="col">Sales score</th><th scope="col">Trait scores (1..10) with intervals, and estimated traits</th></tr></thead>
 <tbody>
 {% for a in applicants %}
+{% if versions|length > 1 and (loop.first or a.model_version != applicants[loop.index0 - 1].model_version) %}
+<tr class="version"><th colspan="4" scope="rowgroup">Model version {{ a.model_version }}: ranked among themselves only (never against another version's scores)</th></tr>
+{% endif %}
 <tr class="applicant">
- <td>{{ loop.index }}</td>
+ <td>{{ a.rank }}</td>
  <td><strong>{{ a.applicant_id }}</strong><br><span class="muted">{{ a.answers }} answers, {{ a.segments }} segments</span>
   {% if a.face_share is not none %}<br><span class="{{ 'low' if a.face_share < 0.8 else 'muted' }}">face found in {{ "%.0f"|format(a.face_share * 100) }}% of frames</span>{% endif %}</td>
  <td class="score">{{ a.sales_text }}</td>
@@ -137,8 +140,12 @@ def render_report(applicants: pd.DataFrame, segments: pd.DataFrame, rejects: pd.
             "face_share": None if pd.isna(share) else float(share),
             "sales_text": interval_text(seg["sales_score"], seg.get("sales_score_low"), seg.get("sales_score_high")),
         })
-    rows = applicants.sort_values(["sales_score", "applicant_id"], ascending=[False, True]).to_dict("records")
+    # applicants scored by different model versions are never ranked together: a rank counts within one version
+    ranked = applicants.assign(model_version=applicants.get("model_version", pd.Series("", index=applicants.index)).astype(str))
+    rows = ranked.sort_values(["model_version", "sales_score", "applicant_id"], ascending=[True, False, True]).to_dict("records")
+    ranks: dict[str, int] = {}
     for row in rows:
+        ranks[row["model_version"]] = row["rank"] = ranks.get(row["model_version"], 0) + 1
         row["segment_rows"] = by_applicant.get(str(row["applicant_id"]), [])
         row["sales_text"] = interval_text(row["sales_score"], row.get("sales_score_low"), row.get("sales_score_high"))
         share = row.get("face_share")
@@ -149,6 +156,6 @@ def render_report(applicants: pd.DataFrame, segments: pd.DataFrame, rejects: pd.
         directions={t: kb["traits"][t]["direction"] for t in TRAITS}, n_applicants=len(rows),
         n_segments=len(segments), n_answers=int(segments["source"].nunique()) if len(segments) else 0, model=model,
         kb=kb.get("knowledge_base", "?"), caveat=CAVEAT, interval_note=INTERVAL_NOTE.format(coverage=share), card=card,
-        limits=LIMITS, strips_per_applicant=STRIPS_PER_APPLICANT,
+        limits=LIMITS, strips_per_applicant=STRIPS_PER_APPLICANT, versions=sorted(ranks),
         when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )

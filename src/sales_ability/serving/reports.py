@@ -62,9 +62,18 @@ def render_selection(url: str, out_file: str | Path, kb: dict, coverage: float |
     return Path(out_file)
 
 
-def audit_applicants(url: str, since: date | None = None, until: date | None = None) -> pd.DataFrame:
-    """Scored applicants (their latest row each) scored in ``[since, until]``, with their self-reported sex and
-    race/ethnicity where they gave one (the bias audit's sample)."""
+class MixedVersions(ValueError):
+    """An audit sample scored by more than one model version (its median would mix two scales)."""
+
+
+def audit_applicants(url: str, since: date | None = None, until: date | None = None,
+                     model_version: str | None = None) -> pd.DataFrame:
+    """Scored applicants (their latest row each) scored in ``[since, until]`` by one model version, with their
+    self-reported sex and race/ethnicity where they gave one (the bias audit's sample).
+
+    Raises:
+        MixedVersions: the selection holds several model versions and ``model_version`` chooses none.
+    """
     from sqlalchemy import and_
 
     conditions = []
@@ -76,6 +85,12 @@ def audit_applicants(url: str, since: date | None = None, until: date | None = N
     with db.engine(url).connect() as conn:
         people = db.read_table(conn, db.applicants, and_(*conditions) if conditions else None)
         reports = db.read_table(conn, db.self_reports)
+    if model_version is not None:
+        people = people[people["model_version"].astype(str) == str(model_version)]
+    versions = sorted(people["model_version"].astype(str).unique())
+    if len(versions) > 1:
+        raise MixedVersions(f"the selection holds applicants scored by model versions {', '.join(versions)}: an audit "
+                            "compares applicants of one version (pass --model-version)")
     people = people.sort_values("scored_at").drop_duplicates("applicant_id", keep="last")
     return people.merge(reports[["applicant_id", "sex", "race_ethnicity"]], on="applicant_id", how="left")
 

@@ -140,3 +140,42 @@ def _git_ok(project: Path) -> bool:
         return _git(project, "rev-parse", "--is-inside-work-tree") == "true"
     except (RuntimeError, OSError):
         return False
+
+
+APPROVAL_TIMEOUT_ENV = "SALES_ABILITY_APPROVAL_TIMEOUT_H"
+
+
+def propose_in_project(project: str | Path) -> dict:
+    """``promotion.propose`` on a project folder: its candidate, its fine-tuning manifest's validation people,
+    its params; ``reports/promotion/`` for the comparison.
+
+    Raises:
+        promotion.AlreadyDecided: the candidate's version already carries a person's decision.
+    """
+    from sales_ability.config import load_params
+    from sales_ability.serving.promotion import CANDIDATE_FILE, propose
+    from sales_ability.serving.tracking import project_tracking_uri
+
+    project = Path(project)
+    params = load_params(project / "params.yaml")
+    tracking = project_tracking_uri(project)
+    return propose(project / "models" / CANDIDATE_FILE, project / "data/manifests/finetune.csv",
+                   params.intervals.coverage, params.registry.coverage_tolerance, project / "reports/promotion", tracking)
+
+
+def decide_in_project(project: str | Path, proposal: dict, answer: dict | None, timeout_h: float) -> dict:
+    """Apply the review's answer (Airflow's HITL result: ``chosen_options``, ``params_input``,
+    ``responded_by_user``) to the proposed version. No answer (the response timeout) is recorded as a
+    rejection by nobody, and the champion stays."""
+    from sales_ability.serving.promotion import decide
+    from sales_ability.serving.tracking import project_tracking_uri
+
+    tracking = project_tracking_uri(Path(project))
+    who = ((answer or {}).get("responded_by_user") or {}).get("name")
+    if not who:
+        return decide(proposal["model_name"], proposal["version"], False, "nobody (no answer)",
+                      f"no decision within {timeout_h:g} h: not promoted", tracking=tracking)
+    given = (answer or {}).get("params_input") or {}
+    approve = (answer or {}).get("chosen_options") == ["Approve"]
+    return decide(proposal["model_name"], proposal["version"], approve, str(who),
+                  str(given.get("reason") or "(no reason given)"), bool(given.get("override_gates")), tracking)

@@ -1,4 +1,8 @@
-"""The evaluate stage: Eq. 1 and friends on the test split, predictions, figures, the registry's promotion."""
+"""The evaluate stage: Eq. 1 and friends on the test split, predictions, figures, and the *candidate*.
+
+The stage touches no registry (``dvc repro`` and ``dvc exp run`` are pure functions of their deps): it logs
+the whole serving bundle as an MLflow Model in its run and names that run in ``models/candidate.json``.
+Registration, comparison on held-out people and a person's decision follow (``serving.promotion``)."""
 
 from __future__ import annotations
 
@@ -85,12 +89,12 @@ def run_evaluate(
     applicants_file: Path,
     plots_dir: Path,
     params: Params,
-    register: bool = True,
+    candidate_file: Path | None = None,
 ) -> dict:
     """Score the final model (and the pretrained one) on the test split, write the metrics (with interval
     coverage), the predictions (every segment with its participant, split and groups, predicted traits with
-    their intervals, true traits), the test applicants and a figure, then log them and register the model
-    (``log_and_register``)."""
+    their intervals, true traits), the test applicants and a figure, then log them with the MLflow Model
+    (``log_candidate``) and name that run in ``candidate_file``."""
     from sales_ability.knowledge.rate import load_knowledge_base
     from sales_ability.model.predict import traits_and_labels
 
@@ -107,34 +111,27 @@ def run_evaluate(
                                     f"test: mean accuracy {test['mean_accuracy']:.4f} "
                                     f"(baseline {test['baseline_mean_accuracy']:.4f})")
     examples = list(dict.fromkeys(predictions["source"].astype(str)))[:2]
-    decision = log_and_register(model_dir, faces, report, [metrics_file, predictions_file, applicants_file, figure], params,
-                                register, kb_file, examples)
-    if decision is not None:
-        report["promotion"] = decision.to_dict()
+    run_id = log_candidate(model_dir, faces, report, [metrics_file, predictions_file, applicants_file, figure], params,
+                           kb_file, examples)
+    if candidate_file is not None:
+        from sales_ability.serving.promotion import write_candidate
+
+        write_candidate(candidate_file, run_id, "model", report["test"], params.registry.model_name)
+    report["candidate_run_id"] = run_id
     return report
 
 
-def log_and_register(model_dir: Path, faces: Path, report: dict, files: list[Path], params: Params, register: bool,
-                     kb_file: Path, example_paths: list[str]):
+def log_candidate(model_dir: Path, faces: Path, report: dict, files: list[Path], params: Params, kb_file: Path,
+                  example_paths: list[str]) -> str:
     """One MLflow run: the metrics, ``files``, the model card and the MLflow Model with its serving contract
     (``serving.mlflow_model``: the network, label means, featurize settings, calibration, knowledge base,
-    signature, input example); then registration and champion/challenger promotion.
-
-    Returns:
-        The ``PromotionDecision``, or None when ``register`` is off.
-    """
+    signature, input example). No registry is touched. Returns the run's id."""
     import tempfile
 
     import mlflow
 
-    from sales_ability.model.evaluation import mean_accuracy
-    from sales_ability.model.predict import traits_and_labels
     from sales_ability.serving.mlflow_model import build_mlflow_model
-    from sales_ability.serving.registry import (
-        model_card,
-        register_and_promote,
-        resolve_model,
-    )
+    from sales_ability.serving.registry import model_card
     from sales_ability.serving.tracking import (
         dvc_tags,
         flatten_metrics,
@@ -145,7 +142,7 @@ def log_and_register(model_dir: Path, faces: Path, report: dict, files: list[Pat
 
     model_file = model_dir / "model.keras"
     with stage_run("evaluate", params={"model": str(model_file), "test_clips": report["test"]["n"],
-                                       "registry": params.registry.model_dump(), "intervals": params.intervals.model_dump()},
+                                       "model_name": params.registry.model_name, "intervals": params.intervals.model_dump()},
                    tags=dvc_tags([faces, model_dir])) as run:
         mlflow.log_metrics(flatten_metrics(report))
         log_face_tensor_splits(faces, ("test",))
@@ -159,18 +156,5 @@ def log_and_register(model_dir: Path, faces: Path, report: dict, files: list[Pat
         with tempfile.TemporaryDirectory(prefix="mlflow-model-") as tmp:
             mlflow.log_artifacts(str(build_mlflow_model(model_dir, kb_file, card, Path(tmp) / "model", example_paths)),
                                  artifact_path="model")
-        if not register:
-            return None
-
-        def champion_accuracy(uri: str) -> float:  # the champion re-scored on this test set
-            return mean_accuracy(*traits_and_labels(test_predictions(resolve_model(uri).file, faces)))
-
-        decision = register_and_promote(
-            run.info.run_id, "model", report["test"]["mean_accuracy"], champion_accuracy,
-            params.registry.promotion_margin, card, tags={"preset": params.effective_preset()},
-            model_name=params.registry.model_name,
-        )
-        mlflow.log_dict(decision.to_dict(), "promotion.json")
-        mlflow.set_tag("promotion", "champion" if decision.promoted else "challenger")
-        mlflow.log_metric("promoted", float(decision.promoted))
-    return decision
+        mlflow.set_tag("candidate", "awaiting proposal: sales-ability promote propose")
+    return run.info.run_id
