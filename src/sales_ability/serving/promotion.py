@@ -83,12 +83,15 @@ def read_candidate(path: Path) -> Candidate:
         raise ModelError(f"{path}: not a candidate file ({err})") from None
 
 
-def selection_people(manifest: pd.DataFrame, split: str = "validation") -> dict[str, dict]:
-    """Per participant of ``split``: their recordings (each answer once) and their label traits."""
+def selection_people(manifest: pd.DataFrame, split: str = "validation", root: Path | None = None) -> dict[str, dict]:
+    """Per participant of ``split``: their recordings (each answer once; a relative path is the project
+    ``root``'s, whatever the current folder) and their label traits."""
     part = manifest[manifest["split"] == split]
     people = {}
     for pid, rows in part.groupby(part["participant_id"].astype(str), sort=True):
-        people[pid] = {"videos": list(dict.fromkeys(rows["source"].astype(str))),
+        sources = [str(root / s) if root is not None and not Path(s).is_absolute() else s
+                   for s in dict.fromkeys(rows["source"].astype(str))]
+        people[pid] = {"videos": sources,
                        "labels": {t: float(rows[t].astype(float).mean()) for t in TRAITS}}
     return people
 
@@ -209,9 +212,15 @@ def register_candidate(candidate: Candidate, tracking: str | None = None) -> str
 
 
 def propose(candidate_file: Path, manifest_file: Path, nominal: float, tolerance: float, out_dir: Path,
-            tracking: str | None = None) -> dict:
+            tracking: str | None = None, root: Path | None = None) -> dict:
     """Register the candidate (``challenger``), compare it with the champion on the selection people, write
-    ``comparison.json``/``.md`` into ``out_dir``, log them in the candidate's run and tag the version."""
+    ``comparison.json``/``.md`` into ``out_dir``, log them in the candidate's run and tag the version.
+    ``root``: the project folder the manifest's relative paths start from (default: the current folder).
+
+    Raises:
+        AlreadyDecided: the candidate's version carries a person's decision already (nothing is changed).
+        ModelError: no candidate, or no selection people.
+    """
     from mlflow import MlflowClient
 
     from sales_ability.knowledge.audit import read_self_reports
@@ -226,7 +235,7 @@ def propose(candidate_file: Path, manifest_file: Path, nominal: float, tolerance
         raise AlreadyDecided(f"candidate version {version} was {decided['decision']} by {decided.get('decided_by', '?')}: "
                              "nothing new to decide (train again to get a new candidate)")
     manifest = pd.read_csv(manifest_file, dtype={"participant_id": str, "clip_id": str})
-    people = selection_people(manifest)
+    people = selection_people(manifest, root=Path(root).resolve() if root is not None else Path.cwd())
     if not people:
         raise ModelError(f"{manifest_file}: no participant in the validation split to compare on")
     # the audit's categories: the self-reports beside the participants' folders (the demo's synthetic ones)

@@ -160,7 +160,8 @@ def propose_in_project(project: str | Path) -> dict:
     params = load_params(project / "params.yaml")
     tracking = project_tracking_uri(project)
     return propose(project / "models" / CANDIDATE_FILE, project / "data/manifests/finetune.csv",
-                   params.intervals.coverage, params.registry.coverage_tolerance, project / "reports/promotion", tracking)
+                   params.intervals.coverage, params.registry.coverage_tolerance, project / "reports/promotion", tracking,
+                   root=project)
 
 
 def decide_in_project(project: str | Path, proposal: dict, answer: dict | None, timeout_h: float) -> dict:
