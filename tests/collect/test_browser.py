@@ -74,6 +74,17 @@ def _record(browser, wait, past_floor: float = 0.5) -> None:
     wait.until(ec.visibility_of_element_located((By.ID, "review")))
 
 
+def _wait_for_question(browser, wait, n: int) -> None:
+    """Wait until question ``n`` shows; on a timeout, fail with what the page told the candidate."""
+    from selenium.common.exceptions import TimeoutException
+
+    try:
+        wait.until(ec.text_to_be_present_in_element((By.ID, "q-number"), str(n)))
+    except TimeoutException:
+        said = {e: browser.find_element(By.ID, e).get_attribute("textContent") for e in ("q-number", "record-status", "consent-error")}
+        raise AssertionError(f"question {n} never showed; the page said {said}") from None
+
+
 def test_whole_flow_in_chromium(server, browser, tmp_path: Path) -> None:
     """Consent, camera, answer 1 reviewed and recorded again, answer 2, a reload that resumes at answer 3,
     answers 3..5, the IPIP-50, thank you; a screenshot per step under the test's temp folder."""
@@ -217,7 +228,7 @@ def test_screening_applicant_from_the_browser_to_a_ranked_row(screening, face_br
     browser.find_element(By.ID, "consent-submit").click()
     wait.until(ec.element_to_be_clickable((By.ID, "camera-ok"))).click()
     for n in range(1, 6):
-        wait.until(ec.text_to_be_present_in_element((By.ID, "q-number"), str(n)))
+        _wait_for_question(browser, wait, n)
         _record(browser, wait, past_floor=1.5)
         browser.find_element(By.ID, "review-use").click()
     # the optional self-report for the bias audit, after the answers, with what it is (and is not) for
