@@ -389,8 +389,12 @@ class ParticipantStore:
 
     @staticmethod
     def _meta(folder: Path) -> dict:
-        path = folder / "metadata.json"
-        return json.loads(path.read_text()) if path.is_file() else {"participant_id": folder.name}
+        """The participant's metadata; a file a withdrawal removes while it is read counts as absent (the
+        caller's write, under the lock, then finds nobody and answers 404, never 500)."""
+        try:
+            return json.loads((folder / "metadata.json").read_text())
+        except FileNotFoundError:
+            return {"participant_id": folder.name}
 
     def _status(self, folder: Path, status: str) -> None:
         meta = self._meta(folder)
