@@ -63,6 +63,22 @@ def write_csv_atomic(path: str | Path, frame: pd.DataFrame) -> None:
     write_text_atomic(path, frame.to_csv(index=False))
 
 
+@contextlib.contextmanager
+def file_lock(path: str | Path | None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) across threads and processes; None: no lock."""
+    if path is None:
+        yield
+        return
+    import fcntl
+
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 # a spreadsheet runs a cell that starts with one of these as a formula (OWASP's CSV injection list); "'" is
 # escaped too, so that neutralising can be undone exactly by the project's own readers
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")

@@ -15,7 +15,6 @@ export stages its copies beside the export folder, never inside the folder DVC t
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -28,7 +27,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sales_ability.io_utils import write_json_atomic
+from sales_ability.io_utils import file_lock, write_json_atomic
 
 PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
 QUESTIONS: tuple[str, ...] = (
@@ -110,12 +109,8 @@ class ParticipantStore:
         """Hold the participant's lock (threads and processes): every change to one participant runs inside."""
         name = hashlib.sha256(participant_id.encode()).hexdigest()[:24]
         (self.root / LOCKS_DIR).mkdir(exist_ok=True)  # made on first use: nothing at all exists before a consent
-        with open(self.root / LOCKS_DIR / name, "a+b") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with file_lock(self.root / LOCKS_DIR / name):
+            yield
 
     def folder(self, participant_id: str) -> Path:
         """The participant's folder; refuses malformed ids (no path ever built from one) and unknown ones."""

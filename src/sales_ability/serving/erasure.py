@@ -190,12 +190,15 @@ def deployment_places(conn: Connection, runs: set[str], inbox: str | Path | None
         for row in conn.execute(select(db.batch_runs.c.inbox, db.batch_runs.c.outbox).where(db.batch_runs.c.run_id.in_(runs))):
             inboxes.append(row.inbox)
             outboxes.append(row.outbox)
-    found = ([Path(p).resolve() for p in dict.fromkeys(p for p in places if p) if Path(p).is_dir()]
-             for places in (inboxes, outboxes))
-    inbox_roots, outbox_roots = found
+    inbox_roots, outbox_roots = _existing(inboxes), _existing(outboxes)
     warnings = [f"no {kind} is known (pass --{kind} or set {env}): files there were not searched"
                 for kind, env, roots in (("inbox", INBOX_ENV, inbox_roots), ("outbox", OUTBOX_ENV, outbox_roots)) if not roots]
     return inbox_roots, outbox_roots, warnings
+
+
+def _existing(places: list) -> list[Path]:
+    """The given folders that exist, resolved, each once."""
+    return [Path(p).resolve() for p in dict.fromkeys(p for p in places if p) if Path(p).is_dir()]
 
 
 def erase_applicant(applicant_id: str, url: str, inbox: str | Path | None = None, outbox: str | Path | None = None,

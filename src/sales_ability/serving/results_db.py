@@ -24,8 +24,7 @@ inserts skip what exists (``ON CONFLICT DO NOTHING``), so a re-run or two merges
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
@@ -44,6 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
+from sales_ability.io_utils import file_lock
 from sales_ability.traits import TRAITS
 
 DATABASE_URL_ENV = "SALES_ABILITY_DATABASE_URL"
@@ -166,7 +166,7 @@ def engine(url: str) -> Engine:
     eng = create_engine(url, connect_args={"timeout": 60} if url.startswith("sqlite") else {}, pool_pre_ping=True)
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with _file_lock(lock_file), eng.begin() as connection:
+    with file_lock(lock_file), eng.begin() as connection:
         if connection.dialect.name == "postgresql":
             from sqlalchemy import text
 
@@ -177,47 +177,3 @@ def engine(url: str) -> Engine:
 
 
 MIGRATION_LOCK_KEY = 0x5A1E5AB1  # PostgreSQL advisory lock key of the results database's upgrades
-
-
-@contextmanager
-def _file_lock(path: Path | None) -> Iterator[None]:
-    """An exclusive ``flock`` on ``path`` (none when ``path`` is None)."""
-    if path is None:
-        yield
-        return
-    import fcntl
-
-    with open(path, "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def insert_new(connection: Connection, table: Table, rows: Iterable[dict]) -> None:
-    """Insert ``rows``, skipping those a unique constraint already holds (SQLite and PostgreSQL)."""
-    rows = list(rows)
-    if not rows:
-        return
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    connection.execute(insert(table).on_conflict_do_nothing(), rows)
-
-
-def read_table(connection: Connection, table: Table, where=None, order_by=None, limit: int | None = None):
-    """Rows of ``table`` as a DataFrame (columns in table order, without the surrogate id)."""
-    import pandas as pd
-    from sqlalchemy import select
-
-    query = select(*[c for c in table.columns if c.name != "id"])
-    if where is not None:
-        query = query.where(where)
-    if order_by is not None:
-        query = query.order_by(*order_by)
-    if limit is not None:
-        query = query.limit(limit)
-    result = connection.execute(query)
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
