@@ -177,3 +177,31 @@ def engine(url: str) -> Engine:
 
 
 MIGRATION_LOCK_KEY = 0x5A1E5AB1  # PostgreSQL advisory lock key of the results database's upgrades
+
+
+def insert_new(connection: Connection, table: Table, rows: Iterable[dict]) -> None:
+    """Insert ``rows``, skipping those a unique constraint already holds (SQLite and PostgreSQL)."""
+    rows = list(rows)
+    if not rows:
+        return
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    connection.execute(insert(table).on_conflict_do_nothing(), rows)
+
+
+def read_table(connection: Connection, table: Table, where=None, order_by=None, limit: int | None = None):
+    """Rows of ``table`` as a DataFrame (columns in table order, without the surrogate id)."""
+    import pandas as pd
+    from sqlalchemy import select
+
+    query = select(*[c for c in table.columns if c.name != "id"])
+    if where is not None:
+        query = query.where(where)
+    if order_by is not None:
+        query = query.order_by(*order_by)
+    if limit is not None:
+        query = query.limit(limit)
+    result = connection.execute(query)
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
