@@ -17,7 +17,8 @@ import pytest
 import uvicorn
 
 from benchmarks.bench_collect import free_port
-from sales_ability.collect.app import ConfigurationError, create_app, server_config
+from sales_ability.collect.app import ConfigurationError, WebsiteSettings, create_app
+from sales_ability.collect.server import server_config
 from sales_ability.collect.storage import ParticipantStore
 from sales_ability.collect.video_check import RecordingError, RecordingLimits, check_recording
 from sales_ability.data.ipip50 import ITEM_COLUMNS
@@ -48,8 +49,8 @@ def serve(app, **config) -> tuple[str, uvicorn.Server, threading.Thread]:
 @pytest.fixture()
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("SALES_ABILITY_ADMIN_TOKEN", TOKEN)
-    app = create_app(tmp_path / "data", tmp_path / "export", create_per_minute=6000, create_burst=1000,
-                     max_open_per_address=10_000, admin_delay_s=0.001)
+    app = create_app(tmp_path / "data", WebsiteSettings(export_dir=tmp_path / "export", create_per_minute=6000,
+                                                        create_burst=1000, max_open_per_address=10_000, admin_delay_s=0.001))
     url, srv, thread = serve(app)
     yield url, tmp_path
     srv.should_exit = True
@@ -142,7 +143,7 @@ def test_checks_are_bounded_in_number_and_one_upload_per_answer(tmp_path: Path, 
         return check_recording(path, min_frames, limits)
 
     monkeypatch.setattr(site_app, "check_recording", slow_check)
-    url, srv, thread = serve(create_app(tmp_path / "data", max_checks=1))
+    url, srv, thread = serve(create_app(tmp_path / "data", WebsiteSettings(max_checks=1)))
     try:
         with httpx.Client(base_url=url, timeout=60) as client, ThreadPoolExecutor(1) as pool:
             pid = client.post("/api/participants", json={"agree": True}).json()["participant_id"]
@@ -188,6 +189,27 @@ def test_recordings_are_refused_for_what_they_would_cost_or_for_being_no_recordi
     assert "after the end of the recording" in refused(twice) or "not one recording" in refused(twice)
 
 
+def test_two_frames_stamped_the_same_millisecond_are_one_recording(tmp_path: Path, take: Path) -> None:
+    """Chrome's MediaRecorder on a busy machine stamps two frames alike (seen in CI); that is still one take."""
+    import av
+
+    tied = tmp_path / "tied.webm"
+    with av.open(str(take)) as source, av.open(str(tied), "w", format="webm") as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        previous = None
+        for n, packet in enumerate(p for p in source.demux(source.streams.video[0]) if p.size):
+            if n == 42:
+                packet.pts = packet.dts = previous
+            previous = packet.pts
+            packet.stream = stream
+            out.mux(packet)
+    times = []
+    with av.open(str(tied)) as container:
+        times = [frame.time for frame in container.decode(video=0)]
+    assert times[41] == times[42]  # the file really holds the tie
+    assert check_recording(tied, 60).frames == 64
+
+
 def test_a_cut_chrome_recording_is_refused(chrome_takes: list[Path], tmp_path: Path) -> None:
     full = chrome_takes[2].read_bytes()  # 9 s of Chrome's MediaRecorder: no Duration to compare with
     assert check_recording(chrome_takes[2], 60).frames > 200
@@ -199,8 +221,8 @@ def test_a_cut_chrome_recording_is_refused(chrome_takes: list[Path], tmp_path: P
 
 def test_request_bounds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SALES_ABILITY_ADMIN_TOKEN", TOKEN)
-    app = create_app(tmp_path / "data", create_burst=3, create_per_minute=0.1, max_open_per_address=10, admin_delay_s=0.001,
-                     body_timeout_s=1.0)
+    app = create_app(tmp_path / "data", WebsiteSettings(create_burst=3, create_per_minute=0.1, max_open_per_address=10,
+                                                        admin_delay_s=0.001, body_timeout_s=1.0))
     url, srv, thread = serve(app, header_timeout_s=1.0)
     try:
         with httpx.Client(base_url=url, timeout=30) as client:
@@ -234,9 +256,9 @@ def test_request_bounds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 def test_open_participants_and_disk_are_budgeted(tmp_path: Path, take: Path) -> None:
     from fastapi.testclient import TestClient
 
-    client = TestClient(create_app(tmp_path / "data", max_open_per_address=2))
+    client = TestClient(create_app(tmp_path / "data", WebsiteSettings(max_open_per_address=2)))
     assert [client.post("/api/participants", json={"agree": True}).status_code for _ in range(3)] == [201, 201, 429]
-    full_disk = TestClient(create_app(tmp_path / "d2", min_free_bytes=10**18))
+    full_disk = TestClient(create_app(tmp_path / "d2", WebsiteSettings(min_free_bytes=10**18)))
     pid = full_disk.post("/api/participants", json={"agree": True}).json()["participant_id"]
     assert full_disk.put(f"/api/participants/{pid}/answers/1", content=take.read_bytes()).status_code == 507
 
@@ -253,7 +275,7 @@ def test_weak_admin_tokens_are_refused_at_start(tmp_path: Path, monkeypatch: pyt
 def test_access_log_keeps_no_participant_codes() -> None:
     import logging
 
-    from sales_ability.collect.app import _RedactParticipantCodes
+    from sales_ability.collect.server import _RedactParticipantCodes
 
     record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d', (
         "127.0.0.1:5000", "PUT", "/api/participants/Ab3_x-Yz09qwErTy/answers/2", "1.1", 200), None)
