@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import yaml
-from stack_test import BIN, REPO, Stack, free_port, log, run, wait_for
+from stack_harness import BIN, REPO, Stack, free_port, log, run, wait_for
 
 RETRAINING = "sales_ability_retraining"
 BATCH = "sales_ability_batch_scoring"
