@@ -520,7 +520,8 @@ def collect_serve(
     at least, never the example's placeholder)."""
     import uvicorn
 
-    from sales_ability.collect.app import ConfigurationError, create_app, server_config
+    from sales_ability.collect.app import ConfigurationError, WebsiteSettings, create_app
+    from sales_ability.collect.server import server_config
     from sales_ability.collect.video_check import RecordingLimits
     from sales_ability.collect.storage import MODES
 
@@ -551,12 +552,12 @@ def collect_serve(
             record_self_report(url, pid, report)
 
     try:
-        app_ = create_app(data_dir, export_dir, max_upload_mb * 1024 * 1024, docs=docs, retention_days=retention_days,
-                          create_per_minute=create_per_minute, mode=mode, inbox=inbox, on_withdraw=on_withdraw,
-                          on_self_report=on_self_report,
-                          limits=RecordingLimits(max_pixels=max_pixels), max_checks=max_checks,
-                          max_open_per_address=max_open_per_address,
-                          min_free_bytes=None if min_free_mb is None else min_free_mb * 1024 * 1024)
+        settings = WebsiteSettings(export_dir=export_dir, max_upload_bytes=max_upload_mb * 1024 * 1024, docs=docs,
+                                   retention_days=retention_days, create_per_minute=create_per_minute, mode=mode,
+                                   inbox=inbox, limits=RecordingLimits(max_pixels=max_pixels), max_checks=max_checks,
+                                   max_open_per_address=max_open_per_address,
+                                   min_free_bytes=None if min_free_mb is None else min_free_mb * 1024 * 1024)
+        app_ = create_app(data_dir, settings, on_withdraw=on_withdraw, on_self_report=on_self_report)
     except ConfigurationError as err:
         raise typer.BadParameter(str(err)) from None
     uvicorn.Server(server_config(app_, host, port, forwarded_allow_ips)).run()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from sales_ability.collect.app import create_app
+from sales_ability.collect.app import WebsiteSettings, create_app
 from sales_ability.data.ipip50 import ITEM_COLUMNS
 from sales_ability.data.video import write_video
 
@@ -25,8 +25,8 @@ def webm(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("SALES_ABILITY_ADMIN_TOKEN", "s3cret-token-of-the-tests-0123456789")
     data = tmp_path / "data"
-    client = TestClient(create_app(data, tmp_path / "export", max_upload_bytes=200_000, create_per_minute=600,
-                                   create_burst=100, max_open_per_address=1000))
+    client = TestClient(create_app(data, WebsiteSettings(export_dir=tmp_path / "export", max_upload_bytes=200_000,
+                                                         create_per_minute=600, create_burst=100, max_open_per_address=1000)))
     return client, data, tmp_path / "export"
 
 
@@ -316,12 +316,12 @@ def test_security_headers_and_no_public_docs(site, tmp_path: Path) -> None:
         assert headers["referrer-policy"] == "no-referrer"
         assert "camera=(self)" in headers["permissions-policy"] and "microphone=(self)" in headers["permissions-policy"]
     assert client.get("/api/docs").status_code == 404 and client.get("/api/openapi.json").status_code == 404
-    with_docs = TestClient(create_app(tmp_path / "d2", docs=True))
+    with_docs = TestClient(create_app(tmp_path / "d2", WebsiteSettings(docs=True)))
     assert with_docs.get("/api/docs").status_code == 200 and with_docs.get("/api/openapi.json").status_code == 200
 
 
 def test_participant_creation_is_rate_limited_per_address(tmp_path: Path) -> None:
-    client = TestClient(create_app(tmp_path / "data", create_per_minute=1, create_burst=2))
+    client = TestClient(create_app(tmp_path / "data", WebsiteSettings(create_per_minute=1, create_burst=2)))
     assert [client.post("/api/participants", json={"agree": True}).status_code for _ in range(2)] == [201, 201]
     r = client.post("/api/participants", json={"agree": True})
     assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1 and "too many new participants" in r.json()["detail"]
@@ -358,8 +358,8 @@ def test_screening_publishes_into_the_inbox_and_withdrawal_calls_the_erasure(tmp
 
     monkeypatch.setenv("SALES_ABILITY_ADMIN_TOKEN", "s3cret-token-of-the-tests-0123456789")
     withdrawn: list[str] = []
-    client = TestClient(create_app(tmp_path / "site", mode="screening", inbox=tmp_path / "inbox", max_upload_bytes=200_000,
-                                   on_withdraw=withdrawn.append))
+    client = TestClient(create_app(tmp_path / "site", WebsiteSettings(mode="screening", inbox=tmp_path / "inbox",
+                                                                      max_upload_bytes=200_000), on_withdraw=withdrawn.append))
     assert client.get("/api/questions").json()["mode"] == "screening"
     pid = _participant(client)
     for n in range(1, 6):
@@ -392,7 +392,7 @@ def test_a_withdrawal_the_database_could_not_finish_answers_503_and_a_retry_comp
             raise TimeoutError("database is locked")
         erased.append(pid)
 
-    client = TestClient(create_app(tmp_path / "site", mode="screening", inbox=tmp_path / "inbox", on_withdraw=erasure))
+    client = TestClient(create_app(tmp_path / "site", WebsiteSettings(mode="screening", inbox=tmp_path / "inbox"), on_withdraw=erasure))
     pid = _participant(client)
     assert client.post(f"/api/participants/{pid}/profile", json={"profile": {"gender": "female"}}).status_code == 422
     headers = {"Authorization": "Bearer s3cret-token-of-the-tests-0123456789"}
@@ -408,3 +408,11 @@ def test_screening_without_an_outbox_is_refused_at_start(tmp_path: Path) -> None
 
     env_free = run_cli("collect", "serve", "--mode", "screening", "--inbox", str(tmp_path / "inbox"), cwd=tmp_path)
     assert env_free.returncode == 2 and "--outbox" in env_free.stderr
+
+
+def test_website_settings_refuse_a_bad_value_by_name() -> None:
+    from pydantic import ValidationError
+
+    for bad in ({"mode": "screen"}, {"max_checks": 0}, {"max_upload_mb": 5}):
+        with pytest.raises(ValidationError, match=next(iter(bad))):
+            WebsiteSettings(**bad)

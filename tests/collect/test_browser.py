@@ -18,7 +18,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from benchmarks.bench_collect import free_port
-from sales_ability.collect.app import create_app
+from sales_ability.collect.app import WebsiteSettings, create_app
 from sales_ability.data.ipip50 import ITEM_COLUMNS, score_answers
 from sales_ability.data.video import count_frames
 
@@ -189,7 +189,7 @@ def screening(tmp_path: Path):
     """The website in screening mode, publishing into a scoring inbox (Stop after 2.5 s: 75 frames at 30 fps);
     the self-reports it receives for the audit are collected in a list."""
     reports: list[tuple[str, dict]] = []
-    app = create_app(tmp_path / "site", mode="screening", inbox=tmp_path / "inbox", min_seconds=2.5,
+    app = create_app(tmp_path / "site", WebsiteSettings(mode="screening", inbox=tmp_path / "inbox", min_seconds=2.5),
                      on_self_report=lambda pid, report: reports.append((pid, report)))
     for url in _serve(app):
         yield url, tmp_path / "inbox", reports

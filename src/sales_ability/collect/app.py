@@ -23,25 +23,21 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import os
-import re
 import shutil
 import threading
 import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sales_ability.collect.storage import (
     PROFILE_CHOICES,
@@ -50,10 +46,12 @@ from sales_ability.collect.storage import (
     ParticipantError,
     ParticipantStore,
 )
+from sales_ability.collect.middleware import RateLimiter, RequestBounds, SecurityHeaders
+from sales_ability.collect.schemas import IPIPBody, NewParticipant, ProfileBody, SelfReportBody, strict_ipip_answers
 from sales_ability.collect.video_check import RecordingError, RecordingLimits, check_recording
 from sales_ability.config import FeaturizeParams
 from sales_ability.data.video import remux
-from sales_ability.data.ipip50 import ITEM_COLUMNS, load_key, score_answers
+from sales_ability.data.ipip50 import load_key, score_answers
 from sales_ability.errors import IPIPError
 
 ADMIN_TOKEN_ENV = "SALES_ABILITY_ADMIN_TOKEN"
@@ -69,7 +67,6 @@ MIN_ADMIN_TOKEN = 32
 EXAMPLE_ADMIN_TOKEN = "change-me-collection-admin-token"  # docker/.env.example's placeholder
 ADMIN_FAILURES = 10  # failed admin attempts from one address within ADMIN_WINDOW_S before it is refused
 ADMIN_WINDOW_S = 600.0
-ID_IN_PATH = re.compile(r"(?<=/)[A-Za-z0-9_-]{16}(?=/|$|\?)")  # a participant code inside a URL path
 
 
 class ConfigurationError(ValueError):
@@ -86,256 +83,66 @@ def check_admin_token(token: str | None) -> None:
     if len(token) < MIN_ADMIN_TOKEN:
         raise ConfigurationError(f"{ADMIN_TOKEN_ENV} has {len(token)} characters; at least {MIN_ADMIN_TOKEN} are needed")
 
-SECURITY_HEADERS: dict[str, str] = {
-    "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-                                "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-                                "form-action 'self'; frame-ancestors 'none'"),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Permissions-Policy": "camera=(self), microphone=(self), geolocation=(), payment=(), usb=()",
-}
-# Swagger UI (only with --docs) loads its script and styles from a CDN.
-DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
-            "frame-ancestors 'none'")
+class WebsiteSettings(BaseModel):
+    """How the website runs: one object instead of twenty parameters (``collect serve``'s options fill it)."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
-class SecurityHeaders:
-    """Pure ASGI middleware (a ``BaseHTTPMiddleware`` would sit between the upload stream and the endpoint)."""
-
-    def __init__(self, app: ASGIApp, docs_prefix: str | None) -> None:
-        self.app = app
-        self.docs_prefix = docs_prefix
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(SECURITY_HEADERS)
-        if self.docs_prefix and scope["path"].startswith(self.docs_prefix):
-            headers["Content-Security-Policy"] = DOCS_CSP
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []),
-                                      *[(k.lower().encode(), v.encode()) for k, v in headers.items()]]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-class RateLimiter:
-    """A token bucket per client address: ``burst`` at once, refilled at ``per_minute``."""
-
-    def __init__(self, per_minute: float, burst: int) -> None:
-        self.rate = per_minute / 60.0
-        self.burst = burst
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, client: str) -> float:
-        """0 when a token was taken, else the seconds until one is free."""
-        with self._lock:
-            t = time.monotonic()
-            tokens, last = self._buckets.get(client, (float(self.burst), t))
-            tokens = min(float(self.burst), tokens + (t - last) * self.rate)
-            if tokens >= 1:
-                self._buckets[client] = (tokens - 1, t)
-                return 0.0
-            self._buckets[client] = (tokens, t)
-            if len(self._buckets) > 10_000:  # forget idle clients (their buckets are full again anyway)
-                self._buckets = {k: v for k, v in self._buckets.items() if t - v[1] < self.burst / self.rate}
-            return (1 - tokens) / self.rate
-
-
-class BodyTimeout(Exception):
-    """The client stopped sending the body it announced."""
-
-
-class RequestBounds:
-    """Pure ASGI middleware bounding every request before the app sees it: the participant-creation rate
-    limit (before its body is read), a size limit for every body except an answer upload (413), and a body
-    read timeout (408)."""
-
-    def __init__(self, app: ASGIApp, limiter: RateLimiter, max_json_bytes: int, body_timeout_s: float) -> None:
-        self.app = app
-        self.limiter = limiter
-        self.max_json_bytes = max_json_bytes
-        self.body_timeout_s = body_timeout_s
-
-    @staticmethod
-    async def _reply(send: Send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
-        body = json.dumps({"detail": detail}).encode()
-        await send({"type": "http.response.start", "status": status, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            *[(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]]})
-        await send({"type": "http.response.body", "body": body})
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        method, path = scope["method"], scope["path"]
-        if method == "POST" and path == "/api/participants":
-            client = scope.get("client")
-            wait = self.limiter.take(client[0] if client else "unknown")
-            if wait:
-                await self._reply(send, 429, f"too many new participants from this address; try again in {wait:.0f} s",
-                                  {"Retry-After": str(max(1, round(wait)))})
-                return
-        upload = method == "PUT" and "/answers/" in path
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length", b"").decode()
-        if not upload and declared.isdigit() and int(declared) > self.max_json_bytes:
-            await self._reply(send, 413, f"request body too large: {declared} bytes, at most {self.max_json_bytes}")
-            return
-        started = False
-
-        async def timed_receive() -> Message:
-            try:
-                return await asyncio.wait_for(receive(), self.body_timeout_s)
-            except TimeoutError:
-                raise BodyTimeout from None
-
-        async def tracked_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            if upload:  # streamed to disk by the endpoint, each chunk under the timeout
-                await self.app(scope, timed_receive, tracked_send)
-                return
-            # any other body is small: read it here, whole and bounded, then hand it to the app
-            chunks, size, more = [], 0, True
-            while more:
-                message = await timed_receive()
-                if message["type"] != "http.request":
-                    break
-                chunks.append(message.get("body", b""))
-                size += len(chunks[-1])
-                more = message.get("more_body", False)
-                if size > self.max_json_bytes:
-                    await self._reply(send, 413, f"request body too large: more than {self.max_json_bytes} bytes")
-                    return
-            body = b"".join(chunks)
-            replayed = False
-
-            async def replay() -> Message:
-                nonlocal replayed
-                if not replayed:
-                    replayed = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
-            await self.app(scope, replay, tracked_send)
-        except BodyTimeout:
-            if not started:
-                await self._reply(send, 408, f"the request body stalled for {self.body_timeout_s:g} s")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class NewParticipant(_Strict):
-    agree: StrictBool
-    profile: dict[StrictStr, StrictStr] = {}
-
-
-class ProfileBody(_Strict):
-    profile: dict[StrictStr, StrictStr]
-
-
-class SelfReportBody(_Strict):
-    sex: StrictStr = "prefer_not_to_say"
-    race_ethnicity: StrictStr = "prefer_not_to_say"
-
-
-class IPIPBody(_Strict):
-    answers: dict[StrictStr, Any]
-
-
-def strict_ipip_answers(answers: dict[str, Any]) -> dict[str, int]:
-    """Every item once, each a JSON integer 1..5 (not a boolean, string or float)."""
-    unknown = sorted(set(answers) - set(ITEM_COLUMNS))
-    if unknown:
-        raise ParticipantError(422, f"unknown items: {', '.join(unknown[:5])}")
-    for item in ITEM_COLUMNS:
-        if item not in answers:
-            raise ParticipantError(422, f"{item} is missing")
-        value = answers[item]
-        if type(value) is not int or not 1 <= value <= 5:
-            shown = repr(value) if len(repr(value)) <= 12 else f"{repr(value)[:12]}…"
-            raise ParticipantError(422, f"{item} must be an integer 1..5 (got {shown})")
-    return {item: answers[item] for item in ITEM_COLUMNS}
+    export_dir: Path | None = None  # the collected-dataset folder (data/raw/collected) the admin export fills
+    max_upload_bytes: int = Field(DEFAULT_MAX_UPLOAD, gt=0)  # the largest answer recording accepted
+    docs: bool = False  # serve the API docs at /api/docs
+    retention_days: float = Field(DEFAULT_RETENTION_DAYS, gt=0)  # unfinished participants older are `stale`
+    create_per_minute: float = Field(10.0, ge=0)  # participant creations allowed per client address ...
+    create_burst: int = Field(5, ge=1)  # ... and at once
+    min_frames: int = Field(MIN_FRAMES, ge=1)  # the fewest frames a recording must decode to
+    # research: answers and the IPIP-50, for training; screening: a job applicant's answers, published into
+    # `inbox` on completion for the batch scoring DAG
+    mode: str = Field("research", pattern="^(research|screening)$")
+    inbox: Path | None = None
+    min_seconds: float = Field(MIN_SECONDS, gt=0)  # the page enables Stop after this long
+    limits: RecordingLimits = RecordingLimits()  # picture size, duration, frame rate (video_check)
+    max_checks: int = Field(2, ge=1)  # recordings checked at once; more are answered 503 with Retry-After
+    max_json_bytes: int = Field(64 * 1024, gt=0)  # the largest body of any request but an answer upload
+    body_timeout_s: float = Field(30.0, gt=0)  # a request body that sends nothing for this long: 408
+    min_free_bytes: int | None = None  # free disk an upload needs (default: twice the upload limit)
+    max_open_per_address: int = Field(3, ge=1)  # unfinished participants one client address may hold
+    admin_delay_s: float = Field(0.25, ge=0)  # a failed admin attempt waits this long, doubled per recent failure
 
 
 def create_app(
     data_dir: str | Path,
-    export_dir: str | Path | None = None,
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD,
-    docs: bool = False,
-    retention_days: float = DEFAULT_RETENTION_DAYS,
-    create_per_minute: float = 10.0,
-    create_burst: int = 5,
-    min_frames: int = MIN_FRAMES,
-    mode: str = "research",
-    inbox: str | Path | None = None,
-    min_seconds: float = MIN_SECONDS,
+    settings: WebsiteSettings | None = None,
     on_withdraw: Callable[[str], object] | None = None,
-    limits: RecordingLimits | None = None,
-    max_checks: int = 2,
-    max_json_bytes: int = 64 * 1024,
-    body_timeout_s: float = 30.0,
-    min_free_bytes: int | None = None,
-    max_open_per_address: int = 3,
-    admin_delay_s: float = 0.25,
     on_self_report: Callable[[str, dict], object] | None = None,
 ) -> FastAPI:
-    """The website and its API over the participant folders in ``data_dir``.
+    """The website and its API over the participant folders in ``data_dir``, run as ``settings`` say.
 
     Args:
-        data_dir: where participant folders are written.
-        export_dir: the collected-dataset folder (``data/raw/collected``) the admin export fills.
-        max_upload_bytes: the largest answer recording accepted.
-        docs: serve the API docs at ``/api/docs`` (off by default).
-        retention_days: unfinished participants older than this are listed as ``stale`` (``collect purge``).
-        create_per_minute, create_burst: participant creations allowed per client address.
-        min_frames: the fewest frames a recording must decode to.
-        mode: ``research`` (answers and the IPIP-50, for training) or ``screening`` (a job applicant's answers;
-            completion publishes the applicant folder into ``inbox`` for the batch scoring DAG).
-        inbox: the scoring inbox (screening mode).
-        min_seconds: the page enables Stop after this long (enough for ``min_frames`` at a webcam's rate).
         on_withdraw: called with the participant id after a withdrawal removed the site's own files (the
             screening CLI erases the applicant from the results database, inbox, outbox and reports).
-        limits: what a recording may be (picture size, duration, frame rate); see ``video_check``.
-        max_checks: recordings checked at once; more are answered 503 with ``Retry-After``.
-        max_json_bytes: the largest body of any request but an answer upload.
-        body_timeout_s: a request body that sends nothing for this long is answered 408.
-        min_free_bytes: free disk space an upload needs before it is accepted (default: twice the upload limit).
-        max_open_per_address: unfinished participants one client address may hold at once.
-        admin_delay_s: a failed admin attempt waits this long, doubled for each recent failure (at most 5 s).
         on_self_report: called with the participant id and the screening self-report (the CLI records it in the
             results database's ``self_reports`` table, for ``sales-ability audit``).
 
     Raises:
         ConfigurationError: the admin token (``SALES_ABILITY_ADMIN_TOKEN``) is short or the example's placeholder.
     """
+    settings = settings or WebsiteSettings()
+    export_dir, max_upload_bytes, mode = settings.export_dir, settings.max_upload_bytes, settings.mode
+    min_seconds, retention_days, limits = settings.min_seconds, settings.retention_days, settings.limits
     check_admin_token(os.environ.get(ADMIN_TOKEN_ENV))
-    store = ParticipantStore(data_dir, mode, inbox)
-    limiter = RateLimiter(create_per_minute, create_burst)
-    limits = limits or RecordingLimits()
-    checks = threading.BoundedSemaphore(max_checks)
+    store = ParticipantStore(data_dir, mode, settings.inbox)
+    limiter = RateLimiter(settings.create_per_minute, settings.create_burst)
+    checks = threading.BoundedSemaphore(settings.max_checks)
     in_flight: set[tuple[str, int]] = set()
     in_flight_lock = threading.Lock()
-    free_needed = 2 * max_upload_bytes if min_free_bytes is None else min_free_bytes
+    free_needed = 2 * max_upload_bytes if settings.min_free_bytes is None else settings.min_free_bytes
     opened: dict[str, list[str]] = {}  # client address -> participants it created
     admin_failures: dict[str, list[float]] = {}
+    docs = settings.docs
     app = FastAPI(title="sales-ability data collection", docs_url="/api/docs" if docs else None, redoc_url=None,
                   openapi_url="/api/openapi.json" if docs else None)
-    app.add_middleware(RequestBounds, limiter=limiter, max_json_bytes=max_json_bytes, body_timeout_s=body_timeout_s)
+    app.add_middleware(RequestBounds, limiter=limiter, max_json_bytes=settings.max_json_bytes,
+                       body_timeout_s=settings.body_timeout_s)
     app.add_middleware(SecurityHeaders, docs_prefix="/api/docs" if docs else None)
     static = resources.files("sales_ability.collect").joinpath("static")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
@@ -374,7 +181,7 @@ def create_app(
         with in_flight_lock:
             still_open = [p for p in opened.get(address, []) if (store.root / p).is_dir()
                           and store.status(store.root / p)["status"] != "complete"]
-            if len(still_open) >= max_open_per_address:
+            if len(still_open) >= settings.max_open_per_address:
                 raise HTTPException(429, f"{len(still_open)} unfinished participations from this address: finish one first",
                                     headers={"Retry-After": "600"})
             pid = store.create(body.agree, dict(body.profile))
@@ -424,7 +231,7 @@ def create_app(
                 raise HTTPException(503, "too many recordings are being checked; try again in a few seconds",
                                     headers={"Retry-After": "5"})
             try:
-                recording = await run_in_threadpool(check_recording, received, min_frames, limits)
+                recording = await run_in_threadpool(check_recording, received, settings.min_frames, limits)
             except RecordingError as err:
                 raise ParticipantError(err.status, str(err)) from None
             finally:
@@ -475,7 +282,7 @@ def create_app(
         scheme, _, given = (authorization or "").partition(" ")
         if scheme != "Bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
             admin_failures[address] = [*recent, now_s]
-            await asyncio.sleep(min(5.0, admin_delay_s * 2 ** len(recent)))  # each failure answers more slowly
+            await asyncio.sleep(min(5.0, settings.admin_delay_s * 2 ** len(recent)))  # each failure answers more slowly
             raise HTTPException(401, "admin token required (Authorization: Bearer <token>)",
                                 headers={"WWW-Authenticate": "Bearer"})
 
@@ -506,54 +313,3 @@ def create_app(
     return app
 
 
-class _RedactParticipantCodes:
-    """A logging filter: participant codes in access-log lines become ``<code>`` (they outlive a withdrawal)."""
-
-    def filter(self, record) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(ID_IN_PATH.sub("<code>", a) if isinstance(a, str) else a for a in record.args)
-        return True
-
-
-def server_config(app: FastAPI, host: str, port: int, forwarded_allow_ips: str | None = None,
-                  header_timeout_s: float = 10.0):
-    """The uvicorn configuration the website runs with: proxy headers trusted only from
-    ``forwarded_allow_ips`` (none by default: ``X-Forwarded-For`` is ignored), a request whose headers do not
-    complete within ``header_timeout_s`` closed, and an access log without participant codes."""
-    import copy
-
-    import uvicorn
-    from uvicorn.config import LOGGING_CONFIG
-    from uvicorn.protocols.http.h11_impl import H11Protocol
-
-    import h11
-
-    class HeaderTimeoutH11(H11Protocol):
-        """Closes a connection whose request headers are not complete ``header_timeout_s`` after it opened
-        (or after its last response): uvicorn has no header timeout of its own."""
-
-        def _arm(self) -> None:
-            self._header_timer = self.loop.call_later(header_timeout_s, self._headers_late)
-
-        def _headers_late(self) -> None:
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-                self.transport.close()
-
-        def connection_made(self, transport) -> None:
-            super().connection_made(transport)
-            self._arm()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            self._header_timer.cancel()
-            self._arm()
-
-        def connection_lost(self, exc) -> None:
-            self._header_timer.cancel()
-            super().connection_lost(exc)
-
-    log_config = copy.deepcopy(LOGGING_CONFIG)
-    log_config.setdefault("filters", {})["redact"] = {"()": _RedactParticipantCodes}
-    log_config["handlers"]["access"]["filters"] = ["redact"]
-    return uvicorn.Config(app, host=host, port=port, http=HeaderTimeoutH11, log_config=log_config,
-                          proxy_headers=bool(forwarded_allow_ips), forwarded_allow_ips=forwarded_allow_ips or "")
