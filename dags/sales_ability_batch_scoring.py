@@ -33,7 +33,6 @@ Logic lives in `sales_ability.serving.batch`; this file only wires tasks.
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -49,12 +48,12 @@ from airflow.sdk import (
 
 if str(Path(__file__).parent) not in sys.path:  # Airflow 3 no longer puts the DAGs folder on sys.path
     sys.path.append(str(Path(__file__).parent))
-from sales_ability_common import CHAMPION_MODEL, hours, notify_failure, task_defaults  # noqa: E402 - beside this file
+from sales_ability_common import CHAMPION_MODEL, SETTINGS, hours, notify_failure, task_defaults  # noqa: E402 - beside this file
 
-PROJECT_DIR = os.environ.get("SALES_ABILITY_PROJECT", str(Path(__file__).resolve().parents[1]))
+PROJECT_DIR = str(SETTINGS.project or Path(__file__).resolve().parents[1])
 # the same settings the screening website and `applicants delete` read, so erasure reaches these folders
-DEFAULT_INBOX = os.environ.get("SALES_ABILITY_INBOX") or f"{PROJECT_DIR}/inbox"
-DEFAULT_OUTBOX = os.environ.get("SALES_ABILITY_OUTBOX") or f"{PROJECT_DIR}/outbox"
+DEFAULT_INBOX = str(SETTINGS.inbox or f"{PROJECT_DIR}/inbox")
+DEFAULT_OUTBOX = str(SETTINGS.outbox or f"{PROJECT_DIR}/outbox")
 
 
 def _params() -> dict:
@@ -86,7 +85,7 @@ def _params() -> dict:
     # bounds sized from measured times (the stack test: a shard of 2 videos in about 20 s, a merge in about 1 s)
     default_args=task_defaults(retry_delay=timedelta(minutes=2), max_retry_delay=timedelta(minutes=30),
                                execution_timeout=timedelta(minutes=15)),
-    dagrun_timeout=hours("SALES_ABILITY_BATCH_DAGRUN_TIMEOUT_H", 3),
+    dagrun_timeout=hours(SETTINGS.batch_dagrun_timeout_h),
     on_failure_callback=notify_failure,
     tags=["sales-ability", "scoring", "mlflow"],
     doc_md=__doc__,
@@ -99,7 +98,7 @@ def _params() -> dict:
         "knowledge_base": Param("", type="string",
                                 description="KB.json to rate with (empty: the knowledge base logged with the model version "
                                             "the run resolved, never a file that retraining rewrites meanwhile)"),
-        "shard_size": Param(int(os.environ.get("SALES_ABILITY_SHARD_SIZE", "8")), type="integer", minimum=1,
+        "shard_size": Param(SETTINGS.shard_size, type="integer", minimum=1,
                             description="Videos per mapped scoring task (deployment default: SALES_ABILITY_SHARD_SIZE)"),
     },
 )
@@ -133,7 +132,7 @@ def sales_ability_batch_scoring():
         return listing["shards"]
 
     # a lost worker is what a retry helps with (the shard restarts from scratch; merge is idempotent)
-    @task(max_active_tis_per_dagrun=4, execution_timeout=hours("SALES_ABILITY_SHARD_TIMEOUT_H", 1))
+    @task(max_active_tis_per_dagrun=4, execution_timeout=hours(SETTINGS.shard_timeout_h))
     def score_shard(shard: dict) -> str:
         from airflow.sdk.exceptions import AirflowFailException
 

@@ -4,10 +4,14 @@ keeps it out of DAG parsing)."""
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 from airflow.sdk import Asset
+
+from sales_ability.settings import settings
+
+# The deployment's SALES_ABILITY_* settings, read when Airflow parses the DAGs: a bad value fails the parse by name.
+SETTINGS = settings()
 
 # Updated by the retraining DAG whenever the registry's champion changes; batch scoring runs on it.
 CHAMPION_MODEL = Asset(name="sales_ability_champion", uri="sales-ability://models/champion")
@@ -24,17 +28,17 @@ def notify_failure(context: dict) -> None:
     notify(context)
 
 
-def hours(env: str, default: float) -> timedelta:
-    """A deployment's bound in hours (``env``), else ``default``."""
-    return timedelta(hours=float(os.environ.get(env) or default))
+def hours(value: float) -> timedelta:
+    """A deployment's bound in hours (one of ``SETTINGS``' ``*_h`` fields)."""
+    return timedelta(hours=value)
 
 
 def task_defaults(retry_delay: timedelta, max_retry_delay: timedelta, execution_timeout: timedelta) -> dict:
     """Owner, failure notice, a time bound and retries with exponential backoff for every task of a DAG (a
     task where no retry can help sets ``retries=0`` itself). ``SALES_ABILITY_RETRY_DELAY_S`` overrides the
     first delay for a whole deployment (`make stack-test` uses 5 s to see a retry quickly)."""
-    if os.environ.get("SALES_ABILITY_RETRY_DELAY_S"):
-        retry_delay = timedelta(seconds=float(os.environ["SALES_ABILITY_RETRY_DELAY_S"]))
+    if SETTINGS.retry_delay_s:
+        retry_delay = timedelta(seconds=SETTINGS.retry_delay_s)
     return {
         "owner": "mlops",
         "retries": 2,

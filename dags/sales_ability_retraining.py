@@ -38,7 +38,6 @@ Logic lives in `sales_ability.serving.retraining`; this file only wires tasks.
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -50,14 +49,15 @@ if str(Path(__file__).parent) not in sys.path:  # Airflow 3 no longer puts the D
     sys.path.append(str(Path(__file__).parent))
 from sales_ability_common import (  # noqa: E402 - the DAG helpers beside this file
     CHAMPION_MODEL,
+    SETTINGS,
     TRAINING_POOL,
     hours,
     notify_failure,
     task_defaults,
 )
 
-PROJECT_DIR = os.environ.get("SALES_ABILITY_PROJECT", str(Path(__file__).resolve().parents[1]))
-APPROVAL_TIMEOUT = hours("SALES_ABILITY_APPROVAL_TIMEOUT_H", 72)
+PROJECT_DIR = str(SETTINGS.project or Path(__file__).resolve().parents[1])
+APPROVAL_TIMEOUT = hours(SETTINGS.approval_timeout_h)
 
 
 def _project() -> Path:
@@ -98,7 +98,7 @@ def _champion(project: Path) -> str | None:
     # seconds; a full First Impressions repro is hours, so reproduce's bound is a deployment setting
     default_args=task_defaults(retry_delay=timedelta(minutes=5), max_retry_delay=timedelta(hours=1),
                                execution_timeout=timedelta(minutes=10)),
-    dagrun_timeout=hours("SALES_ABILITY_RETRAINING_DAGRUN_TIMEOUT_H", 20),  # ends before the next night's run
+    dagrun_timeout=hours(SETTINGS.retraining_dagrun_timeout_h),  # ends before the next night's run
     on_failure_callback=notify_failure,
     tags=["sales-ability", "training", "dvc", "mlflow"],
     doc_md=__doc__,
@@ -136,7 +136,7 @@ def sales_ability_retraining():
     # no retries: a failed repro is a code, data or params error (a killed one resumes from its finished
     # featurize shards when triggered again); the pool keeps one repro at a time across the cluster
     @task(trigger_rule="none_failed", retries=0, pool=TRAINING_POOL,
-          execution_timeout=hours("SALES_ABILITY_REPRO_TIMEOUT_H", 12))
+          execution_timeout=hours(SETTINGS.repro_timeout_h))
     def reproduce() -> str:
         from sales_ability.serving.retraining import run_dvc
 

@@ -64,8 +64,15 @@ def main_options(
     from sales_ability.quiet import VERBOSE_ENV, quiet
     from sales_ability.serving.tracking import fail_fast_tracking
 
+    from sales_ability.settings import SettingsError, settings
+
     if verbose:
         os.environ[VERBOSE_ENV] = "1"
+    try:
+        settings()  # a bad or misspelt SALES_ABILITY_* variable is refused by name before anything runs
+    except SettingsError as err:
+        console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True)
+        raise typer.Exit(2) from None
     fail_fast_tracking(tracking_timeout)
     quiet()
 
@@ -527,12 +534,10 @@ def collect_serve(
 
     if mode not in MODES:
         raise typer.BadParameter(f"--mode must be one of {', '.join(MODES)}")
-    import os
-
     from sales_ability.serving.erasure import INBOX_ENV, OUTBOX_ENV
+    from sales_ability.settings import settings
 
-    inbox = inbox or (Path(os.environ[INBOX_ENV]) if os.environ.get(INBOX_ENV) else None)
-    outbox = outbox or (Path(os.environ[OUTBOX_ENV]) if os.environ.get(OUTBOX_ENV) else None)
+    inbox, outbox = inbox or settings().inbox, outbox or settings().outbox
     if mode == "screening" and (inbox is None or outbox is None):  # a withdrawal must reach both
         raise typer.BadParameter("--mode screening needs --inbox and --outbox (the batch scoring DAG's folders, or "
                                  f"${INBOX_ENV} and ${OUTBOX_ENV}): a withdrawal erases the applicant from both")

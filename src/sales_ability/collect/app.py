@@ -83,6 +83,13 @@ def check_admin_token(token: str | None) -> None:
     if len(token) < MIN_ADMIN_TOKEN:
         raise ConfigurationError(f"{ADMIN_TOKEN_ENV} has {len(token)} characters; at least {MIN_ADMIN_TOKEN} are needed")
 
+def _admin_token() -> str | None:
+    from sales_ability.settings import settings
+
+    token = settings().admin_token
+    return token.get_secret_value() if token is not None else None
+
+
 class WebsiteSettings(BaseModel):
     """How the website runs: one object instead of twenty parameters (``collect serve``'s options fill it)."""
 
@@ -129,7 +136,7 @@ def create_app(
     settings = settings or WebsiteSettings()
     export_dir, max_upload_bytes, mode = settings.export_dir, settings.max_upload_bytes, settings.mode
     min_seconds, retention_days, limits = settings.min_seconds, settings.retention_days, settings.limits
-    check_admin_token(os.environ.get(ADMIN_TOKEN_ENV))
+    check_admin_token(_admin_token())
     store = ParticipantStore(data_dir, mode, settings.inbox)
     limiter = RateLimiter(settings.create_per_minute, settings.create_burst)
     checks = threading.BoundedSemaphore(settings.max_checks)
@@ -270,7 +277,7 @@ def create_app(
         return store.complete(participant_id)
 
     async def admin(request: Request, authorization: str | None = Header(default=None)) -> None:
-        token = os.environ.get(ADMIN_TOKEN_ENV)
+        token = _admin_token()
         if not token:
             raise HTTPException(503, f"admin is disabled: set {ADMIN_TOKEN_ENV}")
         address = request.client.host if request.client else "unknown"

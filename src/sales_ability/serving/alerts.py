@@ -16,11 +16,12 @@ one overall deadline (``TIMEOUT_S``), however slowly a server drips its reply.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
+
+from sales_ability.settings import settings
 
 WEBHOOK_ENV = "SALES_ABILITY_ALERT_WEBHOOK"
 SMTP_ENV = "SALES_ABILITY_ALERT_SMTP"
@@ -105,7 +106,8 @@ def alert_from_context(context: dict) -> Alert:
 def send_alert(alert: Alert) -> list[str]:
     """Deliver ``alert`` on every configured channel; returns the channels that took it."""
     delivered = []
-    if url := os.environ.get(WEBHOOK_ENV):
+    config = settings()
+    if url := (config.alert_webhook.get_secret_value() if config.alert_webhook else None):
         try:
             import httpx
 
@@ -114,7 +116,7 @@ def send_alert(alert: Alert) -> list[str]:
             delivered.append("webhook")
         except Exception as err:  # noqa: BLE001 - reported, never raised; the URL's path is a secret
             log.error("failure notice to the webhook at %s failed: %s", url_host(url), type(err).__name__)
-    if relay := os.environ.get(SMTP_ENV):
+    if relay := config.alert_smtp:
         try:
             within_deadline(lambda: _send_mail(alert, relay), TIMEOUT_S)
             delivered.append("email")
@@ -129,13 +131,14 @@ def _send_mail(alert: Alert, relay: str) -> None:
     import smtplib
     from email.message import EmailMessage
 
-    to = [a.strip() for a in os.environ.get(EMAIL_TO_ENV, "").split(",") if a.strip()]
+    config = settings()
+    to = config.alert_recipients
     if not to:
         raise ValueError(f"{SMTP_ENV} is set but {EMAIL_TO_ENV} names nobody")
     host, _, port = relay.rpartition(":")
     message = EmailMessage()
     message["Subject"], message["From"], message["To"] = (
-        alert.subject(), os.environ.get(EMAIL_FROM_ENV, "sales-ability@localhost"), ", ".join(to))
+        alert.subject(), config.alert_email_from, ", ".join(to))
     message.set_content(alert.text())
     with smtplib.SMTP(host or relay, int(port) if port else 25, timeout=TIMEOUT_S) as smtp:
         smtp.send_message(message)

@@ -33,6 +33,7 @@ import pandas as pd
 from sales_ability.data.face_tensors import REJECTS_FILE
 from sales_ability.errors import ConfigError, ModelError, SalesAbilityError
 from sales_ability.io_utils import content_hash, write_json_atomic
+from sales_ability.settings import settings
 
 COMPLETE_MARKER = "complete.json"  # written last into an applicant folder by the website's screening mode
 MAX_SHARDS_ENV = "SALES_ABILITY_MAX_SHARDS"
@@ -92,7 +93,7 @@ def list_new_applicants(inbox: str | Path, outbox: str | Path, shard_size: int, 
         if missing_ok:
             return {"shards": [], "waiting": [], "late": [], "rejected": [], "carried_over": 0}
         raise ScoringConfigError(f"{inbox}: inbox folder not found")
-    cap = max_shards or int(os.environ.get(MAX_SHARDS_ENV) or MAX_SHARDS)
+    cap = max_shards or settings().max_shards
     with db.engine(db.database_url(outbox.parent, database_url)).begin() as conn:
         watermark = tombstone_watermark(conn)  # anyone erased after this is skipped by the merge
         ledger = conn.execute(select(db.videos.c.content_sha256, db.videos.c.source, db.videos.c.applicant_id)).fetchall()

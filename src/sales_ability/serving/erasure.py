@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -185,7 +184,9 @@ def deployment_places(conn: Connection, runs: set[str], inbox: str | Path | None
                       outbox: str | Path | None) -> tuple[list[Path], list[Path], list[str]]:
     """Every inbox and outbox to reach: the ones given, the ones the applicant's batch runs recorded, and the
     deployment's settings (``SALES_ABILITY_INBOX``/``_OUTBOX``). Warnings name a kind of place that is unknown."""
-    inboxes, outboxes = [inbox, os.environ.get(INBOX_ENV)], [outbox, os.environ.get(OUTBOX_ENV)]
+    from sales_ability.settings import settings
+
+    inboxes, outboxes = [inbox, settings().inbox], [outbox, settings().outbox]
     if runs:
         for row in conn.execute(select(db.batch_runs.c.inbox, db.batch_runs.c.outbox).where(db.batch_runs.c.run_id.in_(runs))):
             inboxes.append(row.inbox)

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from sales_ability.io_utils import write_text_atomic
 from sales_ability.serving import results_db as db

@@ -23,7 +23,6 @@ inserts skip what exists (``ON CONFLICT DO NOTHING``), so a re-run or two merges
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -44,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 
 from sales_ability.io_utils import file_lock
+from sales_ability.settings import settings
 from sales_ability.traits import TRAITS
 
 DATABASE_URL_ENV = "SALES_ABILITY_DATABASE_URL"
@@ -137,8 +137,8 @@ def database_url(project_dir: str | Path | None = None, url: str | None = None) 
     """``url``, else ``SALES_ABILITY_DATABASE_URL``, else ``sqlite:///<project>/results.db``."""
     if url:
         return url
-    if os.environ.get(DATABASE_URL_ENV):
-        return os.environ[DATABASE_URL_ENV]
+    if url := settings().database_url:
+        return url
     return f"sqlite:///{Path(project_dir or '.').resolve() / DEFAULT_DB_FILE}"
 
 

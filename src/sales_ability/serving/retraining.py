@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from sales_ability.errors import SalesAbilityError
+from sales_ability.settings import settings
 from sales_ability.serving.tracking import project_tracking_uri
 
 
@@ -56,7 +57,7 @@ def pull_remote(project: str | Path) -> str | None:
     Raises:
         RetrainingConfigError: the variable names a remote the project's DVC config does not define.
     """
-    remote = os.environ.get(REMOTE_ENV) or None
+    remote = settings().dvc_remote
     if remote is not None:
         known = [line.split()[0] for line in run_dvc(project, "remote", "list").splitlines() if line.strip()]
         if remote not in known:
@@ -130,7 +131,7 @@ def record_outputs(project: str | Path, run_id: str) -> dict:
     commit = _git(project, "commit-tree", tree, "-p", "HEAD", "-m",
                   f"Retraining {run_id}: dvc.lock and metrics\n\nRecorded by the sales_ability_retraining DAG.", env=identity)
     _git(project, "update-ref", f"refs/heads/{branch}", commit)
-    if remote := os.environ.get(GIT_REMOTE_ENV):
+    if remote := settings().git_remote:
         _git(project, "push", remote, f"{branch}:{branch}")
     return {"branch": branch, "commit": commit, "files": files, "pushed_to": remote or None}
 
@@ -142,11 +143,8 @@ def _git_ok(project: Path) -> bool:
         return False
 
 
-APPROVAL_TIMEOUT_ENV = "SALES_ABILITY_APPROVAL_TIMEOUT_H"
-
-
 def propose_in_project(project: str | Path) -> dict:
-    """``promotion.propose`` on a project folder: its candidate, its fine-tuning manifest's validation people,
+    """``promotion.propose`` on a project folder: its candidate, its fine-tuning manifest's selection people,
     its params; ``reports/promotion/`` for the comparison.
 
     Raises:
