@@ -142,12 +142,6 @@ def database_url(project_dir: str | Path | None = None, url: str | None = None) 
     return f"sqlite:///{Path(project_dir or '.').resolve() / DEFAULT_DB_FILE}"
 
 
-def create_schema_v1(connection: Connection) -> None:
-    """Revision 0001: the tables as first defined (``migrations/versions/0001_results.py``); later revisions
-    add theirs with ``op``."""
-    metadata.create_all(connection, tables=[applicants, segments, rejects, videos, batch_runs, file_hashes])
-
-
 @cache
 def engine(url: str) -> Engine:
     """The engine for ``url``, its schema upgraded to Alembic's head once per process.

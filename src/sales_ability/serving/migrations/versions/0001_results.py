@@ -1,10 +1,14 @@
 """The results database's first schema: applicants, segments, rejects, videos, batch runs, file hashes.
 
+Frozen: the tables exactly as this revision made them, spelt out with ``op`` (never built from the package's
+metadata of the day), so every later revision starts from the same schema.
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-12-02
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0001"
@@ -14,12 +18,138 @@ depends_on = None
 
 
 def upgrade() -> None:
-    from sales_ability.serving.results_db import create_schema_v1
-
-    create_schema_v1(op.get_bind())
+    op.create_table(
+        "applicants",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("applicant_id", sa.String(200), nullable=False, index=True),
+        sa.Column("answers", sa.Integer()),
+        sa.Column("segments", sa.Integer()),
+        sa.Column("face_share", sa.Float()),
+        sa.Column("openness", sa.Float()),
+        sa.Column("conscientiousness", sa.Float()),
+        sa.Column("extraversion", sa.Float()),
+        sa.Column("agreeableness", sa.Float()),
+        sa.Column("neuroticism", sa.Float()),
+        sa.Column("openness_low", sa.Float()),
+        sa.Column("openness_high", sa.Float()),
+        sa.Column("conscientiousness_low", sa.Float()),
+        sa.Column("conscientiousness_high", sa.Float()),
+        sa.Column("extraversion_low", sa.Float()),
+        sa.Column("extraversion_high", sa.Float()),
+        sa.Column("agreeableness_low", sa.Float()),
+        sa.Column("agreeableness_high", sa.Float()),
+        sa.Column("neuroticism_low", sa.Float()),
+        sa.Column("neuroticism_high", sa.Float()),
+        sa.Column("score_openness", sa.Integer()),
+        sa.Column("score_conscientiousness", sa.Integer()),
+        sa.Column("score_extraversion", sa.Integer()),
+        sa.Column("score_agreeableness", sa.Integer()),
+        sa.Column("score_neuroticism", sa.Integer()),
+        sa.Column("score_openness_low", sa.Integer()),
+        sa.Column("score_openness_high", sa.Integer()),
+        sa.Column("score_conscientiousness_low", sa.Integer()),
+        sa.Column("score_conscientiousness_high", sa.Integer()),
+        sa.Column("score_extraversion_low", sa.Integer()),
+        sa.Column("score_extraversion_high", sa.Integer()),
+        sa.Column("score_agreeableness_low", sa.Integer()),
+        sa.Column("score_agreeableness_high", sa.Integer()),
+        sa.Column("score_neuroticism_low", sa.Integer()),
+        sa.Column("score_neuroticism_high", sa.Integer()),
+        sa.Column("sales_score", sa.Float()),
+        sa.Column("sales_score_low", sa.Float()),
+        sa.Column("sales_score_high", sa.Float()),
+        sa.Column("model_uri", sa.Text()),
+        sa.Column("model_version", sa.String(64), nullable=False),
+        sa.Column("knowledge_base", sa.String(32)),
+        sa.Column("scored_at", sa.String(40)),
+        sa.Column("batch_run_id", sa.String(250)),
+        sa.UniqueConstraint("applicant_id", "model_version", name="uq_applicant_version"),
+    )
+    op.create_table(
+        "segments",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("clip_id", sa.String(250), nullable=False),
+        sa.Column("applicant_id", sa.String(200), nullable=False, index=True),
+        sa.Column("source", sa.Text()),
+        sa.Column("content_sha256", sa.String(64), nullable=False),
+        sa.Column("start_s", sa.Float()),
+        sa.Column("end_s", sa.Float()),
+        sa.Column("openness", sa.Float()),
+        sa.Column("conscientiousness", sa.Float()),
+        sa.Column("extraversion", sa.Float()),
+        sa.Column("agreeableness", sa.Float()),
+        sa.Column("neuroticism", sa.Float()),
+        sa.Column("openness_low", sa.Float()),
+        sa.Column("openness_high", sa.Float()),
+        sa.Column("conscientiousness_low", sa.Float()),
+        sa.Column("conscientiousness_high", sa.Float()),
+        sa.Column("extraversion_low", sa.Float()),
+        sa.Column("extraversion_high", sa.Float()),
+        sa.Column("agreeableness_low", sa.Float()),
+        sa.Column("agreeableness_high", sa.Float()),
+        sa.Column("neuroticism_low", sa.Float()),
+        sa.Column("neuroticism_high", sa.Float()),
+        sa.Column("score_openness", sa.Integer()),
+        sa.Column("score_conscientiousness", sa.Integer()),
+        sa.Column("score_extraversion", sa.Integer()),
+        sa.Column("score_agreeableness", sa.Integer()),
+        sa.Column("score_neuroticism", sa.Integer()),
+        sa.Column("sales_score", sa.Float()),
+        sa.Column("sales_score_low", sa.Float()),
+        sa.Column("sales_score_high", sa.Float()),
+        sa.Column("face_share", sa.Float()),
+        sa.Column("strip_png", sa.LargeBinary()),
+        sa.Column("model_uri", sa.Text()),
+        sa.Column("model_version", sa.String(64), nullable=False),
+        sa.Column("knowledge_base", sa.String(32)),
+        sa.Column("scored_at", sa.String(40)),
+        sa.Column("batch_run_id", sa.String(250)),
+        sa.UniqueConstraint("content_sha256", "clip_id", "model_version", name="uq_segment_version"),
+    )
+    op.create_table(
+        "rejects",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("source", sa.Text(), nullable=False),
+        sa.Column("clip_id", sa.String(250), nullable=False),
+        sa.Column("reason", sa.Text()),
+        sa.Column("applicant_id", sa.String(200), index=True),
+        sa.Column("batch_run_id", sa.String(250)),
+        sa.UniqueConstraint("source", "clip_id", name="uq_reject"),
+    )
+    op.create_table(
+        "videos",
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("content_sha256", sa.String(64), nullable=False, index=True),
+        sa.Column("source", sa.Text(), nullable=False),
+        sa.Column("outcome", sa.String(16), nullable=False),
+        sa.Column("reason", sa.Text()),
+        sa.Column("applicant_id", sa.String(200), nullable=False, index=True),
+        sa.Column("batch_run_id", sa.String(250)),
+        sa.Column("recorded_at", sa.String(40)),
+        sa.UniqueConstraint("content_sha256", "applicant_id", name="uq_video_applicant"),
+    )
+    op.create_table(
+        "batch_runs",
+        sa.Column("run_id", sa.String(250), primary_key=True),
+        sa.Column("finished_at", sa.String(40)),
+        sa.Column("model_uri", sa.Text()),
+        sa.Column("model_version", sa.String(200)),
+        sa.Column("knowledge_base", sa.String(32)),
+        sa.Column("applicants_new", sa.Integer()),
+        sa.Column("segments_new", sa.Integer()),
+        sa.Column("videos_rejected_new", sa.Integer()),
+        sa.Column("merge_seconds", sa.Float()),
+    )
+    op.create_table(
+        "file_hashes",
+        sa.Column("path", sa.String(1000), primary_key=True),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("mtime_ns", sa.BigInteger(), nullable=False),
+        sa.Column("inode", sa.BigInteger(), nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+    )
 
 
 def downgrade() -> None:
-    from sales_ability.serving.results_db import metadata
-
-    metadata.drop_all(op.get_bind())
+    for name in ('file_hashes', 'batch_runs', 'videos', 'rejects', 'segments', 'applicants'):
+        op.drop_table(name)

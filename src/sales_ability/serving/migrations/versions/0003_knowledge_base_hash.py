@@ -17,8 +17,8 @@ TABLES = ("applicants", "segments")
 
 
 def upgrade() -> None:
-    # revision 0001 creates its tables from the package's current metadata, so a new database has the
-    # column already; a database made by an earlier release gets it here
+    # a database made before revision 0001 was frozen (it built its tables from the package's metadata of the
+    # day) may have the column already
     existing = sa.inspect(op.get_bind())
     for table in TABLES:
         if "knowledge_base_sha256" not in {c["name"] for c in existing.get_columns(table)}:

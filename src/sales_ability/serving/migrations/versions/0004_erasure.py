@@ -36,7 +36,7 @@ def upgrade() -> None:
     existing = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("batch_runs")}
     with op.batch_alter_table("batch_runs") as batch:
         for name in ("inbox", "outbox"):
-            if name not in existing:  # 0001 builds from today's metadata: a new database has them already
+            if name not in existing:  # a database made before 0001 was frozen may have them already
                 batch.add_column(sa.Column(name, sa.Text))
 
 
