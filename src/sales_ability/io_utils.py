@@ -26,7 +26,10 @@ _UMASK = _read_umask()  # read per write, a thread creating a file meanwhile wou
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder; rename it onto ``path`` only on success."""
+    """Yield a temporary path in the target's folder; rename it onto ``path`` only on success.
+
+    The file is flushed to disk before the rename and the folder after it, so a power cut leaves the old file
+    or the whole new one, never a renamed but empty ``model.keras``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -36,10 +39,21 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp_path
         if tmp_path.exists():  # mkstemp makes the file 0600; give it the mode a plain open() would
             tmp_path.chmod(0o666 & ~_UMASK)
+            _fsync(tmp_path)
         os.replace(tmp_path, path)
+        _fsync(path.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a folder's entries') data to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
