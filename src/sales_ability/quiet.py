@@ -1,17 +1,21 @@
 """Keep third-party start-up noise off the terminal: the CLI and the DVC stage scripts call ``quiet()``.
 
-TensorFlow prints its absl and oneDNN lines from C++ before any setting is read, FFmpeg prints container
-warnings ("moov atom not found") from C, MLflow logs and draws download progress bars. ``quiet()`` points
-the process's file descriptor 2 at /dev/null, so native libraries (and spawned workers, which inherit it)
-print nothing, while Python's ``sys.stderr`` moves to a copy of the original descriptor: our own messages,
-rich progress and error messages still reach the terminal. ``--verbose`` (or ``SALES_ABILITY_VERBOSE=1``)
-skips all of it.
+Each library is switched off by its own setting where it has one: OpenCV's and FFmpeg's log levels, MLflow's
+progress bars and log level, Python warnings and loggers. TensorFlow has none for the lines it writes from
+C++ before any setting is read ("All log messages before absl::InitializeLog()", oneDNN's notice), so file
+descriptor 2 passes through a filter process that drops exactly those informational absl lines and lets
+everything else through: a native crash, FFmpeg's errors and anything unknown still reach the log of an
+unattended Airflow run (the filter outlives a crashing process and drains what it wrote). ``faulthandler``
+prints a Python traceback on a native crash. Our own messages and rich progress go straight to the terminal.
+``--verbose`` (or ``SALES_ABILITY_VERBOSE=1``) skips all of it.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
+import subprocess
 import sys
 import warnings
 
@@ -25,6 +29,16 @@ _QUIET_SETTINGS = {
     "PYTHONWARNINGS": "ignore",
 }
 _NOISY_LOGGERS = ("mlflow", "absl", "tensorflow", "keras", "alembic", "urllib3", "h5py")
+# absl's informational lines ("I1203 13:07:26.123456   42 port.cc:153] ...") and its pre-initialisation notice
+_FILTER = r"""
+import re, sys
+noise = re.compile(rb"I\d{4} \d+:\d+:\d+\.\d+ +\d+ [\w.]+:\d+\] |WARNING: All log messages before absl::InitializeLog")
+out = sys.stdout.buffer
+for line in sys.stdin.buffer:
+    if not noise.match(line):
+        out.write(line)
+        out.flush()
+"""
 _done = False
 
 
@@ -46,9 +60,13 @@ def quiet() -> None:
     try:
         sys.stderr.flush()
         terminal = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
+        read_end, write_end = os.pipe()
+        subprocess.Popen([sys.executable, "-S", "-c", _FILTER], stdin=read_end, stdout=terminal,
+                         stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True)
+        os.close(read_end)
+        os.dup2(write_end, 2)  # native writers (and spawned workers, which inherit it) go through the filter
+        os.close(write_end)
         sys.stderr = os.fdopen(terminal, "w", buffering=1, encoding="utf-8", errors="replace")
+        faulthandler.enable(file=sys.stderr)
     except (OSError, ValueError):  # no real descriptor 2 (an embedding host): keep the streams as they are
         pass
