@@ -25,12 +25,14 @@ class SplitFractions(_Strict):
     train: float = Field(0.6, gt=0, lt=1)
     validation: float = Field(0.2, ge=0, lt=1)
     test: float = Field(0.2, gt=0, lt=1)
+    # people kept apart for choosing between models (promotion): never trained, stopped or calibrated on
+    selection: float = Field(0.0, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> SplitFractions:
-        total = self.train + self.validation + self.test
+        total = self.train + self.validation + self.selection + self.test
         if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"train + validation + test must be 1, got {total:g}")
+            raise ValueError(f"train + validation + selection + test must be 1, got {total:g}")
         return self
 
 

@@ -101,14 +101,18 @@ def test_repro_trains_evaluates_and_registers(reproduced: tuple[Path, dict]) -> 
     assert champion.tags["test_mean_accuracy"] == f"{test['mean_accuracy']:.6f}"
     assert "decision support" in champion.description.lower()
     assert champion.tags["decided_by"] == "test session" and champion.tags["decision"].startswith("approved")
-    assert champion.run_id == json.loads((root / "models/candidate.json").read_text())["run_id"]
+    candidate = json.loads((root / "models/candidate.json").read_text())
+    assert champion.run_id == candidate["run_id"] and champion.source == f"models:/{candidate['model_id']}"
+    assert client.get_logged_model(candidate["model_id"]).source_run_id == candidate["run_id"]  # a LoggedModel
     assert int(champion.tags["selection_people"]) >= 1 and "challenger" not in client.get_registered_model("sales-ability").aliases
     compared = json.loads((root / "reports/promotion/comparison.json").read_text())
     test_people = set(predictions["participant_id"])
     assert compared["candidate"]["people"] >= 1 and compared["champion"] is None  # the first: nobody to compare with
     manifest_split = pd.read_csv(root / "data/manifests/finetune.csv", dtype={"participant_id": str})
-    selection = set(manifest_split.loc[manifest_split["split"] == "validation", "participant_id"])
-    assert selection and not selection & test_people  # chosen on people test never sees
+    selection = set(manifest_split.loc[manifest_split["split"] == "selection", "participant_id"])
+    stopping = set(manifest_split.loc[manifest_split["split"] == "validation", "participant_id"])
+    assert compared["selection_split"] == "selection" and compared["candidate"]["people"] == len(selection)
+    assert selection and not selection & (test_people | stopping)  # chosen on people test and training never see
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     runs = mlflow.search_runs(experiment_names=["sales-ability"])
     assert {"train", "finetune", "evaluate", "fit_thresholds", "rate"} <= set(runs["tags.mlflow.runName"])

@@ -3,6 +3,7 @@ resolves with its knowledge base, and serves applicant scores over HTTP with `ml
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import mlflow
+from mlflow.entities import LoggedModelStatus
 import pandas as pd
 import pytest
 
@@ -22,8 +24,9 @@ from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_ba
 
 @pytest.fixture()
 def champion(tiny_model: Path, tmp_path: Path, isolated_mlflow: str) -> dict:
-    """The tiny model built into an MLflow Model, logged and registered as the champion."""
-    from sales_ability.serving.mlflow_model import build_mlflow_model
+    """The tiny model built into an MLflow Model, logged as a LoggedModel (as the evaluate stage does) and
+    registered as the champion."""
+    from sales_ability.serving.mlflow_model import build_mlflow_model, log_mlflow_model
     from tests.registry_helpers import approve_as_champion
     from sales_ability.serving.tracking import EXPERIMENT
 
@@ -35,8 +38,15 @@ def champion(tiny_model: Path, tmp_path: Path, isolated_mlflow: str) -> dict:
     mlflow.set_tracking_uri(isolated_mlflow)
     mlflow.set_experiment(EXPERIMENT)
     with mlflow.start_run() as run:
-        mlflow.log_artifacts(str(folder), artifact_path="model")
-    version = approve_as_champion(run.info.run_id)
+        model_id = log_mlflow_model(tiny_model.parent, kb_file, "# card", ["answer_1.webm"], {"test_mean_accuracy": "0.9"})
+    logged = mlflow.get_logged_model(model_id)  # in the experiment's Models tab, tied to its run
+    assert logged.status == LoggedModelStatus.READY
+    assert logged.source_run_id == run.info.run_id and logged.tags["test_mean_accuracy"] == "0.9"
+    assert [o.model_id for o in mlflow.get_run(run.info.run_id).outputs.model_outputs] == [model_id]
+    version = approve_as_champion(run.info.run_id, model_id=model_id)
+    assert mlflow.MlflowClient().get_model_version("sales-ability", version).source == f"models:/{model_id}"
+    linked = json.loads(mlflow.get_logged_model(model_id).tags["mlflow.modelVersions"])
+    assert linked == [{"name": "sales-ability", "version": version}]  # the Models tab shows the registered version
     return {"version": version, "kb_sha256": content_hash(kb_file), "tracking": isolated_mlflow}
 
 

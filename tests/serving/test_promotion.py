@@ -17,9 +17,11 @@ from sales_ability.serving.promotion import (
     Candidate,
     PromotionBlocked,
     compare,
+    comparison_markdown,
     decide,
     propose,
     register_candidate,
+    selection_split,
     write_candidate,
 )
 from sales_ability.serving.tracking import EXPERIMENT, tracking_uri
@@ -115,8 +117,9 @@ def test_a_knowledge_base_only_candidate_with_other_settings_is_compared_and_pro
         folder.mkdir(parents=True)
         shutil.copy(clip, folder / "answer_1.mp4")
         rows.append({"clip_id": f"person{i}_c0", "source": str(folder / "answer_1.mp4"), "participant_id": f"person{i}",
-                     "split": "validation", **{t: 0.3 + 0.1 * i for t in TRAITS}})
+                     "split": "selection", **{t: 0.3 + 0.1 * i for t in TRAITS}})
     rows.append({**rows[0], "participant_id": "tester", "split": "test"})  # never part of the choice
+    rows.append({**rows[1], "participant_id": "stopper", "split": "validation"})  # early stopping's: not chosen on
     pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
     write_candidate(tmp_path / "candidate.json", candidate_run, "model", {"mean_accuracy": 0.9}, "sales-ability")
 
@@ -126,7 +129,11 @@ def test_a_knowledge_base_only_candidate_with_other_settings_is_compared_and_pro
     assert compared["candidate"]["featurize"]["clip_seconds"] == 6.0 and compared["champion"]["featurize"]["clip_seconds"] == 4.0
     assert compared["candidate"]["knowledge_base_sha256"] != compared["champion"]["knowledge_base_sha256"]
     assert "cannot say yes" in compared["gates"]["audit"]["why"] and not proposal["eligible"]  # 4 people: no audit
+    assert compared["selection_split"] == "selection"
     assert "| people scored (selection split) | 4 | 4 |" in (tmp_path / "promotion" / "comparison.md").read_text()
+    no_selection = pd.DataFrame(rows).replace({"split": {"selection": "validation"}})
+    assert selection_split(no_selection) == "validation"  # a split without a selection share: said, not hidden
+    assert "lean optimistic" in comparison_markdown({**compared, "selection_split": "validation"}, "2")
     client = MlflowClient(tracking_uri())
     tags = client.get_model_version("sales-ability", proposal["version"]).tags
     assert tags["selection_people"] == "4" and tags["decision"] == "awaiting" and tags["compared_with"] == champion

@@ -1,4 +1,7 @@
-"""Train/validation/test splits of a clip manifest.
+"""Train/validation/selection/test splits of a clip manifest.
+
+``selection`` (empty unless its fraction is set) holds the people promotion compares models on: the
+validation people are used for early stopping and calibration, test is reported and never used to choose.
 
 ``by_participant`` never puts one person in two splits. ``paper_2_1_1`` reproduces the paper, which sent
 each participant's 4 clips 2/1/1 to train/validation/test: the same person is then in every split, so its
@@ -33,10 +36,12 @@ def split_by_participant(
     nearest to that split's share moved into it, so every split with a fraction has somebody.
     """
     participants = sorted(manifest["participant_id"].astype(str).unique())
-    if len(participants) < 3:
-        raise DatasetError(f"by_participant needs at least 3 participants, found {len(participants)}")
-    bounds = {"train": (0.0, fractions.train), "validation": (fractions.train, fractions.train + fractions.validation),
-              "test": (fractions.train + fractions.validation, 1.0)}
+    edges = np.cumsum([fractions.train, fractions.validation, fractions.selection])
+    bounds = {"train": (0.0, edges[0]), "validation": (edges[0], edges[1]), "selection": (edges[1], edges[2]),
+              "test": (edges[2], 1.0)}
+    needed = max(3, sum(hi > lo for lo, hi in bounds.values()))
+    if len(participants) < needed:
+        raise DatasetError(f"by_participant needs at least {needed} participants, found {len(participants)}")
     place = {p: stable_unit(p, seed) for p in participants}
     assignment = {p: next(s for s, (lo, hi) in bounds.items() if u < hi or s == "test") for p, u in place.items()}
     for split, (lo, hi) in bounds.items():

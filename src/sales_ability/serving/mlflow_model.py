@@ -1,6 +1,7 @@
 """The champion as an MLflow Model: one folder that carries everything serving needs.
 
-Layout (what ``build_mlflow_model`` writes and the evaluate stage logs as the run's ``model`` artifact)::
+Layout (what ``build_mlflow_model`` writes; ``log_mlflow_model`` logs it as a LoggedModel of the evaluate run, so it
+shows in the experiment's Models tab and registers from ``models:/<model_id>``)::
 
     MLmodel                      flavors: python_function (ApplicantScorer) and keras
     python_model.pkl             the ApplicantScorer (pickled by reference to the package in code/)
@@ -201,9 +202,40 @@ def signature():
                           params=ParamSchema([ParamSpec("coverage", "double", 0.9), ParamSpec("token", "string", "")]))
 
 
-def build_mlflow_model(model_dir: Path, kb_file: Path, card: str, dest: Path, example_paths: list[str]) -> Path:
+def log_mlflow_model(model_dir: Path, kb_file: Path, card: str, example_paths: list[str], tags: dict[str, str]) -> str:
+    """Log the MLflow Model of ``build_mlflow_model`` as a LoggedModel of the active run; returns its model id.
+
+    MLflow 3's own steps for a model whose folder is built by hand (``log_model`` would drop the keras flavor
+    added beside the pyfunc): initialise the LoggedModel, write its id into ``MLmodel``, upload the folder,
+    record it as the run's output and mark it READY (FAILED when anything on the way fails)."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.entities import LoggedModelOutput
+
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("log_mlflow_model needs an active MLflow run")
+    logged = mlflow.initialize_logged_model(name="model", source_run_id=run.info.run_id, model_type="sales-ability",
+                                            tags=tags)
+    try:
+        with tempfile.TemporaryDirectory(prefix="mlflow-model-") as tmp:
+            folder = build_mlflow_model(model_dir, kb_file, card, Path(tmp) / "model", example_paths,
+                                        model_id=logged.model_id, run_id=run.info.run_id)
+            client = MlflowClient()
+            client.log_model_artifacts(logged.model_id, str(folder))
+            client.log_outputs(run.info.run_id, [LoggedModelOutput(logged.model_id, step=0)])
+    except BaseException:
+        mlflow.finalize_logged_model(logged.model_id, "FAILED")
+        raise
+    mlflow.finalize_logged_model(logged.model_id, "READY")
+    return logged.model_id
+
+
+def build_mlflow_model(model_dir: Path, kb_file: Path, card: str, dest: Path, example_paths: list[str],
+                       model_id: str | None = None, run_id: str | None = None) -> Path:
     """Write the MLflow Model folder ``dest`` from a trained model folder (``model.keras`` and its contract),
-    the knowledge base and the model card; ``example_paths`` make the input example."""
+    the knowledge base and the model card; ``example_paths`` make the input example. ``model_id`` and ``run_id``
+    (a LoggedModel's) are written into ``MLmodel``."""
     import keras
     import mlflow
 
@@ -224,6 +256,7 @@ def build_mlflow_model(model_dir: Path, kb_file: Path, card: str, dest: Path, ex
                 str(dest), python_model=ApplicantScorer(), artifacts={SERVING_ARTIFACT: str(serving)},
                 signature=signature(), input_example=pd.DataFrame({INPUT_COLUMN: example_paths[:2]}),
                 pip_requirements=_requirements(), code_paths=[str(Path(__file__).resolve().parents[1])],
+                mlflow_model=mlflow.models.Model(model_id=model_id, run_id=run_id) if model_id else None,
             )
     # the same network under the keras flavor: mlflow.keras.load_model reads <data>/model.keras
     meta = mlflow.models.Model.load(str(dest / "MLmodel"))

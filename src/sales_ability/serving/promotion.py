@@ -49,22 +49,24 @@ class AlreadyDecided(SalesAbilityError):
 
 @dataclass(frozen=True)
 class Candidate:
-    """What the evaluate stage built: the run that logged the MLflow Model and its test figures."""
+    """What the evaluate stage built: the run that logged the MLflow Model (its LoggedModel's id; a model logged
+    as plain run artifacts has none and is found at ``artifact_path``) and its test figures."""
 
     run_id: str
     artifact_path: str
     test_mean_accuracy: float
     model_name: str
+    model_id: str = ""
 
     @property
     def source(self) -> str:
-        return f"runs:/{self.run_id}/{self.artifact_path}"
+        return f"models:/{self.model_id}" if self.model_id else f"runs:/{self.run_id}/{self.artifact_path}"
 
 
-def write_candidate(path: Path, run_id: str, artifact_path: str, test: dict, model_name: str) -> Path:
+def write_candidate(path: Path, run_id: str, artifact_path: str, test: dict, model_name: str, model_id: str = "") -> Path:
     """``models/candidate.json``: the candidate the evaluate stage logged (no registry is touched)."""
-    write_json_atomic(path, {"run_id": run_id, "artifact_path": artifact_path, "model_name": model_name,
-                             "test_mean_accuracy": round(float(test["mean_accuracy"]), 6)})
+    write_json_atomic(path, {"run_id": run_id, "model_id": model_id, "artifact_path": artifact_path,
+                             "model_name": model_name, "test_mean_accuracy": round(float(test["mean_accuracy"]), 6)})
     return path
 
 
@@ -76,14 +78,21 @@ def read_candidate(path: Path) -> Candidate:
     """
     try:
         data = json.loads(Path(path).read_text())
-        return Candidate(data["run_id"], data["artifact_path"], float(data["test_mean_accuracy"]), data["model_name"])
+        return Candidate(data["run_id"], data["artifact_path"], float(data["test_mean_accuracy"]), data["model_name"],
+                         data.get("model_id", ""))
     except FileNotFoundError:
         raise ModelError(f"{path}: no candidate yet (run `dvc repro`: the evaluate stage writes it)") from None
     except (KeyError, ValueError, TypeError) as err:
         raise ModelError(f"{path}: not a candidate file ({err})") from None
 
 
-def selection_people(manifest: pd.DataFrame, split: str = "validation", root: Path | None = None) -> dict[str, dict]:
+def selection_split(manifest: pd.DataFrame) -> str:
+    """The split promotion compares on: ``selection`` (people nothing was trained, stopped or calibrated on) where
+    the manifest has one, else ``validation`` (a dataset split without a selection share; the comparison says so)."""
+    return "selection" if (manifest["split"] == "selection").any() else "validation"
+
+
+def selection_people(manifest: pd.DataFrame, split: str = "selection", root: Path | None = None) -> dict[str, dict]:
     """Per participant of ``split``: their recordings (each answer once; a relative path is the project
     ``root``'s, whatever the current folder) and their label traits."""
     part = manifest[manifest["split"] == split]
@@ -167,7 +176,8 @@ def compare(candidate: dict, champion: dict | None, nominal: float, tolerance: f
 def comparison_markdown(comparison: dict, version: str) -> str:
     """The comparison as a person reads it (the HITL form's body, the artifact in MLflow)."""
     cand, champ = comparison["candidate"], comparison["champion"]
-    rows = [("people scored (selection split)", "people"), ("sales score Spearman with labels", "sales_score_spearman"),
+    split = comparison.get("selection_split", "selection")
+    rows = [(f"people scored ({split} split)", "people"), ("sales score Spearman with labels", "sales_score_spearman"),
             ("interval coverage per person", "coverage"), ("coverage 95% interval", "coverage_ci95"),
             ("Eq. 1 per person", "eq1_mean_accuracy"), ("lowest impact ratio", "lowest_impact_ratio"),
             ("model version", "version"), ("knowledge base sha256", "knowledge_base_sha256")]
@@ -177,8 +187,24 @@ def comparison_markdown(comparison: dict, version: str) -> str:
                "A gate fails: approving needs an override with a reason.")
     return (f"## Candidate version {version} against the champion\n\nEach model scored the selection people's own "
             f"answers with its own featurize settings and knowledge base, as a recruiter would receive them. These "
-            f"people were never in the test split, and test figures were not used to choose. Few people: read the "
-            f"intervals.\n\n| | candidate | champion |\n| --- | --- | --- |\n{table}\n\n{gates}\n\n{verdict}\n")
+            f"people were never in the test split, and test figures were not used to choose. {_split_note(split)} "
+            f"Few people: read the intervals.\n\n| | candidate | champion |\n| --- | --- | --- |\n{table}\n\n{gates}\n\n{verdict}\n")
+
+
+def _split_note(split: str) -> str:
+    if split == "selection":
+        return "Nothing was trained, stopped early or calibrated on them."
+    return ("They are the validation people, whom training also used for early stopping and calibration (this "
+            "dataset's split has no selection share): the candidate's figures lean optimistic.")
+
+
+def _link_logged_model(client, model_id: str, name: str, version: str) -> None:
+    """The LoggedModel's record of its registered versions (the tag ``mlflow.register_model`` keeps, which the
+    Models tab shows), appended to."""
+    from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
+
+    known = json.loads(client.get_logged_model(model_id).tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
+    client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps([*known, {"name": name, "version": version}])})
 
 
 def register_candidate(candidate: Candidate, tracking: str | None = None) -> str:
@@ -199,8 +225,14 @@ def register_candidate(candidate: Candidate, tracking: str | None = None) -> str
     if existing:
         version = str(existing[0].version)
     else:
-        source = f"{client.get_run(candidate.run_id).info.artifact_uri}/{candidate.artifact_path}"
-        version = str(client.create_model_version(name, source=source, run_id=candidate.run_id).version)
+        if candidate.model_id:  # a LoggedModel: the version's source is models:/<model_id>
+            created = client.create_model_version(name, source=candidate.source, run_id=candidate.run_id,
+                                                  model_id=candidate.model_id)
+            _link_logged_model(client, candidate.model_id, name, str(created.version))
+        else:
+            source = f"{client.get_run(candidate.run_id).info.artifact_uri}/{candidate.artifact_path}"
+            created = client.create_model_version(name, source=source, run_id=candidate.run_id)
+        version = str(created.version)
         try:
             card = client.download_artifacts(candidate.run_id, "model_card.md")
             client.update_model_version(name, version, description=Path(card).read_text())
@@ -235,9 +267,10 @@ def propose(candidate_file: Path, manifest_file: Path, nominal: float, tolerance
         raise AlreadyDecided(f"candidate version {version} was {decided['decision']} by {decided.get('decided_by', '?')}: "
                              "nothing new to decide (train again to get a new candidate)")
     manifest = pd.read_csv(manifest_file, dtype={"participant_id": str, "clip_id": str})
-    people = selection_people(manifest, root=Path(root).resolve() if root is not None else Path.cwd())
+    split = selection_split(manifest)
+    people = selection_people(manifest, split, root=Path(root).resolve() if root is not None else Path.cwd())
     if not people:
-        raise ModelError(f"{manifest_file}: no participant in the validation split to compare on")
+        raise ModelError(f"{manifest_file}: no participant in the selection or validation split to compare on")
     # the audit's categories: the self-reports beside the participants' folders (the demo's synthetic ones)
     raw_dirs = sorted({Path(v).parent.parent for p in people.values() for v in p["videos"]})
     reports = pd.concat([read_self_reports(d) for d in raw_dirs if d.is_dir()] or [pd.DataFrame(columns=["participant_id"])])
@@ -245,7 +278,7 @@ def propose(candidate_file: Path, manifest_file: Path, nominal: float, tolerance
     figures = served_figures(f"models:/{name}/{version}", people, reports, nominal, tracking)
     before = champion_version(name, tracking)
     champion = served_figures(f"models:/{name}/{before}", people, reports, nominal, tracking) if before else None
-    comparison = {**compare(figures, champion, nominal, tolerance), "candidate_version": version,
+    comparison = {**compare(figures, champion, nominal, tolerance), "selection_split": split, "candidate_version": version,
                   "champion_version": before, "compared_at": _now()}
     markdown = comparison_markdown(comparison, version)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -254,7 +287,7 @@ def propose(candidate_file: Path, manifest_file: Path, nominal: float, tolerance
     client = MlflowClient(tracking, registry_uri=tracking)
     for file in ("comparison.json", "comparison.md"):
         client.log_artifact(candidate.run_id, str(out_dir / file), artifact_path="promotion")
-    tags = {"selection_people": figures["people"], "selection_sales_spearman": figures["sales_score_spearman"],
+    tags = {"selection_people": figures["people"], "selection_split": split, "selection_sales_spearman": figures["sales_score_spearman"],
             "selection_coverage": figures["coverage"], "selection_eq1": figures["eq1_mean_accuracy"],
             "lowest_impact_ratio": figures["lowest_impact_ratio"], "eligible": comparison["eligible"],
             "compared_with": before or "none", "decision": "awaiting"}

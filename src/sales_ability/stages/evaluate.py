@@ -111,26 +111,25 @@ def run_evaluate(
                                     f"test: mean accuracy {test['mean_accuracy']:.4f} "
                                     f"(baseline {test['baseline_mean_accuracy']:.4f})")
     examples = list(dict.fromkeys(predictions["source"].astype(str)))[:2]
-    run_id = log_candidate(model_dir, faces, report, [metrics_file, predictions_file, applicants_file, figure], params,
-                           kb_file, examples)
+    run_id, model_id = log_candidate(model_dir, faces, report, [metrics_file, predictions_file, applicants_file, figure],
+                                     params, kb_file, examples)
     if candidate_file is not None:
         from sales_ability.serving.promotion import write_candidate
 
-        write_candidate(candidate_file, run_id, "model", report["test"], params.registry.model_name)
+        write_candidate(candidate_file, run_id, "model", report["test"], params.registry.model_name, model_id)
     report["candidate_run_id"] = run_id
     return report
 
 
 def log_candidate(model_dir: Path, faces: Path, report: dict, files: list[Path], params: Params, kb_file: Path,
-                  example_paths: list[str]) -> str:
+                  example_paths: list[str]) -> tuple[str, str]:
     """One MLflow run: the metrics, ``files``, the model card and the MLflow Model with its serving contract
     (``serving.mlflow_model``: the network, label means, featurize settings, calibration, knowledge base,
-    signature, input example). No registry is touched. Returns the run's id."""
-    import tempfile
-
+    signature, input example) as the run's LoggedModel. No registry is touched. Returns the run's and the
+    model's ids."""
     import mlflow
 
-    from sales_ability.serving.mlflow_model import build_mlflow_model
+    from sales_ability.serving.mlflow_model import log_mlflow_model
     from sales_ability.serving.registry import model_card
     from sales_ability.serving.tracking import (
         dvc_tags,
@@ -153,8 +152,7 @@ def log_candidate(model_dir: Path, faces: Path, report: dict, files: list[Path],
             "test": f"{params.finetune.dataset} test split",
         }, params.effective_preset())
         mlflow.log_text(card, "model_card.md")
-        with tempfile.TemporaryDirectory(prefix="mlflow-model-") as tmp:
-            mlflow.log_artifacts(str(build_mlflow_model(model_dir, kb_file, card, Path(tmp) / "model", example_paths)),
-                                 artifact_path="model")
+        model_id = log_mlflow_model(model_dir, kb_file, card, example_paths,
+                                    tags={"test_mean_accuracy": f"{report['test']['mean_accuracy']:.6f}"})
         mlflow.set_tag("candidate", "awaiting proposal: sales-ability promote propose")
-    return run.info.run_id
+    return run.info.run_id, model_id
