@@ -43,7 +43,9 @@ _done = False
 
 
 def verbose_requested() -> bool:
-    return os.environ.get(VERBOSE_ENV, "") not in ("", "0", "false")
+    from sales_ability.settings import settings
+
+    return settings().verbose
 
 
 def quiet() -> None:

@@ -7,8 +7,9 @@ import ast
 from tests.conftest import REPO
 
 PACKAGE = REPO / "src" / "sales_ability"
-# lower ranks never import higher ones; the shared basics (config, errors, io_utils, traits, quiet) are 0
-RANKS = {"collect": 1, "data": 1, "model": 2, "knowledge": 3, "serving": 4, "stages": 5,
+# lower ranks never import higher ones; the shared basics (config, errors, io_utils, traits, quiet) are 0.
+# collect (the website) writes the applicant folder that data/applicant_folder.py defines: it sits above data.
+RANKS = {"data": 1, "collect": 2, "model": 2, "knowledge": 3, "serving": 4, "stages": 5,
          "stage_runner": 6, "summary": 6, "cli": 6}
 
 
@@ -34,3 +35,16 @@ def test_imports_flow_one_way() -> None:
 def test_each_pipeline_part_has_its_subpackage() -> None:
     assert {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} >= set(RANKS) - {"stage_runner", "summary", "cli"}
     assert not (PACKAGE / "airflow_common.py").exists()  # Airflow-only helpers live beside the DAGs
+
+
+def test_the_applicant_folder_is_spelt_in_one_module() -> None:
+    """The folder's file names live in data/applicant_folder.py only: no other module spells them."""
+    names = ("complete.json", "metadata.json", "consent.json", "ipip50.json")
+    spelt = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "applicant_folder.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
+                spelt.append(f"{path.relative_to(PACKAGE)}: {node.value}")
+    assert spelt == []

@@ -66,7 +66,7 @@ def test_fi_layout_stores_neuroticism_as_fi_does(tmp_path: Path) -> None:
 
 
 def test_collected_layout_is_the_websites_export_and_scores_back(tmp_path: Path) -> None:
-    from sales_ability.collect.storage import PARTICIPANT_ID
+    from sales_ability.data.applicant_folder import PARTICIPANT_ID
 
     clips = write_demo_dataset(tmp_path, clips=4, seed=9, layout="collected", broken_participants=3, frames=60)
     assert len(clips) == 4 * 5

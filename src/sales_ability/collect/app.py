@@ -39,17 +39,12 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from sales_ability.collect.storage import (
-    PROFILE_CHOICES,
-    QUESTIONS,
-    SELF_REPORT_CHOICES,
-    ParticipantError,
-    ParticipantStore,
-)
+from sales_ability.collect.storage import ParticipantError, ParticipantStore
 from sales_ability.collect.middleware import RateLimiter, RequestBounds, SecurityHeaders
 from sales_ability.collect.schemas import IPIPBody, NewParticipant, ProfileBody, SelfReportBody, strict_ipip_answers
 from sales_ability.collect.video_check import RecordingError, RecordingLimits, check_recording
 from sales_ability.config import FeaturizeParams
+from sales_ability.data.applicant_folder import PROFILE_CHOICES, QUESTIONS, SELF_REPORT_CHOICES
 from sales_ability.data.video import remux
 from sales_ability.data.ipip50 import load_key, score_answers
 from sales_ability.errors import IPIPError

@@ -1,7 +1,7 @@
 """Participant storage: ``<data-dir>/<participant_id>/`` with atomic writes and server-made ids.
 
-Layout (what the collected-dataset adapter reads): ``answer_<n>.webm``, ``ipip50.json``,
-``consent.json``, ``metadata.json``. Nothing exists before consent: the folder is made by the consent
+Layout: the applicant folder of ``data/applicant_folder.py`` (the contract the adapters, the batch and the
+demo share). Nothing exists before consent: the folder is made by the consent
 itself. Once complete, a participant's record is locked; only the admin's withdrawal removes it.
 Participants who consented but never completed are removed by ``purge`` after a retention period.
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import secrets
 import shutil
 import threading
@@ -27,23 +26,21 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sales_ability.io_utils import file_lock, write_json_atomic
-
-PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9_-]{16}$")
-QUESTIONS: tuple[str, ...] = (
-    "Introduce yourself: your name, age, speciality and a few things that describe you.",
-    "What skills do you have that will help you work in a potential company, and where would you like to work?",
-    "Do you like to do sales?",
-    "Why do you want to do sales today?",
-    "What achievements are you proud of over the past 3 years?",
+from sales_ability.data.applicant_folder import (
+    COMPLETE,
+    COMPLETE_MARKER,
+    CONSENT_FILE,
+    CONSENT_VERSION,
+    IPIP_FILE,
+    METADATA_FILE,
+    PARTICIPANT_ID,
+    PROFILE_CHOICES,
+    QUESTIONS,
+    SELF_REPORT_CHOICES,
+    answer_file_name,
+    answer_number,
 )
-CONSENT_VERSION = "2026-11"
-# Optional self-description, used only to check the scores for fairness across groups.
-PROFILE_CHOICES: dict[str, tuple[str, ...]] = {
-    "gender": ("female", "male", "other", "prefer_not_to_say"),
-    "age_band": ("18-24", "25-34", "35-44", "45-54", "55+", "prefer_not_to_say"),
-}
-
+from sales_ability.io_utils import file_lock, write_json_atomic
 
 class ParticipantError(Exception):
     """A request about a participant that cannot be served; ``status`` is the HTTP status to answer."""
@@ -53,7 +50,6 @@ class ParticipantError(Exception):
         self.status = status
 
 
-COMPLETE = "complete"
 UPLOAD_SUFFIX = ".upload"  # an answer being received: ``.uploads/<participant>.<n>.<random>.upload``
 UPLOADS_DIR = ".uploads"
 LOCKS_DIR = ".locks"
@@ -75,13 +71,6 @@ def check_profile(profile: dict[str, str]) -> None:
 MODES: tuple[str, ...] = ("research", "screening")
 WITHDRAWALS_DIR = ".withdrawals"  # a withdrawal not finished yet (its database part failed): a retry completes it
 SELF_REPORTS_DIR = ".self_reports"  # screening's optional sex and race/ethnicity, for the bias audit only
-# The categories LL144's audit uses: sex, and the EEO-1 race/ethnicity categories; each may be left unsaid.
-SELF_REPORT_CHOICES: dict[str, tuple[str, ...]] = {
-    "sex": ("female", "male", "prefer_not_to_say"),
-    "race_ethnicity": ("hispanic_or_latino", "white", "black_or_african_american", "native_hawaiian_or_other_pacific_islander",
-                       "asian", "american_indian_or_alaska_native", "two_or_more_races", "prefer_not_to_say"),
-}
-COMPLETE_MARKER = "complete.json"  # written last into an applicant folder published to the scoring inbox
 
 
 class ParticipantStore:
@@ -134,9 +123,9 @@ class ParticipantStore:
                 folder.mkdir()
                 break
         at = now()
-        write_json_atomic(folder / "consent.json", {"agreed": True, "version": CONSENT_VERSION, "purpose": self.mode, "at": at})
+        write_json_atomic(folder / CONSENT_FILE, {"agreed": True, "version": CONSENT_VERSION, "purpose": self.mode, "at": at})
         # no User-Agent: the consent text does not mention it, and nothing needs it
-        write_json_atomic(folder / "metadata.json", {"participant_id": participant_id, "created": at, "status": "consented",
+        write_json_atomic(folder / METADATA_FILE, {"participant_id": participant_id, "created": at, "status": "consented",
                                                       **({"profile": profile} if profile else {})})
         return participant_id
 
@@ -163,7 +152,7 @@ class ParticipantStore:
             folder = self.open_folder(participant_id)
             meta = self._meta(folder)
             meta["profile"] = dict(profile)
-            write_json_atomic(folder / "metadata.json", meta)
+            write_json_atomic(folder / METADATA_FILE, meta)
 
     def _no_profile_in_screening(self, profile: dict[str, str] | None) -> None:
         """Screening never asks for the research profile: it would be published into the scoring inbox beside
@@ -172,7 +161,7 @@ class ParticipantStore:
             raise ParticipantError(422, "screening does not ask for a profile: send no profile fields")
 
     def has_consent(self, folder: Path) -> bool:
-        return (folder / "consent.json").is_file()
+        return (folder / CONSENT_FILE).is_file()
 
     @staticmethod
     def check_question(number: int) -> None:
@@ -192,7 +181,7 @@ class ParticipantStore:
         completed, or been withdrawn, while the upload was received."""
         with self.locked(participant_id):
             folder = self.open_folder(participant_id)
-            path = folder / f"answer_{number}{extension}"
+            path = folder / answer_file_name(number, extension)
             os.replace(received, path)
             for old in folder.glob(f"answer_{number}.*"):
                 if old != path:
@@ -201,7 +190,7 @@ class ParticipantStore:
             return path
 
     def answered(self, folder: Path) -> list[int]:
-        return sorted(int(p.stem.split("_")[1]) for p in folder.glob("answer_*"))
+        return sorted(n for p in folder.glob("answer_*") if (n := answer_number(p)) is not None)
 
     def save_ipip(self, participant_id: str, answers: dict[str, int], scores: dict[str, float]) -> None:
         """Store the questionnaire: once, after the five answers (research mode only)."""
@@ -212,9 +201,9 @@ class ParticipantStore:
             missing = sorted(set(range(1, len(QUESTIONS) + 1)) - set(self.answered(folder)))
             if missing:
                 raise ParticipantError(409, f"the questionnaire comes after the five answers (missing: {missing})")
-            if (folder / "ipip50.json").is_file():
+            if (folder / IPIP_FILE).is_file():
                 raise ParticipantError(409, "the questionnaire was already submitted")
-            write_json_atomic(folder / "ipip50.json", {"answers": answers, "scores": scores, "submitted": now()})
+            write_json_atomic(folder / IPIP_FILE, {"answers": answers, "scores": scores, "submitted": now()})
             self._status(folder, "questionnaire")
 
     def complete(self, participant_id: str) -> dict:
@@ -222,7 +211,7 @@ class ParticipantStore:
         with self.locked(participant_id):
             folder = self.open_folder(participant_id)
             missing = [n for n in range(1, len(QUESTIONS) + 1) if n not in self.answered(folder)]
-            if missing or (self.mode == "research" and not (folder / "ipip50.json").is_file()):
+            if missing or (self.mode == "research" and not (folder / IPIP_FILE).is_file()):
                 raise ParticipantError(409, f"not finished: answers missing {missing}" if missing else "not finished: questionnaire missing")
             if self.mode == "screening":
                 self.publish(participant_id)
@@ -277,7 +266,7 @@ class ParticipantStore:
             "created": created,
             "consent": self.has_consent(folder),
             "answers": self.answered(folder),
-            "questionnaire": (folder / "ipip50.json").is_file(),
+            "questionnaire": (folder / IPIP_FILE).is_file(),
             "stale": bool(stale),
         }
 
@@ -387,11 +376,11 @@ class ParticipantStore:
         """The participant's metadata; a file a withdrawal removes while it is read counts as absent (the
         caller's write, under the lock, then finds nobody and answers 404, never 500)."""
         try:
-            return json.loads((folder / "metadata.json").read_text())
+            return json.loads((folder / METADATA_FILE).read_text())
         except FileNotFoundError:
             return {"participant_id": folder.name}
 
     def _status(self, folder: Path, status: str) -> None:
         meta = self._meta(folder)
         meta.update({"status": status, "updated": now()})
-        write_json_atomic(folder / "metadata.json", meta)
+        write_json_atomic(folder / METADATA_FILE, meta)

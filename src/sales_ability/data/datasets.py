@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 
 from sales_ability.config import FeaturizeParams, Params
+from sales_ability.data.applicant_folder import IPIP_FILE, VIDEO_EXTENSIONS, answer_files, answer_number, read_metadata
 from sales_ability.data.face_tensors import GROUP_COLUMNS
 from sales_ability.data.ipip50 import score_answers
 from sales_ability.data.splits import assign_splits
 from sales_ability.errors import DatasetError, IPIPError
 from sales_ability.traits import INTERVIEW, TRAITS, fi_to_project_scale
 
-VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".webm", ".avi", ".mkv", ".mov")
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "clip_id", "source", "participant_id", "split", "start_s", "end_s", *TRAITS, INTERVIEW,
 )
@@ -213,16 +213,15 @@ def collected_manifest(folder: str | Path, settings: FeaturizeParams | None = No
         except DatasetError as err:
             skipped[person.name] = str(err)
             continue
-        meta_file = person / "metadata.json"
-        profile = json.loads(meta_file.read_text()).get("profile", {}) if meta_file.is_file() else {}
+        profile = read_metadata(person).get("profile", {})
         groups = {g: (None if profile.get(g) in (None, "prefer_not_to_say") else profile[g]) for g in GROUP_COLUMNS}
-        answers = [a for a in sorted(person.glob("answer_*")) if a.suffix.lower() in VIDEO_EXTENSIONS]
+        answers = answer_files(person)
         durations = {answer: recording_duration(answer) for answer in answers}
         if not any(math.isfinite(d) and d > 0 for d in durations.values()):
             skipped[person.name] = f"{person}: no usable answer ({len(answers)} recordings, none readable)"
             continue
         for answer, duration in durations.items():
-            recording = Recording(person.name, int(answer.stem.split("_")[1]), answer)
+            recording = Recording(person.name, answer_number(answer), answer)
             for row in segment_rows(recording, settings, duration):
                 rows.append({**row, "split": np.nan, **traits, INTERVIEW: np.nan, **groups})
     return pd.DataFrame(rows, columns=[*MANIFEST_COLUMNS, *GROUP_COLUMNS])
@@ -230,7 +229,7 @@ def collected_manifest(folder: str | Path, settings: FeaturizeParams | None = No
 
 def _participant_traits(person: Path) -> dict[str, float]:
     """One participant's traits from ``ipip50.json``; DatasetError naming the file and item otherwise."""
-    sheet = person / "ipip50.json"
+    sheet = person / IPIP_FILE
     if not sheet.is_file():
         raise DatasetError(f"{sheet}: missing (questionnaire not submitted)")
     try:

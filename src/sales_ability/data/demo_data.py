@@ -46,7 +46,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sales_ability.collect.storage import CONSENT_VERSION, PROFILE_CHOICES, QUESTIONS, SELF_REPORT_CHOICES
+from sales_ability.data.applicant_folder import (
+    CONSENT_FILE,
+    CONSENT_VERSION,
+    IPIP_FILE,
+    METADATA_FILE,
+    PROFILE_CHOICES,
+    QUESTIONS,
+    SELF_REPORT_CHOICES,
+    answer_file_name,
+)
 from sales_ability.data.video import write_video
 from sales_ability.io_utils import atomic_path, write_csv_atomic, write_json_atomic
 from sales_ability.traits import INTERVIEW, TRAITS
@@ -287,7 +296,7 @@ def write_demo_dataset(
         labels[INTERVIEW] = round(_interview(labels, rng), 4)
         n_frames = frames
         if layout == "collected":
-            path = out / pid / f"answer_{k + 1}.webm"
+            path = out / pid / answer_file_name(k + 1, ".webm")
             clip_id = f"{pid}_answer_{k + 1}"
             codec = "libvpx"
             if answer_seconds is not None:
@@ -321,15 +330,15 @@ def _write_participant_files(folder: Path, pid: str, answers: dict[str, int] | N
                              p: int, rng: np.random.Generator) -> None:
     """consent.json, metadata.json and (when ``answers``) ipip50.json with ``scores``, as the website writes them."""
     folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(folder / "consent.json", {"agreed": True, "version": CONSENT_VERSION, "at": _timestamp(p)})
+    write_json_atomic(folder / CONSENT_FILE, {"agreed": True, "version": CONSENT_VERSION, "at": _timestamp(p)})
     profile = {key: str(rng.choice(list(choices))) for key, choices in PROFILE_CHOICES.items()}
     # synthetic self-reported categories for the bias audit (make demo writes reports/audit.*), kept apart from
     # the answers and the metadata the collected adapter reads
     write_json_atomic(folder / "self_report.json", {key: str(rng.choice(list(choices))) for key, choices in SELF_REPORT_CHOICES.items()})
-    write_json_atomic(folder / "metadata.json", {"participant_id": pid, "created": _timestamp(p), "status": "complete",
+    write_json_atomic(folder / METADATA_FILE, {"participant_id": pid, "created": _timestamp(p), "status": "complete",
                                                   "updated": _timestamp(p), "profile": profile})
     if answers is not None:
-        write_json_atomic(folder / "ipip50.json", {"answers": answers, "scores": scores, "submitted": _timestamp(p)})
+        write_json_atomic(folder / IPIP_FILE, {"answers": answers, "scores": scores, "submitted": _timestamp(p)})
 
 
 def _write_broken_participants(out: Path, n: int, rng: np.random.Generator) -> None:
@@ -345,7 +354,7 @@ def _write_broken_participants(out: Path, n: int, rng: np.random.Generator) -> N
         scores = {} if kind == 0 else score_answers(answers, pid)  # an invalid sheet has no scores
         _write_participant_files(folder, pid, None if kind == 1 else answers, scores, 100 + i, rng)
         for n_answer in range(1, len(QUESTIONS) + 1):  # a webm signature and nothing decodable
-            (folder / f"answer_{n_answer}.webm").write_bytes(b"\x1aE\xdf\xa3 not a decodable recording")
+            (folder / answer_file_name(n_answer, ".webm")).write_bytes(b"\x1aE\xdf\xa3 not a decodable recording")
 
 
 def _write_fi_annotations(out: Path, clips: list[DemoClip], rng: np.random.Generator) -> None:

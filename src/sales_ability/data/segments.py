@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from sales_ability.config import FeaturizeParams
+from sales_ability.data.applicant_folder import answer_number
 
-ANSWER_FILE = re.compile(r"^answer_(\d+)$")
 
 
 def segment_bounds(duration_s: float, clip_seconds: float, rounding: str = "nearest") -> list[tuple[float, float]]:
@@ -55,8 +54,8 @@ class Recording:
 
 def applicant_of(path: Path) -> tuple[str, int | None]:
     """(applicant name, answer number) of a video path before disambiguation."""
-    match = ANSWER_FILE.fullmatch(path.stem)
-    return (path.parent.name, int(match.group(1))) if match else (path.stem, None)
+    answer = answer_number(path)
+    return (path.parent.name, answer) if answer is not None else (path.stem, None)
 
 
 def recordings(videos: list[Path], applicant_ids: dict[str, str] | None = None) -> list[Recording]:

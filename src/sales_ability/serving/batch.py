@@ -30,12 +30,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from sales_ability.data.applicant_folder import VIDEO_EXTENSIONS, answer_number, is_complete
 from sales_ability.data.face_tensors import REJECTS_FILE
 from sales_ability.errors import ConfigError, ModelError, SalesAbilityError
 from sales_ability.io_utils import content_hash, write_json_atomic
 from sales_ability.settings import settings
 
-COMPLETE_MARKER = "complete.json"  # written last into an applicant folder by the website's screening mode
 MAX_SHARDS_ENV = "SALES_ABILITY_MAX_SHARDS"
 MAX_SHARDS = 256  # shards per run: well under Airflow's default of 1,024 mapped tasks; the rest wait a run
 
@@ -44,17 +44,6 @@ log = logging.getLogger(__name__)
 
 class ScoringConfigError(SalesAbilityError):
     """A folder, knowledge base or model the configuration names does not exist: retrying cannot help."""
-
-
-def applicant_complete(folder: Path) -> bool:
-    """Whether an applicant folder is ready to score (``complete.json``, or a complete research export)."""
-    if (folder / COMPLETE_MARKER).is_file():
-        return True
-    meta = folder / "metadata.json"
-    try:
-        return meta.is_file() and json.loads(meta.read_text()).get("status") == "complete"
-    except (json.JSONDecodeError, AttributeError):
-        return False
 
 
 def list_new_applicants(inbox: str | Path, outbox: str | Path, shard_size: int, missing_ok: bool = False,
@@ -123,7 +112,6 @@ def walk_inbox(inbox: Path) -> tuple[list[Path], list[dict]]:
     refused, never followed (another applicant's recording, or a file outside the inbox, is never scored as
     this one's), and so is anything that is not a regular file (a FIFO named like a video would hang a read)
     and a name that is not valid UTF-8 (shown with its bytes escaped). One bad entry never stops the walk."""
-    from sales_ability.data.datasets import VIDEO_EXTENSIONS
 
     videos: list[Path] = []
     rejected: list[dict] = []
@@ -173,7 +161,7 @@ def _plan(inbox: Path, ledger: list, videos: list[Path], shard_size: int, knowle
     so a folder is never shadowed by a loose video's stem."""
     from collections import Counter
 
-    from sales_ability.data.segments import ANSWER_FILE, applicant_of, disambiguated
+    from sales_ability.data.segments import applicant_of, disambiguated
 
     done_hashes = {row.content_sha256 for row in ledger}
     done_applicants = {row.applicant_id for row in ledger}
@@ -181,7 +169,7 @@ def _plan(inbox: Path, ledger: list, videos: list[Path], shard_size: int, knowle
     scored_folders: dict[str, str] = {}  # folder -> the id it was scored under
     for row in ledger:
         sources.setdefault(row.applicant_id, set()).add(row.source)
-        if ANSWER_FILE.fullmatch(Path(row.source).stem):
+        if answer_number(row.source) is not None:
             scored_folders[str(Path(row.source).parent)] = row.applicant_id
     folders: dict[Path, list[Path]] = {}
     loose: list[Path] = []
@@ -202,7 +190,7 @@ def _plan(inbox: Path, ledger: list, videos: list[Path], shard_size: int, knowle
             if any(str(v) not in sources[name] for v in answers):
                 late.append(name)
             continue
-        if not applicant_complete(folder):
+        if not is_complete(folder):
             waiting.append(name)
             continue
         digests = _hashes_or_reject(hashes, answers, rejected)

@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,6 +31,7 @@ import pandas as pd
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 
+from sales_ability.data.applicant_folder import ANSWER_NAME
 from sales_ability.errors import SalesAbilityError
 from sales_ability.io_utils import atomic_path, write_json_atomic
 from sales_ability.serving import results_db as db
@@ -40,7 +40,6 @@ INBOX_ENV = "SALES_ABILITY_INBOX"
 OUTBOX_ENV = "SALES_ABILITY_OUTBOX"
 SHARDS_DIR = "shards"
 DONE_FILE = "done.json"
-ANSWER_NAME = re.compile(r"^answer_\d+\.[A-Za-z0-9]+$")
 MAX_ID_LENGTH = 200
 
 log = logging.getLogger(__name__)

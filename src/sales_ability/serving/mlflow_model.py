@@ -73,10 +73,11 @@ class ApplicantScorer(PythonModel):
 
     def load_context(self, context) -> None:
         from sales_ability.serving.registry import read_contract
+        from sales_ability.settings import settings
 
         self.model = read_contract(Path(context.artifacts[SERVING_ARTIFACT]) / "model.keras", uri="pyfunc")
         config = getattr(context, "model_config", None) or {}
-        self.root = Path(config.get("inbox_root") or os.environ.get(SERVE_ROOT_ENV) or "inbox").resolve()
+        self.root = Path(config.get("inbox_root") or settings().serve_root or "inbox").resolve()
 
     def predict(self, context, model_input, params: dict[str, Any] | None = None) -> pd.DataFrame:
         from sales_ability.io_utils import read_csv_neutralised
@@ -112,7 +113,10 @@ def _check_token(given: object) -> None:
     """With ``SALES_ABILITY_SERVE_TOKEN`` set, the request's ``token`` param must equal it."""
     import hmac
 
-    expected = os.environ.get(SERVE_TOKEN_ENV)
+    from sales_ability.settings import settings
+
+    secret = settings().serve_token
+    expected = secret.get_secret_value() if secret is not None else None
     if expected and not (isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())):
         raise _refused("unauthorised: pass the serving token as the 'token' param")
 
@@ -134,8 +138,7 @@ def confined_paths(values: list[str], root: Path) -> list[str]:
     """The recordings to score: each value (absolute, or relative to ``root``) resolved and strictly inside
     ``root``; a video file as itself, an applicant folder as its ``answer_<n>`` recordings (regular files, at
     most ``MAX_ANSWERS``, no walk). Anything else raises one refusal that names only the row."""
-    from sales_ability.data.datasets import VIDEO_EXTENSIONS
-    from sales_ability.data.segments import ANSWER_FILE
+    from sales_ability.data.applicant_folder import VIDEO_EXTENSIONS, answer_number
 
     if len(values) > MAX_INPUTS:
         raise _refused(f"at most {MAX_INPUTS} paths per request, got {len(values)}")
@@ -150,7 +153,7 @@ def confined_paths(values: list[str], root: Path) -> list[str]:
                 continue
             if inside and real.is_dir():
                 answers = sorted(e.path for e in os.scandir(real) if e.is_file(follow_symlinks=False)
-                                 and ANSWER_FILE.fullmatch(Path(e.name).stem) and Path(e.name).suffix.lower() in VIDEO_EXTENSIONS
+                                 and answer_number(e.name) is not None and Path(e.name).suffix.lower() in VIDEO_EXTENSIONS
                                  and os.access(e.path, os.R_OK))
                 if 0 < len(answers) <= MAX_ANSWERS:
                     out.extend(answers)

@@ -214,9 +214,10 @@ def _version_cache(tracking: str, source: str, identity: str = "") -> Path:
     """Where a registered version's files stay on this machine (a version's files never change; ``identity``,
     its creation time and run, tells apart a version of the same number in a store made anew)."""
     import hashlib
-    import os
 
-    root = Path(os.environ.get(MODEL_CACHE_ENV) or Path.home() / ".cache" / "sales-ability" / "models")
+    from sales_ability.settings import settings
+
+    root = Path(settings().model_cache or Path.home() / ".cache" / "sales-ability" / "models")
     return root / hashlib.sha256(f"{tracking}|{source}|{identity}".encode()).hexdigest()[:16]
 
 
