@@ -20,7 +20,7 @@ NEW = 10
 
 def _history(url: str, inbox: Path, template: Path, strip: bytes) -> None:
     """HISTORY applicants scored earlier: database rows (with strips), ledger, hash cache, files in the inbox."""
-    from sales_ability.serving import results_db as db
+    from sales_ability.results import store as db
     from sales_ability.traits import TRAITS
 
     old = inbox / "old"
@@ -54,8 +54,8 @@ def main() -> None:
     from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_base
     from sales_ability.model.network import build_model
     from sales_ability.model.training import save_model
-    from sales_ability.serving.batch import list_new_applicants, merge_shards, score_shard
-    from sales_ability.serving.reports import run_report_path
+    from sales_ability.operations.batch import list_new_applicants, merge_shards, score_shard
+    from sales_ability.results.selection import run_report_path
     from sales_ability.serving.scoring import read_strips
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,7 +14,7 @@ CLIPS = 16
 
 _TASK = """
 import json, sys
-from sales_ability.serving.batch import score_shard
+from sales_ability.operations.batch import score_shard
 score_shard(json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4])
 """
 

@@ -28,7 +28,7 @@ and loses nothing.
    timings, the sales-score distribution, model versions. No personal data, no faces.
 
 Trigger by hand: `airflow dags trigger sales_ability_batch_scoring --conf '{"inbox": "/data/inbox"}'`.
-Logic lives in `sales_ability.serving.batch`; this file only wires tasks.
+Logic lives in `sales_ability.operations.batch`; this file only wires tasks.
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ def _params() -> dict:
     project and passed explicitly (never written to os.environ: a worker may serve several projects)."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from sales_ability.serving.batch import ScoringConfigError, batch_model_uri
-    from sales_ability.serving.tracking import project_tracking_uri
+    from sales_ability.operations.batch import ScoringConfigError, batch_model_uri
+    from sales_ability.registry.tracking import project_tracking_uri
 
     params = dict(get_current_context()["params"])
     try:
@@ -70,7 +70,7 @@ def _params() -> dict:
     except ScoringConfigError as err:  # a broken params.yaml: no retry can fix it
         raise AirflowFailException(str(err)) from None
     params["tracking"] = project_tracking_uri(params["project_dir"])
-    from sales_ability.serving.results_db import database_url
+    from sales_ability.results.store import database_url
 
     params["database_url"] = database_url(params["project_dir"])  # SALES_ABILITY_DATABASE_URL, else <project>/results.db
     return params
@@ -109,8 +109,8 @@ def sales_ability_batch_scoring():
 
         from airflow.sdk.exceptions import AirflowFailException
 
-        from sales_ability.serving.batch import ScoringConfigError
-        from sales_ability.serving.batch import list_new_applicants as list_new
+        from sales_ability.operations.batch import ScoringConfigError
+        from sales_ability.operations.batch import list_new_applicants as list_new
 
         p = _params()
         try:  # the default inbox of a fresh install may not exist yet: nothing to score, a green run
@@ -136,8 +136,8 @@ def sales_ability_batch_scoring():
     def score_shard(shard: dict) -> str:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from sales_ability.serving.batch import ScoringConfigError
-        from sales_ability.serving.batch import score_shard as score
+        from sales_ability.operations.batch import ScoringConfigError
+        from sales_ability.operations.batch import score_shard as score
 
         p = _params()
         try:
@@ -148,7 +148,7 @@ def sales_ability_batch_scoring():
 
     @task
     def merge_shards(shard_dirs: list[str]) -> dict:
-        from sales_ability.serving.batch import merge_shards as merge
+        from sales_ability.operations.batch import merge_shards as merge
 
         p = _params()
         return merge(list(shard_dirs), p["outbox"], p["knowledge_base"] or None, p["model_uri"], p["database_url"],
@@ -156,7 +156,7 @@ def sales_ability_batch_scoring():
 
     @task
     def log_to_mlflow(counts: dict) -> None:
-        from sales_ability.serving.batch import log_batch_run
+        from sales_ability.operations.batch import log_batch_run
 
         p = _params()
         log_batch_run(counts, p["outbox"], get_current_context()["run_id"], p["tracking"], p["database_url"])

@@ -22,8 +22,8 @@ TRAINING_POOL = "sales_ability_training"
 
 
 def notify_failure(context: dict) -> None:
-    """Every task's and DAG run's on_failure_callback: a webhook and/or an e-mail (sales_ability.serving.alerts)."""
-    from sales_ability.serving.alerts import notify_failure as notify
+    """Every task's and DAG run's on_failure_callback: a webhook and/or an e-mail (sales_ability.operations.alerts)."""
+    from sales_ability.operations.alerts import notify_failure as notify
 
     notify(context)
 

@@ -15,7 +15,7 @@ the workspace, so the repro is never fanned out), then publishes the promotion d
    `check_params` before any output is removed.
 4. **propose_candidate**: registers the candidate under `challenger` and compares it with the champion on
    the selection people (validation, never test), each model with its own featurize settings and knowledge
-   base, on what a recruiter receives (`sales_ability.serving.promotion`). Skipped when the candidate was
+   base, on what a recruiter receives (`sales_ability.operations.promotion`). Skipped when the candidate was
    decided before (nothing new was trained).
 5. **review_candidate**: a person decides (Airflow's human-in-the-loop form: Approve or Reject, a reason,
    and an override for a failed gate), shown the comparison. No answer within
@@ -30,10 +30,10 @@ the workspace, so the repro is never fanned out), then publishes the promotion d
 
 Unattended: every task has an `execution_timeout` and the run a `dagrun_timeout` (20 h); any failure (a
 task's or the run's) is sent to `SALES_ABILITY_ALERT_WEBHOOK` and/or by e-mail through
-`SALES_ABILITY_ALERT_SMTP` (sales_ability.serving.alerts).
+`SALES_ABILITY_ALERT_SMTP` (sales_ability.operations.alerts).
 
 Trigger by hand: `airflow dags trigger sales_ability_retraining --conf '{"force": true}'`.
-Logic lives in `sales_ability.serving.retraining`; this file only wires tasks.
+Logic lives in `sales_ability.operations.retraining`; this file only wires tasks.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def _project() -> Path:
     """The checked project folder; a configuration error fails the task at once, without retries."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from sales_ability.serving.retraining import RetrainingConfigError, check_project
+    from sales_ability.operations.retraining import RetrainingConfigError, check_project
 
     try:
         project = check_project(get_current_context()["params"]["project_dir"])
@@ -78,8 +78,8 @@ def _champion(project: Path) -> str | None:
     from airflow.sdk.exceptions import AirflowFailException
 
     from sales_ability.errors import ConfigError
-    from sales_ability.serving.registry import champion_version, project_model_name
-    from sales_ability.serving.tracking import project_tracking_uri
+    from sales_ability.registry.models import champion_version, project_model_name
+    from sales_ability.registry.tracking import project_tracking_uri
 
     try:
         name = project_model_name(project)
@@ -117,7 +117,7 @@ def sales_ability_retraining():
     def pull_data() -> str:
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-        from sales_ability.serving.retraining import (
+        from sales_ability.operations.retraining import (
             REMOTE_ENV,
             RetrainingConfigError,
             pull_remote,
@@ -138,7 +138,7 @@ def sales_ability_retraining():
     @task(trigger_rule="none_failed", retries=0, pool=TRAINING_POOL,
           execution_timeout=hours(SETTINGS.repro_timeout_h))
     def reproduce() -> str:
-        from sales_ability.serving.retraining import run_dvc
+        from sales_ability.operations.retraining import run_dvc
 
         project = _project()
         params = get_current_context()["params"]
@@ -159,7 +159,7 @@ def sales_ability_retraining():
         """`dvc push` of the new outputs, so another worker pulls this model, not the old one."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from sales_ability.serving.retraining import REMOTE_ENV, pull_remote, run_dvc
+        from sales_ability.operations.retraining import REMOTE_ENV, pull_remote, run_dvc
 
         project = _project()
         remote = pull_remote(project)
@@ -172,7 +172,7 @@ def sales_ability_retraining():
         """dvc.lock and the git-versioned metrics, committed on branch retraining/<run id> (HEAD untouched)."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from sales_ability.serving.retraining import NothingToRecord, record_outputs
+        from sales_ability.operations.retraining import NothingToRecord, record_outputs
 
         try:
             return record_outputs(_project(), get_current_context()["run_id"])
@@ -183,8 +183,8 @@ def sales_ability_retraining():
     def propose_candidate() -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from sales_ability.serving.promotion import AlreadyDecided
-        from sales_ability.serving.retraining import propose_in_project
+        from sales_ability.operations.promotion import AlreadyDecided
+        from sales_ability.operations.retraining import propose_in_project
 
         try:
             return propose_in_project(_project())
@@ -209,8 +209,8 @@ def sales_ability_retraining():
     def apply_decision(proposal: dict) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from sales_ability.serving.promotion import PromotionBlocked
-        from sales_ability.serving.retraining import decide_in_project
+        from sales_ability.operations.promotion import PromotionBlocked
+        from sales_ability.operations.retraining import decide_in_project
 
         answer = get_current_context()["ti"].xcom_pull(task_ids="review_candidate")
         try:

@@ -153,14 +153,14 @@ class Api:
 
 def ledger(url: str) -> pd.DataFrame:
     """The ledger (one row per video that reached an outcome), read from the results database in PostgreSQL."""
-    from sales_ability.serving import results_db as db
+    from sales_ability.results import store as db
 
     with db.engine(url).connect() as conn:
         return db.read_table(conn, db.videos)
 
 
 def segment_rows(url: str) -> pd.DataFrame:
-    from sales_ability.serving import results_db as db
+    from sales_ability.results import store as db
 
     with db.engine(url).connect() as conn:
         return db.read_table(conn, db.segments)
@@ -361,7 +361,7 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
         if state != "success":
             raise RuntimeError(f"batch run after the kill: {state} {[(t['map_index'], t['state'], t['hostname']) for t in kill_tis]}")
     final = ledger(results_url)
-    from sales_ability.serving.registry import resolve_model
+    from sales_ability.registry.models import resolve_model
 
     champion_kb = resolve_model(f"models:/sales-ability/{champion.version}", tracking=mlflow_uri).knowledge_base_sha256
     expected = inbox_files + KILL_CLIPS

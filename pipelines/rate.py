@@ -20,7 +20,7 @@ def main(predictions_file: str, kb_file: str, evaluate_metrics: str, raw_dir: st
     import json
 
     from sales_ability.knowledge.audit import read_self_reports
-    from sales_ability.serving.registry import card_summary
+    from sales_ability.registry.models import card_summary
 
     predictions = pd.read_csv(predictions_file, dtype={"clip_id": str, "participant_id": str})
     result = rate_and_validate(

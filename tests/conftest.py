@@ -193,7 +193,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sales_ability.model.calibration import save_calibration
     from sales_ability.model.network import build_model, seed_everything
     from sales_ability.model.training import save_model
-    from sales_ability.serving.registry import save_featurize_params
+    from sales_ability.registry.models import save_featurize_params
     from sales_ability.traits import TRAITS
 
     folder = tmp_path_factory.mktemp("tiny_model")

@@ -12,8 +12,8 @@ def approve_as_champion(run_id: str, model_name: str = "sales-ability", artifact
     these tests are about what a champion is used for, not how it was chosen (tests/serving/test_promotion.py)."""
     from mlflow import MlflowClient
 
-    from sales_ability.serving.promotion import Candidate, decide, register_candidate
-    from sales_ability.serving.tracking import tracking_uri
+    from sales_ability.operations.promotion import Candidate, decide, register_candidate
+    from sales_ability.registry.tracking import tracking_uri
 
     tracking = tracking or tracking_uri()
     version = register_candidate(Candidate(run_id, artifact_path, 0.9, model_name, model_id), tracking)

@@ -62,7 +62,7 @@ def main_options(
     import os
 
     from sales_ability.quiet import VERBOSE_ENV, quiet
-    from sales_ability.serving.tracking import fail_fast_tracking
+    from sales_ability.registry.tracking import fail_fast_tracking
 
     from sales_ability.settings import SettingsError, settings
 
@@ -323,15 +323,15 @@ def score(
     the model was trained with), predict traits, rate with intervals, aggregate per applicant, and write a
     ranked HTML report."""
     from sales_ability.knowledge.rate import load_knowledge_base
-    from sales_ability.serving.registry import champion_uri
+    from sales_ability.registry.models import champion_uri
     from sales_ability.serving.scoring import score_videos
 
     project = project_params(params)
     uri = model or champion_uri(project.registry.model_name)
     from datetime import UTC, datetime
 
-    from sales_ability.serving.batch import merge_shards
-    from sales_ability.serving.results_db import database_url
+    from sales_ability.operations.batch import merge_shards
+    from sales_ability.results.store import database_url
 
     result = score_videos(inputs, out, load_knowledge_base(thresholds) if thresholds else None, uri,
                           project.featurize if params.is_file() else None, workers, coverage=project.intervals.coverage)
@@ -356,8 +356,8 @@ def report_command(
 ) -> None:
     """Render a candidate report from the results database: any selection, at most --limit applicants."""
     from sales_ability.knowledge.rate import load_knowledge_base
-    from sales_ability.serving.reports import render_selection, selection
-    from sales_ability.serving.results_db import database_url
+    from sales_ability.results.selection import render_selection, selection
+    from sales_ability.results.store import database_url
 
     url = database_url(Path("."), db)
     query = {"since": since, "top": top, "applicant": applicant, "run_id": run_id, "limit": limit}
@@ -380,13 +380,13 @@ def audit_command(
     and intersection, applicants, scoring rate and impact ratio; unknown counted, small categories marked."""
     import json
 
-    from sales_ability.serving.audit_report import write_audit
-    from sales_ability.serving.registry import card_summary
-    from sales_ability.serving.reports import audit_applicants
-    from sales_ability.serving.results_db import database_url
+    from sales_ability.results.audit_report import write_audit
+    from sales_ability.registry.card import card_summary
+    from sales_ability.results.selection import audit_applicants
+    from sales_ability.results.store import database_url
 
     url = database_url(Path("."), db)
-    from sales_ability.serving.reports import MixedVersions
+    from sales_ability.results.selection import MixedVersions
 
     try:
         people = audit_applicants(url, since, until, model_version)
@@ -415,8 +415,8 @@ def applicants_delete(
     files strictly inside an inbox; their rows in every shard; the run reports that listed them. Leaves a
     tombstone (no personal data) so a batch run in flight cannot bring them back. An empty, malformed or
     unknown id erases nothing and exits 2."""
-    from sales_ability.serving.erasure import erase_applicant
-    from sales_ability.serving.results_db import database_url
+    from sales_ability.results.erasure import erase_applicant
+    from sales_ability.results.store import database_url
 
     done = erase_applicant(applicant_id, database_url(Path("."), db), inbox, outbox, _kb_or_none(thresholds))
     _print_erasure(done)
@@ -432,8 +432,8 @@ def applicants_purge(
     db: DatabaseUrl = None,
 ) -> None:
     """Retention: erase every applicant scored more than DAYS ago, everywhere (e.g. nightly from cron)."""
-    from sales_ability.serving.erasure import purge_applicants
-    from sales_ability.serving.results_db import database_url
+    from sales_ability.results.erasure import purge_applicants
+    from sales_ability.results.store import database_url
 
     erased = purge_applicants(older_than, database_url(Path("."), db), inbox, outbox, _kb_or_none(thresholds))
     for done in erased:
@@ -452,7 +452,7 @@ def promote_propose(
 ) -> None:
     """Register the candidate as `challenger` and compare it with the champion on the selection people (never
     test), each with its own featurize settings and knowledge base; a person then decides (`promote decide`)."""
-    from sales_ability.serving.promotion import AlreadyDecided, propose
+    from sales_ability.operations.promotion import AlreadyDecided, propose
 
     project = project_params(params)
     try:
@@ -477,7 +477,7 @@ def promote_decide(
 ) -> None:
     """Record a person's decision on a proposed version: who, when, why and the gates they saw go on the version;
     only an approval moves `champion`."""
-    from sales_ability.serving.promotion import decide
+    from sales_ability.operations.promotion import decide
 
     done = decide(project_params(params).registry.model_name, version, approve, by, reason, override)
     console.print(f"version {done['version']}: {done['decision']} by {done['decided_by']} at {done['decided_at']}", highlight=False)
@@ -534,7 +534,7 @@ def collect_serve(
 
     if mode not in MODES:
         raise typer.BadParameter(f"--mode must be one of {', '.join(MODES)}")
-    from sales_ability.serving.erasure import INBOX_ENV, OUTBOX_ENV
+    from sales_ability.results.erasure import INBOX_ENV, OUTBOX_ENV
     from sales_ability.settings import settings
 
     inbox, outbox = inbox or settings().inbox, outbox or settings().outbox
@@ -543,8 +543,8 @@ def collect_serve(
                                  f"${INBOX_ENV} and ${OUTBOX_ENV}): a withdrawal erases the applicant from both")
     on_withdraw = on_self_report = None
     if mode == "screening":  # a withdrawal leaves no trace anywhere the system wrote: the same erasure as the CLI's
-        from sales_ability.serving.erasure import erase_applicant
-        from sales_ability.serving.results_db import database_url
+        from sales_ability.results.erasure import erase_applicant
+        from sales_ability.results.store import database_url
 
         url = database_url(Path("."), db)
 
@@ -552,7 +552,7 @@ def collect_serve(
             erase_applicant(pid, url, inbox, outbox, _kb_or_none(Path("models/knowledge_base.json")), request="website")
 
         def on_self_report(pid: str, report: dict) -> None:  # for the audit only: never beside the answers
-            from sales_ability.serving.reports import record_self_report
+            from sales_ability.results.selection import record_self_report
 
             record_self_report(url, pid, report)
 

@@ -131,8 +131,8 @@ def _champion_line(root: Path) -> str | None:
     try:
         from mlflow import MlflowClient
 
-        from sales_ability.serving.registry import champion_uri, champion_version, project_model_name
-        from sales_ability.serving.tracking import tracking_uri
+        from sales_ability.registry.models import champion_uri, champion_version, project_model_name
+        from sales_ability.registry.tracking import tracking_uri
 
         name = project_model_name(root)
         version = champion_version(name)

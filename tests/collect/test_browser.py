@@ -213,7 +213,7 @@ def test_screening_applicant_from_the_browser_to_a_ranked_row(screening, face_br
     """Screening mode: its own notice, five answers and no questionnaire; completion publishes the applicant
     into the batch inbox, and the batch DAG's own functions score it into one applicant row."""
     from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_base
-    from sales_ability.serving.batch import list_new_applicants, merge_shards, score_shard
+    from sales_ability.operations.batch import list_new_applicants, merge_shards, score_shard
 
     url, inbox, reports = screening
     browser, wait = face_browser, WebDriverWait(face_browser, 60)
@@ -259,7 +259,7 @@ def test_screening_applicant_from_the_browser_to_a_ranked_row(screening, face_br
     url = f"sqlite:///{tmp_path / 'results.db'}"
     counts = merge_shards(shards, outbox, kb, str(tiny_model), url, "run-1")
     assert counts["applicants_new"] == 1 and counts["videos_rejected_new"] == 0
-    from sales_ability.serving import results_db as db
+    from sales_ability.results import store as db
 
     with db.engine(url).connect() as conn:
         (row,) = db.read_table(conn, db.applicants).to_dict("records")

@@ -9,8 +9,9 @@ from tests.conftest import REPO
 PACKAGE = REPO / "src" / "sales_ability"
 # lower ranks never import higher ones; the shared basics (config, errors, io_utils, traits, quiet) are 0.
 # collect (the website) writes the applicant folder that data/applicant_folder.py defines: it sits above data.
-RANKS = {"data": 1, "collect": 2, "model": 2, "knowledge": 3, "serving": 4, "stages": 5,
-         "stage_runner": 6, "summary": 6, "cli": 6}
+# registry (the model's record) < serving (scoring) < results (the store) < operations (batch, promotion, retraining)
+RANKS = {"data": 1, "collect": 2, "model": 2, "knowledge": 3, "registry": 4, "serving": 5, "results": 6,
+         "operations": 7, "review": 8, "outcomes": 8, "stages": 9, "stage_runner": 10, "summary": 10, "cli": 10}
 
 
 def _rank(module: str) -> int:

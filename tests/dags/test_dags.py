@@ -49,7 +49,7 @@ from sales_ability.model.network import build_model
 from sales_ability.model.training import save_model
 from tests.registry_helpers import approve_as_champion
 from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_base
-from sales_ability.serving.tracking import EXPERIMENT
+from sales_ability.registry.tracking import EXPERIMENT
 from sales_ability.serving.mlflow_model import build_mlflow_model
 from pathlib import Path
 save_model(build_model("tiny"), {str(tmp / 'model.keras')!r})
@@ -110,7 +110,7 @@ def test_batch_scoring_maps_shards_and_never_scores_twice(airflow_env: dict, cha
     assert len(list((outbox / "reports").glob("*.html"))) == 2  # one per run that scored someone
 
     shutil.copy(demo_dir / "p002_c2.mp4", applicant / "answer_3.mp4")  # a late answer: scored once means once
-    from sales_ability.serving.batch import list_new_applicants
+    from sales_ability.operations.batch import list_new_applicants
 
     assert list_new_applicants(inbox, outbox, 2, database_url=url) == {"shards": [], "waiting": [], "late": ["ann"],
                                                                        "rejected": [], "carried_over": 0}
@@ -124,7 +124,7 @@ def test_batch_scoring_maps_shards_and_never_scores_twice(airflow_env: dict, cha
 
 
 def _tables(url: str) -> list[pd.DataFrame]:
-    from sales_ability.serving import results_db as db
+    from sales_ability.results import store as db
 
     with db.engine(url).connect() as conn:
         return [db.read_table(conn, t) for t in (db.segments, db.applicants, db.videos, db.rejects)]
@@ -177,7 +177,7 @@ def test_retraining_configuration_errors_fail_at_once(airflow_env: dict, tmp_pat
 
 
 def test_retraining_configuration_errors_name_the_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sales_ability.serving.retraining import (
+    from sales_ability.operations.retraining import (
         RetrainingConfigError,
         check_project,
         pull_remote,
@@ -197,9 +197,9 @@ def test_dags_take_tracking_uri_and_model_name_from_the_project(tmp_path: Path, 
     import os
 
     from sales_ability.errors import ConfigError
-    from sales_ability.serving.batch import batch_model_uri
-    from sales_ability.serving.registry import project_model_name
-    from sales_ability.serving.tracking import project_tracking_uri
+    from sales_ability.operations.batch import batch_model_uri
+    from sales_ability.registry.models import project_model_name
+    from sales_ability.registry.tracking import project_tracking_uri
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert project_tracking_uri(tmp_path / "a") == f"sqlite:///{tmp_path / 'a' / 'mlflow.db'}"

@@ -254,7 +254,7 @@ def test_score_records_the_version_and_refuses_other_featurize_settings(reproduc
     from sales_ability.errors import ModelError
     from sales_ability.io_utils import content_hash
     from sales_ability.knowledge.rate import load_knowledge_base
-    from sales_ability.serving.registry import FEATURIZE_FILE, resolve_model
+    from sales_ability.registry.models import FEATURIZE_FILE, resolve_model
     from sales_ability.serving.scoring import score_videos
 
     root, env = reproduced

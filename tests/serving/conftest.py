@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_base
-from sales_ability.serving.batch import list_new_applicants, score_shard
+from sales_ability.operations.batch import list_new_applicants, score_shard
 
 
 @pytest.fixture(scope="package")

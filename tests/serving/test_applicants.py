@@ -121,7 +121,7 @@ def test_identity_is_unique_across_folders(tmp_path: Path) -> None:
 
 def test_model_with_other_segmentation_is_refused(tiny_model: Path) -> None:
     from sales_ability.errors import ModelError
-    from sales_ability.serving.registry import resolve_model
+    from sales_ability.registry.models import resolve_model
 
     model = resolve_model(str(tiny_model))
     assert model.featurize.clip_seconds == 4.0 and model.calibration["n"] == 40

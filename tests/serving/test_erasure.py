@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import select
 
 from sales_ability.knowledge.rate import paper_knowledge_base
-from sales_ability.serving import results_db as db
-from sales_ability.serving.batch import list_new_applicants, merge_shards, score_shard
-from sales_ability.serving.erasure import ErasureError, UnknownApplicant, erase_applicant
+from sales_ability.results import store as db
+from sales_ability.operations.batch import list_new_applicants, merge_shards, score_shard
+from sales_ability.results.erasure import ErasureError, UnknownApplicant, erase_applicant
 from tests.serving.test_results_db import _traces
 
 
@@ -239,7 +239,7 @@ def test_dates_are_iso_dates_and_until_is_a_whole_day(tmp_path: Path) -> None:
     import typer
 
     from sales_ability.cli import iso_date
-    from sales_ability.serving.reports import audit_applicants
+    from sales_ability.results.selection import audit_applicants
 
     url = f"sqlite:///{tmp_path / 'd.db'}"
     with db.engine(url).begin() as conn:
@@ -251,7 +251,7 @@ def test_dates_are_iso_dates_and_until_is_a_whole_day(tmp_path: Path) -> None:
     picked = audit_applicants(url, iso_date("2026-12-01"), iso_date("2026-12-03"))
     assert list(picked["applicant_id"]) == ["early"]
     assert list(audit_applicants(url, until=iso_date("2026-12-02"))["applicant_id"]) == ["early"]
-    from sales_ability.serving.reports import MixedVersions
+    from sales_ability.results.selection import MixedVersions
 
     with db.engine(url).begin() as conn:  # a second model version in the sample: one median for two scales
         conn.execute(db.applicants.insert().values(applicant_id="other", model_version="2", scored_at="2026-12-02T10:00:00+00:00"))
@@ -275,7 +275,7 @@ def test_csv_cells_never_run_as_formulas_and_read_back_exactly(tmp_path: Path) -
 def test_a_report_holds_a_bounded_number_of_strips_per_applicant() -> None:
     import pandas as pd
 
-    from sales_ability.serving.report import STRIPS_PER_APPLICANT, render_report
+    from sales_ability.serving.run_report import STRIPS_PER_APPLICANT, render_report
     from sales_ability.traits import TRAITS
 
     n = STRIPS_PER_APPLICANT * 3
@@ -296,7 +296,7 @@ def test_failure_notices_carry_no_secret_and_keep_their_deadline(monkeypatch: py
                                                                  caplog: pytest.LogCaptureFixture) -> None:
     import socket
 
-    from sales_ability.serving import alerts
+    from sales_ability.operations import alerts
 
     drip = socket.socket()
     drip.bind(("127.0.0.1", 0))
@@ -332,7 +332,7 @@ def test_a_report_never_ranks_applicants_of_two_model_versions_together() -> Non
 
     import pandas as pd
 
-    from sales_ability.serving.report import render_report
+    from sales_ability.serving.run_report import render_report
     from sales_ability.traits import TRAITS
 
     people = pd.DataFrame({"applicant_id": ["a", "b", "c"], "model_version": ["1", "2", "1"],

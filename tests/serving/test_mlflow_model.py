@@ -28,7 +28,7 @@ def champion(tiny_model: Path, tmp_path: Path, isolated_mlflow: str) -> dict:
     registered as the champion."""
     from sales_ability.serving.mlflow_model import build_mlflow_model, log_mlflow_model
     from tests.registry_helpers import approve_as_champion
-    from sales_ability.serving.tracking import EXPERIMENT
+    from sales_ability.registry.tracking import EXPERIMENT
 
     kb_file = tmp_path / "knowledge_base.json"
     save_knowledge_base(paper_knowledge_base(), kb_file)
@@ -64,7 +64,7 @@ def test_champion_loads_with_pyfunc_keras_flavor_and_plain_keras_and_scores_appl
     import keras
 
     from sales_ability.serving.mlflow_model import APPLICANT_OUTPUT, SERVE_ROOT_ENV
-    from sales_ability.serving.registry import resolve_model
+    from sales_ability.registry.models import resolve_model
 
     uri = "models:/sales-ability@champion"
     paths = _inbox(demo_dir, tmp_path / "inbox")

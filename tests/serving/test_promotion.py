@@ -13,7 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_base
-from sales_ability.serving.promotion import (
+from sales_ability.operations.promotion import (
     Candidate,
     PromotionBlocked,
     compare,
@@ -24,7 +24,7 @@ from sales_ability.serving.promotion import (
     selection_split,
     write_candidate,
 )
-from sales_ability.serving.tracking import EXPERIMENT, tracking_uri
+from sales_ability.registry.tracking import EXPERIMENT, tracking_uri
 from sales_ability.traits import TRAITS
 
 
@@ -32,7 +32,7 @@ def _logged_model(tiny_model: Path, tmp_path: Path, name: str, clip_seconds: flo
     """The tiny network as an MLflow Model with its own featurize settings and knowledge base; the run's id."""
     from sales_ability.config import FeaturizeParams
     from sales_ability.serving.mlflow_model import build_mlflow_model
-    from sales_ability.serving.registry import save_featurize_params
+    from sales_ability.registry.models import save_featurize_params
 
     folder = tmp_path / name
     shutil.copytree(tiny_model.parent, folder)
@@ -92,7 +92,7 @@ def test_only_a_recorded_approval_moves_the_champion(tiny_model: Path, tmp_path:
     client.set_model_version_tag("sales-ability", third, "eligible", "True")
     decide("sales-ability", third, False, "cy", "intervals too wide for our use")
     assert str(client.get_model_version_by_alias("sales-ability", "champion").version) == second  # rejected: stays
-    from sales_ability.serving.retraining import decide_in_project
+    from sales_ability.operations.retraining import decide_in_project
 
     fourth = register_candidate(Candidate(_logged_model(tiny_model, tmp_path, "d"), "model", 0.99, "sales-ability"))
     client.set_model_version_tag("sales-ability", fourth, "eligible", "True")
@@ -105,7 +105,7 @@ def test_a_knowledge_base_only_candidate_with_other_settings_is_compared_and_pro
         tiny_model: Path, tmp_path: Path, demo_dir: Path, isolated_mlflow: str) -> None:
     from tests.registry_helpers import approve_as_champion
 
-    from sales_ability.serving.registry import resolve_model
+    from sales_ability.registry.models import resolve_model
 
     champion = approve_as_champion(_logged_model(tiny_model, tmp_path, "champ", clip_seconds=4.0))
     flipped = paper_knowledge_base()
@@ -143,7 +143,7 @@ def test_a_knowledge_base_only_candidate_with_other_settings_is_compared_and_pro
     decide("sales-ability", proposal["version"], True, "ana", "the new rule, read with its small sample", override=True)
     served = resolve_model("models:/sales-ability@champion", tmp_path / "served")
     assert served.knowledge_base["traits"]["agreeableness"]["direction"] == "positive"  # the KB change reached serving
-    from sales_ability.serving.promotion import AlreadyDecided
+    from sales_ability.operations.promotion import AlreadyDecided
 
     with pytest.raises(AlreadyDecided, match="approved"):  # the same candidate again: nothing to ask, nothing changed
         propose(tmp_path / "candidate.json", tmp_path / "manifest.csv", 0.9, 0.1, tmp_path / "promotion")
@@ -154,7 +154,7 @@ def test_a_promotion_during_a_batch_run_leaves_the_run_on_one_version(tiny_model
                                                                        isolated_mlflow: str) -> None:
     from tests.registry_helpers import approve_as_champion
 
-    from sales_ability.serving.batch import list_new_applicants, score_shard
+    from sales_ability.operations.batch import list_new_applicants, score_shard
 
     first = approve_as_champion(_logged_model(tiny_model, tmp_path, "v1"))
     inbox = tmp_path / "inbox"

@@ -4,7 +4,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from sales_ability.serving.tracking import EXPERIMENT, tracking_uri
+from sales_ability.registry.tracking import EXPERIMENT, tracking_uri
 from tests.registry_helpers import approve_as_champion
 
 
@@ -13,7 +13,7 @@ def test_resolver_gives_file_version_and_the_stored_featurize_settings(tmp_path:
     from sales_ability.config import FeaturizeParams
     from sales_ability.errors import ModelError
     from sales_ability.io_utils import content_hash
-    from sales_ability.serving.registry import resolve_model, save_featurize_params
+    from sales_ability.registry.models import resolve_model, save_featurize_params
 
     model_dir = tmp_path / "model"
     model_dir.mkdir()
@@ -90,7 +90,7 @@ def test_tracking_errors_are_one_line_naming_the_server(tmp_path: Path) -> None:
 
 def test_a_model_saved_without_settings_uses_the_given_ones(tmp_path: Path) -> None:
     from sales_ability.config import FeaturizeParams
-    from sales_ability.serving.registry import resolve_model
+    from sales_ability.registry.models import resolve_model
 
     (tmp_path / "old.keras").write_bytes(b"old")
     old = resolve_model(str(tmp_path / "old.keras"))

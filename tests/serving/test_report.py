@@ -13,7 +13,7 @@ from PIL import Image
 
 from sales_ability.data.face_tensors import ClipFeatures, FaceTensorWriter
 from sales_ability.knowledge.rate import paper_knowledge_base
-from sales_ability.serving.report import render_report
+from sales_ability.serving.run_report import render_report
 from sales_ability.serving.scoring import STRIP_FRAMES, face_strips
 from sales_ability.traits import TRAITS
 

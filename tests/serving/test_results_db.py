@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from sales_ability.knowledge.rate import paper_knowledge_base
-from sales_ability.serving import results_db as db
-from sales_ability.serving.batch import list_new_applicants, merge_shards, score_shard
+from sales_ability.results import store as db
+from sales_ability.operations.batch import list_new_applicants, merge_shards, score_shard
 
 
 def _copy_shards(scored: dict, dest: Path) -> list[str]:
@@ -60,7 +60,7 @@ def test_two_merges_racing_lose_and_duplicate_nothing(scored: dict, tmp_path: Pa
 
 
 def test_listing_hashes_only_what_is_new_or_changed(scored: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sales_ability.serving.batch as batch
+    import sales_ability.operations.batch as batch
 
     inbox = tmp_path / "inbox"
     shutil.copytree(scored["inbox"], inbox)
@@ -94,7 +94,7 @@ def _traces(applicant: str, url: str, folders: list[Path]) -> list[str]:
 
 
 def test_erasure_leaves_no_trace_in_any_store(scored: dict, tmp_path: Path) -> None:
-    from sales_ability.serving.erasure import erase_applicant
+    from sales_ability.results.erasure import erase_applicant
 
     inbox, outbox, url = tmp_path / "inbox", tmp_path / "outbox", f"sqlite:///{tmp_path / 'e.db'}"
     shutil.copytree(scored["inbox"], inbox)

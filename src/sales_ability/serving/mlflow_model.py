@@ -72,7 +72,7 @@ class ApplicantScorer(PythonModel):
     """
 
     def load_context(self, context) -> None:
-        from sales_ability.serving.registry import read_contract
+        from sales_ability.registry.models import read_contract
         from sales_ability.settings import settings
 
         self.model = read_contract(Path(context.artifacts[SERVING_ARTIFACT]) / "model.keras", uri="pyfunc")

@@ -24,7 +24,7 @@ from sales_ability.io_utils import (
     write_json_atomic,
     write_text_atomic,
 )
-from sales_ability.serving.registry import ResolvedModel
+from sales_ability.registry.models import ResolvedModel
 from sales_ability.traits import TRAITS
 
 _BOUNDS = tuple(f"{t}_{end}" for t in TRAITS for end in ("low", "high"))
@@ -116,7 +116,7 @@ def score_videos(
     from sales_ability.knowledge.intervals import fit_intervals, with_intervals
     from sales_ability.knowledge.rate import rate
     from sales_ability.model.predict import predict_clips
-    from sales_ability.serving.registry import resolve_model
+    from sales_ability.registry.models import resolve_model
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -189,7 +189,7 @@ def write_results(results: pd.DataFrame, rejects: pd.DataFrame, out_dir: Path, k
                   card: str | None = None) -> None:
     """Write segment results and applicants (Parquet + CSV), rejects, the face strips and the HTML report
     atomically."""
-    from sales_ability.serving.report import render_report
+    from sales_ability.serving.run_report import render_report
 
     strips = strips if strips is not None else pd.DataFrame(columns=list(STRIP_COLUMNS))
     applicants = (applicants if applicants is not None else pd.DataFrame()).reindex(columns=applicant_columns())

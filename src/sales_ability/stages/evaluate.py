@@ -2,7 +2,7 @@
 
 The stage touches no registry (``dvc repro`` and ``dvc exp run`` are pure functions of their deps): it logs
 the whole serving bundle as an MLflow Model in its run and names that run in ``models/candidate.json``.
-Registration, comparison on held-out people and a person's decision follow (``serving.promotion``)."""
+Registration, comparison on held-out people and a person's decision follow (``operations.promotion``)."""
 
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def run_evaluate(
     run_id, model_id = log_candidate(model_dir, faces, report, [metrics_file, predictions_file, applicants_file, figure],
                                      params, kb_file, examples)
     if candidate_file is not None:
-        from sales_ability.serving.promotion import write_candidate
+        from sales_ability.operations.promotion import write_candidate
 
         write_candidate(candidate_file, run_id, "model", report["test"], params.registry.model_name, model_id)
     report["candidate_run_id"] = run_id
@@ -130,8 +130,8 @@ def log_candidate(model_dir: Path, faces: Path, report: dict, files: list[Path],
     import mlflow
 
     from sales_ability.serving.mlflow_model import log_mlflow_model
-    from sales_ability.serving.registry import model_card
-    from sales_ability.serving.tracking import (
+    from sales_ability.registry.card import model_card
+    from sales_ability.registry.tracking import (
         dvc_tags,
         flatten_metrics,
         log_face_tensor_splits,

@@ -17,7 +17,7 @@ def run_fit_thresholds(manifest_file: Path, kb_file: Path, figure_file: Path, pa
     """Fit, save and plot; returns the number of training clips the thresholds came from."""
     import mlflow
 
-    from sales_ability.serving.tracking import log_files, stage_run
+    from sales_ability.registry.tracking import log_files, stage_run
 
     manifest = pd.read_csv(manifest_file, dtype={"clip_id": str, "split": str})
     train = manifest[manifest["split"] == "train"]

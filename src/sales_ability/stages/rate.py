@@ -61,7 +61,7 @@ def rate_and_validate(
         from sales_ability.knowledge.applicants import rate_applicants
         from sales_ability.knowledge.audit import lowest_impact_ratios
         from sales_ability.knowledge.intervals import fit_intervals
-        from sales_ability.serving.audit_report import write_audit
+        from sales_ability.results.audit_report import write_audit
 
         applicants = rate_applicants(traits, kb, fit_intervals(None, kb, 0.9))
         reports = self_reports if self_reports is not None else pd.DataFrame(columns=["participant_id", "sex", "race_ethnicity"])
@@ -71,7 +71,7 @@ def rate_and_validate(
         figures += [audit_dir / "audit.csv", audit_dir / "audit.html"]
     write_json_atomic(metrics_file, {"knowledge_base": metrics})
     if log_to_mlflow:
-        from sales_ability.serving.tracking import flatten_metrics, log_files, stage_run
+        from sales_ability.registry.tracking import flatten_metrics, log_files, stage_run
 
         with stage_run("rate", tags={"traits_source": source, "knowledge_base": kb["knowledge_base"]}):
             import mlflow

@@ -31,7 +31,7 @@ def run_table3(faces: Path, presets: list[str], params: Params, out_csv: Path, m
     from sales_ability.model.network import PRESETS, build_model, seed_everything
     from sales_ability.model.predict import predict_clips, traits_and_labels
     from sales_ability.model.training import FitSettings, fit_model
-    from sales_ability.serving.tracking import (
+    from sales_ability.registry.tracking import (
         EXPERIMENT,
         flatten_metrics,
         git_commit,

@@ -4,7 +4,7 @@ One URL for every command and both DAGs: ``SALES_ABILITY_DATABASE_URL`` (Postgre
 SQLite file ``results.db`` in the project (embedded: ``make demo``, ``score`` and ``make airflow`` need
 nothing more).
 
-Tables (schema in ``serving/migrations``, applied on open):
+Tables (schema in ``results/migrations``, applied on open):
 - ``applicants``: one row per applicant and model version (the ranked row, with intervals);
 - ``segments``: one row per scored segment, with the small face strip the model saw (PNG);
 - ``rejects``: a video or segment that could not be scored, with its reason;
@@ -14,7 +14,7 @@ Tables (schema in ``serving/migrations``, applied on open):
 - ``self_reports``: the screening website's optional sex and race/ethnicity, for ``sales-ability audit`` only;
 - ``tombstones`` and ``erasure_state``: who was erased (a salted hash, never the id) and the one lock row that
   erasure and merge both take first, so a shard in flight never brings an erased applicant back
-  (``sales_ability.serving.erasure``).
+  (``sales_ability.results.erasure``).
 
 Uniqueness is the database's: a segment is unique by (content hash, clip, model version), an applicant by
 (applicant, model version), a ledger row by (content hash, applicant). A merge is one transaction whose

@@ -126,7 +126,7 @@ def served_figures(uri: str, people: dict[str, dict], self_reports: pd.DataFrame
 
     from sales_ability.knowledge.audit import bias_audit, lowest_impact_ratios
     from sales_ability.knowledge.rate import sales_scores
-    from sales_ability.serving.registry import resolve_model
+    from sales_ability.registry.models import resolve_model
     from sales_ability.serving.scoring import read_applicants, score_videos
 
     model = resolve_model(uri, tracking=tracking)
@@ -212,8 +212,8 @@ def register_candidate(candidate: Candidate, tracking: str | None = None) -> str
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from sales_ability.serving.registry import CHALLENGER
-    from sales_ability.serving.tracking import tracking_uri
+    from sales_ability.registry.models import CHALLENGER
+    from sales_ability.registry.tracking import tracking_uri
 
     client = MlflowClient(tracking or tracking_uri(), registry_uri=tracking or tracking_uri())
     name = candidate.model_name
@@ -256,8 +256,8 @@ def propose(candidate_file: Path, manifest_file: Path, nominal: float, tolerance
     from mlflow import MlflowClient
 
     from sales_ability.knowledge.audit import read_self_reports
-    from sales_ability.serving.registry import champion_version
-    from sales_ability.serving.tracking import tracking_uri
+    from sales_ability.registry.models import champion_version
+    from sales_ability.registry.tracking import tracking_uri
 
     tracking = tracking or tracking_uri()
     candidate = read_candidate(candidate_file)
@@ -309,8 +309,8 @@ def decide(model_name: str, version: str, approve: bool, by: str, reason: str, o
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from sales_ability.serving.registry import CHALLENGER, CHAMPION
-    from sales_ability.serving.tracking import tracking_uri
+    from sales_ability.registry.models import CHALLENGER, CHAMPION
+    from sales_ability.registry.tracking import tracking_uri
 
     if not by.strip() or not reason.strip():
         raise PromotionBlocked("a decision needs the reviewer's name (--by) and a reason (--reason)")

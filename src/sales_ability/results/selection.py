@@ -3,7 +3,7 @@
 ``render_selection`` renders any selection of applicants (one batch run, since a date, top N, one
 applicant) with at most ``limit`` applicants, so no report grows with history. Dates are ``datetime.date``
 values (the CLI parses ISO dates and refuses anything else); ``until`` is inclusive. Forgetting a person lives
-in ``sales_ability.serving.erasure``.
+in ``sales_ability.results.erasure``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy import delete
 
 from sales_ability.io_utils import write_text_atomic
-from sales_ability.serving import results_db as db
+from sales_ability.results import store as db
 
 REPORTS_DIR = "reports"  # outbox/reports/<batch run id>.html: the applicants that run scored
 DEFAULT_REPORT_LIMIT = 200
@@ -51,7 +51,7 @@ def selection(url: str, run_id: str | None = None, since: date | None = None, ap
 
 def render_selection(url: str, out_file: str | Path, kb: dict, coverage: float | None = None, **query) -> Path:
     """Write the HTML report of a selection (see ``selection``); returns its path."""
-    from sales_ability.serving.report import render_report
+    from sales_ability.serving.run_report import render_report
 
     people, segs, rejected = selection(url, **query)
     versions = ", ".join(sorted({str(v) for v in people["model_version"]})) or "-"

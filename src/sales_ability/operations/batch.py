@@ -6,7 +6,7 @@ publishes one, atomically, when the applicant completes), or a loose video (an a
 - **When a folder is scored.** When it is complete: it holds ``complete.json`` (the marker the website
   writes last), or its ``metadata.json`` says ``"status": "complete"`` (a research export). A folder without
   either is waiting and is listed on every run until it completes.
-- **Once.** The results database's ledger (``videos``, ``sales_ability.serving.results_db``) records every
+- **Once.** The results database's ledger (``videos``, ``sales_ability.results.store``) records every
   video that reached an outcome (scored or rejected) with its applicant. A folder applicant already in the ledger is never scored again: an answer that arrives after
   scoring is a *late answer*, counted and named in the run's counts (``late``) and left unscored; to score
   the applicant again with it, erase them (``sales-ability applicants delete``) and publish them again. A loose video is known by the
@@ -56,7 +56,7 @@ def list_new_applicants(inbox: str | Path, outbox: str | Path, shard_size: int, 
         shard_size: videos per shard (an applicant's answers stay in one shard).
         missing_ok: a missing inbox means nothing has arrived yet (the default inbox of a fresh install).
         knowledge_base: checked when there is something to score.
-        database_url: the results database (default: ``results_db.database_url`` beside the outbox).
+        database_url: the results database (default: ``results.store.database_url`` beside the outbox).
         max_shards: at most this many shards per run (default ``SALES_ABILITY_MAX_SHARDS``, else
             ``MAX_SHARDS``, under Airflow's 1,024 mapped tasks); the other applicants wait for the next run.
         run_id: the batch run that the inbox's bad entries are recorded under (the ``rejects`` table).
@@ -74,8 +74,8 @@ def list_new_applicants(inbox: str | Path, outbox: str | Path, shard_size: int, 
     """
     from sqlalchemy import select
 
-    from sales_ability.serving import results_db as db
-    from sales_ability.serving.erasure import tombstone_watermark
+    from sales_ability.results import store as db
+    from sales_ability.results.erasure import tombstone_watermark
 
     inbox, outbox = Path(inbox), Path(outbox)
     if not inbox.is_dir():
@@ -93,7 +93,7 @@ def list_new_applicants(inbox: str | Path, outbox: str | Path, shard_size: int, 
     plan["carried_over"] = sum(len(shard["applicants"]) for shard in plan["shards"][cap:])
     pinned = {}
     if model_uri and plan["shards"]:
-        from sales_ability.serving.registry import pin_version
+        from sales_ability.registry.models import pin_version
 
         try:
             pinned = {"model_uri": pin_version(model_uri, tracking)}
@@ -304,8 +304,8 @@ def _still_here(shard: dict, database_url: str | None) -> list[dict]:
 
     kept = [a for a in shard["applicants"] if all(present(v["path"]) for v in a["videos"])]
     if database_url and kept:
-        from sales_ability.serving import results_db as db
-        from sales_ability.serving.erasure import erased_after, salt
+        from sales_ability.results import store as db
+        from sales_ability.results.erasure import erased_after, salt
 
         with db.engine(database_url).connect() as conn:
             erased = erased_after(conn, salt(conn), {a["applicant_id"] for a in kept}, shard.get("tombstone_watermark"))
@@ -324,7 +324,7 @@ def batch_model_uri(model_uri: str, project: str | Path) -> str:
     """
     if model_uri:
         return model_uri
-    from sales_ability.serving.registry import champion_uri, project_model_name
+    from sales_ability.registry.models import champion_uri, project_model_name
 
     try:
         return champion_uri(project_model_name(project))
@@ -353,9 +353,9 @@ def merge_shards(shard_dirs: list[str], outbox: str | Path, kb_file: str | Path 
 
     from sales_ability.io_utils import read_csv_neutralised
     from sales_ability.knowledge.rate import load_knowledge_base
-    from sales_ability.serving import results_db as db
-    from sales_ability.serving.erasure import erased_after, scrub_shard, take_lock
-    from sales_ability.serving.reports import render_selection, run_report_path
+    from sales_ability.results import store as db
+    from sales_ability.results.erasure import erased_after, scrub_shard, take_lock
+    from sales_ability.results.selection import render_selection, run_report_path
     from sales_ability.serving.scoring import read_applicants, read_strips
 
     started = time.perf_counter()
@@ -448,7 +448,7 @@ def cached_hashes(conn, paths: list[Path]) -> dict[str, str]:
 
     from sqlalchemy import delete, select
 
-    from sales_ability.serving import results_db as db
+    from sales_ability.results import store as db
 
     known = {r.path: r for r in conn.execute(select(db.file_hashes))}
     out, fresh = {}, []
@@ -476,8 +476,8 @@ def log_batch_run(counts: dict, outbox: str | Path, run_id: str, tracking: str |
     import numpy as np
     from sqlalchemy import select
 
-    from sales_ability.serving import results_db as db
-    from sales_ability.serving.tracking import BATCH_EXPERIMENT, flatten_metrics, stage_run
+    from sales_ability.results import store as db
+    from sales_ability.registry.tracking import BATCH_EXPERIMENT, flatten_metrics, stage_run
 
     url = db.database_url(Path(outbox).parent, database_url)
     with db.engine(url).connect() as conn:

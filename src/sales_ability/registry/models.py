@@ -1,6 +1,6 @@
 """The model registry and the serving contract: the one place a model is named, found and promoted.
 
-Promotion lives in ``serving.promotion``: a candidate is registered as ``challenger`` (awaiting a decision),
+Promotion lives in ``operations.promotion``: a candidate is registered as ``challenger`` (awaiting a decision),
 compared with the champion on held-out people, and only a person's recorded approval moves ``champion``.
 
 Serving contract: ``resolve_model`` turns ``models:/NAME@alias``, ``models:/NAME/VERSION``, ``runs:/...`` or
@@ -25,79 +25,6 @@ CHALLENGER = "challenger"
 FEATURIZE_FILE = "featurize.json"  # beside model.keras: the featurize settings the model was trained with
 
 
-def model_card(name: str, metrics: dict, data: dict, preset: str) -> str:
-    """Markdown model card logged with every version."""
-    test = metrics
-    rows = "\n".join(
-        f"| {t} | {test[t]['accuracy']:.4f} | {test[t]['baseline_accuracy']:.4f} | {test[t]['pearson']:.3f} | {test[t]['concordance']:.3f} |"
-        for t in ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
-    )
-    return f"""# Model card: {name} ({preset})
-
-## Intended use
-Estimates apparent Big Five traits from 60 face crops of a self-introduction clip; a knowledge base turns
-them into a 1..10 sales score. **Decision support for a recruiter, never an automatic rejection**:
-a person reads the report and decides.
-
-## Data
-- trained on: {data.get('train', '?')}
-- fine-tuned on: {data.get('finetune', '?')}
-- evaluated on: {data.get('test', '?')} ({test['n']} clips)
-
-## Metrics (test split)
-Eq. 1 mean accuracy **{test['mean_accuracy']:.4f}** against **{test['baseline_mean_accuracy']:.4f}** for
-always predicting the training mean; MSE {test['mse']:.5f} (baseline {test['baseline_mse']:.5f}).
-
-| trait | accuracy | baseline | Pearson | concordance |
-| --- | --- | --- | --- | --- |
-{rows}
-
-## Intervals
-{_interval_lines(test)}
-
-## Known caveats
-- First Impressions labels are *apparent* traits rated by crowd workers from 15 s clips, not
-  self-reports; its `neuroticism` label behaves like emotional stability (+0.88 with `interview`).
-- Mean accuracy is compressed: the constant predictor already scores about 0.88 on First Impressions.
-- The paper's 2/1/1 split puts the same person in train and test; `by_participant` does not.
-- Faces only: no audio, no words. Lighting, camera and demographics shift the estimates; check the
-  fairness figures before use.
-"""
-
-
-LABEL_CAVEATS = (
-    "Labels are apparent traits: First Impressions' crowd raters judged 15 s clips, and collected data carry the "
-    "participants' own IPIP-50 answers. First Impressions' neuroticism label behaves as emotional stability (+0.88 "
-    "with its interview vote) and is turned into neuroticism. Faces only: no audio, no words; lighting, camera and "
-    "demographics shift the estimates."
-)
-
-
-def card_summary(test: dict) -> str:
-    """A few lines of the model card for a reader of a report or an audit: use, metrics with intervals, caveats."""
-    lines = ["Intended use: decision support for a recruiter, never an automatic rejection; a person decides."]
-    if "mean_accuracy" in test:
-        lines.append(f"Test (Eq. 1) mean accuracy {test['mean_accuracy']:.4f} against {test['baseline_mean_accuracy']:.4f} "
-                     f"for always predicting the training mean ({test.get('n', '?')} segments).")
-    iv = test.get("intervals")
-    if iv:
-        lines.append(f"Intervals: nominal {iv['nominal']:.0%}, calibrated on {iv['calibration_segments']} validation segments; "
-                     f"the sales score's covered {iv['segments']['sales_score']['coverage']:.1%} of test segments and "
-                     f"{iv['applicants']['sales_score']['coverage']:.1%} of {iv['applicants']['n']} test applicants.")
-    lines.append(LABEL_CAVEATS)
-    return "\n".join(lines)
-
-
-def _interval_lines(test: dict) -> str:
-    iv = test.get("intervals")
-    if not iv:
-        return "No calibration set: scores are shown without intervals."
-    return (f"Split conformal on the validation split (nominal {iv['nominal']:.0%}, {iv['calibration_segments']} segments). "
-            f"Measured on test: the sales score's interval covered {iv['segments']['sales_score']['coverage']:.1%} of "
-            f"{iv['segments']['n']} segments and {iv['applicants']['sales_score']['coverage']:.1%} of {iv['applicants']['n']} "
-            f"applicants; half-widths {', '.join(f'{k} {v}' for k, v in iv['half_widths'].items())}.")
-
-
 def champion_uri(model_name: str) -> str:
     """``models:/NAME@champion``: what scoring uses unless told otherwise."""
     return f"models:/{model_name}@{CHAMPION}"
@@ -117,7 +44,7 @@ def pin_version(uri: str, tracking: str | None = None) -> str:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from sales_ability.serving.tracking import tracking_uri
+    from sales_ability.registry.tracking import tracking_uri
 
     tracking = tracking or tracking_uri()
     name, _, alias = uri.removeprefix("models:/").partition("@")
@@ -145,7 +72,7 @@ def champion_version(model_name: str, tracking: str | None = None) -> str | None
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from sales_ability.serving.tracking import tracking_uri
+    from sales_ability.registry.tracking import tracking_uri
 
     try:
         return str(MlflowClient(tracking or tracking_uri()).get_model_version_by_alias(model_name, CHAMPION).version)
@@ -264,7 +191,7 @@ def registry_error(uri: str, tracking: str, err: Exception) -> ModelError:
     know, or what MLflow said."""
     text = str(err)
     if "Max retries exceeded" in text or "timed out" in text.lower() or "Connection refused" in text:
-        from sales_ability.serving.tracking import http_timeout
+        from sales_ability.registry.tracking import http_timeout
 
         return ModelError(f"{uri}: the tracking server {tracking} did not answer within {http_timeout():g} s "
                           f"(is it running? set MLFLOW_HTTP_REQUEST_TIMEOUT to wait longer)")
@@ -288,7 +215,7 @@ def resolve_model(uri: str, cache_dir: str | Path | None = None, tracking: str |
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from sales_ability.serving.tracking import tracking_uri
+    from sales_ability.registry.tracking import tracking_uri
 
     tracking = tracking or tracking_uri()
     version, identity = "", ""

@@ -1,10 +1,10 @@
-"""Alembic environment of the results database: run with the connection ``results_db.engine`` passes in
+"""Alembic environment of the results database: run with the connection ``results.store.engine`` passes in
 (``config.attributes["connection"]``), or with ``sqlalchemy.url`` from the command line (``alembic -x``)."""
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from sales_ability.serving.results_db import metadata
+from sales_ability.results.store import metadata
 
 config = context.config
 

@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 from sales_ability.data.applicant_folder import ANSWER_NAME
 from sales_ability.errors import SalesAbilityError
 from sales_ability.io_utils import atomic_path, write_json_atomic
-from sales_ability.serving import results_db as db
+from sales_ability.results import store as db
 
 INBOX_ENV = "SALES_ABILITY_INBOX"
 OUTBOX_ENV = "SALES_ABILITY_OUTBOX"
@@ -214,7 +214,7 @@ def erase_applicant(applicant_id: str, url: str, inbox: str | Path | None = None
         ErasureError: a malformed id (nothing read, nothing removed).
         UnknownApplicant: no store holds the id (nothing removed), unless ``request`` is ``website``.
     """
-    from sales_ability.serving.reports import render_selection, run_report_path
+    from sales_ability.results.selection import render_selection, run_report_path
 
     check_applicant_id(applicant_id)
     done = Erasure(applicant_id)

@@ -1,0 +1,77 @@
+"""The model card: what a version is for, how it was measured and what it must not be used for (logged with every
+candidate, registered as the version's description, summarised in reports and the audit)."""
+
+from __future__ import annotations
+
+
+def model_card(name: str, metrics: dict, data: dict, preset: str) -> str:
+    """Markdown model card logged with every version."""
+    test = metrics
+    rows = "\n".join(
+        f"| {t} | {test[t]['accuracy']:.4f} | {test[t]['baseline_accuracy']:.4f} | {test[t]['pearson']:.3f} | {test[t]['concordance']:.3f} |"
+        for t in ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
+    )
+    return f"""# Model card: {name} ({preset})
+
+## Intended use
+Estimates apparent Big Five traits from 60 face crops of a self-introduction clip; a knowledge base turns
+them into a 1..10 sales score. **Decision support for a recruiter, never an automatic rejection**:
+a person reads the report and decides.
+
+## Data
+- trained on: {data.get('train', '?')}
+- fine-tuned on: {data.get('finetune', '?')}
+- evaluated on: {data.get('test', '?')} ({test['n']} clips)
+
+## Metrics (test split)
+Eq. 1 mean accuracy **{test['mean_accuracy']:.4f}** against **{test['baseline_mean_accuracy']:.4f}** for
+always predicting the training mean; MSE {test['mse']:.5f} (baseline {test['baseline_mse']:.5f}).
+
+| trait | accuracy | baseline | Pearson | concordance |
+| --- | --- | --- | --- | --- |
+{rows}
+
+## Intervals
+{_interval_lines(test)}
+
+## Known caveats
+- First Impressions labels are *apparent* traits rated by crowd workers from 15 s clips, not
+  self-reports; its `neuroticism` label behaves like emotional stability (+0.88 with `interview`).
+- Mean accuracy is compressed: the constant predictor already scores about 0.88 on First Impressions.
+- The paper's 2/1/1 split puts the same person in train and test; `by_participant` does not.
+- Faces only: no audio, no words. Lighting, camera and demographics shift the estimates; check the
+  fairness figures before use.
+"""
+
+
+LABEL_CAVEATS = (
+    "Labels are apparent traits: First Impressions' crowd raters judged 15 s clips, and collected data carry the "
+    "participants' own IPIP-50 answers. First Impressions' neuroticism label behaves as emotional stability (+0.88 "
+    "with its interview vote) and is turned into neuroticism. Faces only: no audio, no words; lighting, camera and "
+    "demographics shift the estimates."
+)
+
+
+def card_summary(test: dict) -> str:
+    """A few lines of the model card for a reader of a report or an audit: use, metrics with intervals, caveats."""
+    lines = ["Intended use: decision support for a recruiter, never an automatic rejection; a person decides."]
+    if "mean_accuracy" in test:
+        lines.append(f"Test (Eq. 1) mean accuracy {test['mean_accuracy']:.4f} against {test['baseline_mean_accuracy']:.4f} "
+                     f"for always predicting the training mean ({test.get('n', '?')} segments).")
+    iv = test.get("intervals")
+    if iv:
+        lines.append(f"Intervals: nominal {iv['nominal']:.0%}, calibrated on {iv['calibration_segments']} validation segments; "
+                     f"the sales score's covered {iv['segments']['sales_score']['coverage']:.1%} of test segments and "
+                     f"{iv['applicants']['sales_score']['coverage']:.1%} of {iv['applicants']['n']} test applicants.")
+    lines.append(LABEL_CAVEATS)
+    return "\n".join(lines)
+
+
+def _interval_lines(test: dict) -> str:
+    iv = test.get("intervals")
+    if not iv:
+        return "No calibration set: scores are shown without intervals."
+    return (f"Split conformal on the validation split (nominal {iv['nominal']:.0%}, {iv['calibration_segments']} segments). "
+            f"Measured on test: the sales score's interval covered {iv['segments']['sales_score']['coverage']:.1%} of "
+            f"{iv['segments']['n']} segments and {iv['applicants']['sales_score']['coverage']:.1%} of {iv['applicants']['n']} "
+            f"applicants; half-widths {', '.join(f'{k} {v}' for k, v in iv['half_widths'].items())}.")
