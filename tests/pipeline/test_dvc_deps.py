@@ -61,3 +61,12 @@ def test_the_closure_follows_lazy_imports(tmp_path: Path) -> None:
     found = imported_code(REPO / "pipelines/train.py")
     assert PACKAGE / "sales_ability/model/network.py" in found
     assert PACKAGE / "sales_ability/model/__init__.py" in found
+
+
+def test_a_stage_that_renders_pages_lists_their_templates() -> None:
+    """Template files are no imports: a stage rendering HTML (pages.py) must list the templates folder itself."""
+    import yaml
+
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    rendering = [name for name, s in stages.items() if "src/sales_ability/pages.py" in s.get("deps", [])]
+    assert rendering and all("src/sales_ability/templates" in stages[n]["deps"] for n in rendering)

@@ -79,3 +79,22 @@ def rate_and_validate(
             mlflow.log_metrics(flatten_metrics({k: v for k, v in metrics.items() if k != "rated"}))
             log_files([rated_file, metrics_file, *figures], artifact_path="knowledge_base")
     return RatingSummary(len(rated), len(bad), metrics["mean_sales_score"])
+
+
+def rate_test_predictions(predictions_file: Path, kb_file: Path, evaluate_metrics: Path, raw_dir: Path, rated_file: Path,
+                          metrics_file: Path, plots_dir: Path, audit_dir: Path) -> RatingSummary:
+    """The ``rate`` stage: the model's test predictions (each segment carries its participant and interview rating,
+    so no manifest is joined again) rated and validated, with the bias audit over the raw dataset's self-reports
+    (which nothing before this stage reads) and the model card's summary."""
+    import json
+
+    from sales_ability.knowledge.audit import read_self_reports
+    from sales_ability.knowledge.rate import load_knowledge_base
+    from sales_ability.registry.card import card_summary
+
+    predictions = pd.read_csv(predictions_file, dtype={"clip_id": str, "participant_id": str})
+    return rate_and_validate(
+        traits=predictions, kb=load_knowledge_base(kb_file), rated_file=rated_file, metrics_file=metrics_file,
+        plots_dir=plots_dir, source="model test predictions", audit_dir=audit_dir,
+        self_reports=read_self_reports(raw_dir), card=card_summary(json.loads(evaluate_metrics.read_text())["test"]),
+    )
