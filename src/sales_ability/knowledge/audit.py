@@ -94,9 +94,9 @@ def bias_audit(applicants: pd.DataFrame) -> pd.DataFrame:
 
 def score_distribution_figure(applicants: pd.DataFrame, path) -> None:
     """Box plots of the sales score per sex and per race/ethnicity category (PNG)."""
-    from sales_ability.knowledge.validation import _pyplot, _save
+    from sales_ability.plotting import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     frame = with_categories(applicants)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1, 3]})
     median = frame["sales_score"].median()
@@ -110,4 +110,4 @@ def score_distribution_figure(applicants: pd.DataFrame, path) -> None:
         ax.tick_params(axis="x", labelsize=7)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sales_ability.plotting import pyplot, save_figure
 from sales_ability.knowledge.rate import rate, with_directions
 from sales_ability.traits import INTERVIEW, TRAITS
 
@@ -91,20 +92,11 @@ def interview_agreement(labels: pd.DataFrame, kb: dict) -> dict | None:
 # --- figures ---------------------------------------------------------------------------------------
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_trait_distributions(labels: pd.DataFrame, kb: dict, path: str | Path) -> Path:
     """Paper Fig. 4: per-trait histogram, the fitted density, and the decile thresholds."""
     from scipy import stats as st
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 5, figsize=(20, 3.6))
     grid = np.linspace(0, 1, 400)
     for ax, trait in zip(axes, TRAITS, strict=True):
@@ -121,12 +113,12 @@ def plot_trait_distributions(labels: pd.DataFrame, kb: dict, path: str | Path) -
     axes[0].legend(fontsize=8)
     fig.suptitle(f"Trait distributions and score thresholds ({kb['knowledge_base']} knowledge base)")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_sales_scores(rated: pd.DataFrame, path: str | Path, id_column: str = "clip_id", limit: int = 60) -> Path:
     """Paper Fig. 5: the sales score of each test candidate, highest first."""
-    plt = _pyplot()
+    plt = pyplot()
     top = rated.sort_values("sales_score", ascending=False).head(limit)
     fig, ax = plt.subplots(figsize=(max(6, 0.22 * len(top)), 3.8))
     ax.bar(range(len(top)), top["sales_score"], color=plt.cm.viridis((top["sales_score"] - 1) / 9))
@@ -135,12 +127,12 @@ def plot_sales_scores(rated: pd.DataFrame, path: str | Path, id_column: str = "c
     ax.set_ylabel("sales score (1..10)")
     ax.set_title("Sales scores of the test candidates (decision support, not a verdict)")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_clusters(plots: dict, path: str | Path) -> Path:
     """Paper Fig. 6/7: PCA plane, points coloured by sales score, one panel per k with cluster outlines."""
-    plt = _pyplot()
+    plt = pyplot()
     ks = sorted(plots["labels"])
     fig, axes = plt.subplots(1, max(1, len(ks)), figsize=(6 * max(1, len(ks)), 4.8), squeeze=False)
     xy, sales = plots["xy"], plots["sales"]
@@ -160,14 +152,4 @@ def plot_clusters(plots: dict, path: str | Path) -> Path:
         ax.set_ylabel("PC2")
         fig.colorbar(sc, ax=ax, label="sales score")
     fig.tight_layout()
-    return _save(fig, path)
-
-
-def _save(fig, path: str | Path) -> Path:
-    from sales_ability.io_utils import atomic_path
-
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
-    _pyplot().close(fig)
-    return path
+    return save_figure(fig, path)

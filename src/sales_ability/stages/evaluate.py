@@ -37,9 +37,9 @@ def test_report(model_dir: Path, faces: Path) -> tuple[pd.DataFrame, dict]:
 
 def plot_predicted_vs_true(pred: np.ndarray, true: np.ndarray, path: Path, title: str) -> Path:
     """One scatter per trait, with the identity line."""
-    from sales_ability.knowledge.validation import _pyplot, _save
+    from sales_ability.plotting import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 5, figsize=(18, 3.6))
     for j, (ax, trait) in enumerate(zip(axes, TRAITS, strict=True)):
         ax.scatter(true[:, j], pred[:, j], s=14, alpha=0.8)
@@ -51,7 +51,7 @@ def plot_predicted_vs_true(pred: np.ndarray, true: np.ndarray, path: Path, title
         ax.set_title(trait)
     fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def interval_report(predictions: pd.DataFrame, model_dir: Path, kb: dict, coverage: float) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
