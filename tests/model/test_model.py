@@ -150,6 +150,20 @@ def test_two_seeded_builds_and_fits_are_identical(tmp_path: Path) -> None:
     assert fit_a["epochs_run"] == fit_b["epochs_run"]
 
 
+def test_a_fit_logs_each_epoch_with_mlflows_keras_callback_only_inside_a_run(tmp_path: Path, isolated_mlflow: str) -> None:
+    import mlflow
+
+    faces = write_face_tensors(tmp_path / "faces", n_clips=8, n_frames=4, size=16)
+    settings = FitSettings(epochs=2, batch_size=4, learning_rate=0.01, patience=5, augment_flip=False, seed=1)
+    fit_model(build_model("tiny", n_frames=4, frame_size=16), faces, settings)  # no run: none is started
+    assert mlflow.active_run() is None and mlflow.search_runs(search_all_experiments=True).empty
+    with mlflow.start_run() as run:
+        fit_model(build_model("tiny", n_frames=4, frame_size=16), faces, settings)
+    history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "val_mean_accuracy")
+    assert [m.step for m in history] == [0, 1]  # one point per epoch
+    assert "optimizer_learning_rate" in mlflow.get_run(run.info.run_id).data.params
+
+
 def test_eq1_and_baseline_by_hand() -> None:
     true = np.array([[0.5, 0.5, 0.5, 0.5, 0.5], [0.7, 0.3, 0.5, 0.9, 0.1]])
     pred = np.array([[0.6, 0.5, 0.5, 0.5, 0.4], [0.7, 0.5, 0.5, 0.8, 0.1]])

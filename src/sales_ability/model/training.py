@@ -31,18 +31,15 @@ class FitSettings:
     feed_workers: int = 1  # >1: threads prefetch batches while the accelerator trains (not bit-reproducible)
 
 
-class MlflowEpochLogger(keras.callbacks.Callback):
-    """Log every epoch's metrics to the active MLflow run (``mlflow.keras.autolog`` is tested only up to
-    Keras 3.13, so this callback does the part we need)."""
+def mlflow_callbacks() -> list[keras.callbacks.Callback]:
+    """MLflow's own Keras callback (every epoch's metrics, the optimizer's settings, the model summary) when an
+    MLflow run is active; none otherwise (a bench or a GPU box without MLflow: nothing is started by accident)."""
+    mlflow = sys.modules.get("mlflow")  # never imported: no run is active (and a GPU box may lack MLflow)
+    if mlflow is None or mlflow.active_run() is None:
+        return []
+    from mlflow.keras import MlflowCallback
 
-    def __init__(self, prefix: str = "") -> None:
-        super().__init__()
-        self.prefix = prefix
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        mlflow = sys.modules.get("mlflow")  # never imported: no run is active (and a GPU box may lack MLflow)
-        if mlflow is not None and mlflow.active_run() is not None and logs:
-            mlflow.log_metrics({f"{self.prefix}{k}": float(v) for k, v in logs.items()}, step=epoch)
+    return [MlflowCallback(log_every_epoch=True)]
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -75,7 +72,6 @@ def fit_model(
     faces: str | Path,
     settings: FitSettings,
     history_file: str | Path | None = None,
-    mlflow_prefix: str = "",
 ) -> dict:
     """Train on the ``train`` split with early stopping on validation mean accuracy (best weights kept).
 
@@ -94,7 +90,7 @@ def fit_model(
         val = None  # no validation split: train for the full epochs
     compile_model(model, settings.learning_rate, settings.jit_compile)
     timer = EpochTimer()
-    callbacks: list[keras.callbacks.Callback] = [MlflowEpochLogger(mlflow_prefix), timer]
+    callbacks: list[keras.callbacks.Callback] = [*mlflow_callbacks(), timer]
     if val is not None:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_mean_accuracy", mode="max", patience=settings.patience, restore_best_weights=True,

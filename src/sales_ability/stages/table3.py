@@ -60,7 +60,7 @@ def run_table3(faces: Path, presets: list[str], params: Params, out_csv: Path, m
                 mlflow.log_params({"preset": name, "backbone": preset.backbone,
                                    "lstm_units": list(preset.lstm_units), "dense_units": list(preset.dense_units)})
                 started = time.perf_counter()
-                fit = fit_model(model, faces, settings, mlflow_prefix="")
+                fit = fit_model(model, faces, settings)
                 train_seconds = time.perf_counter() - started
                 report = regression_report(*traits_and_labels(predict_clips(model, faces, "test", labelled_only=True)), means)
                 row = {
