@@ -48,7 +48,7 @@ from airflow.sdk import (
 
 if str(Path(__file__).parent) not in sys.path:  # Airflow 3 no longer puts the DAGs folder on sys.path
     sys.path.append(str(Path(__file__).parent))
-from sales_ability_common import CHAMPION_MODEL, SETTINGS, hours, notify_failure, task_defaults  # noqa: E402 - beside this file
+from sales_ability_common import CHAMPION_MODEL, SETTINGS, failure_notifiers, hours, task_defaults  # noqa: E402 - beside this file
 
 PROJECT_DIR = str(SETTINGS.project or Path(__file__).resolve().parents[1])
 # the same settings the screening website and `applicants delete` read, so erasure reaches these folders
@@ -86,7 +86,7 @@ def _params() -> dict:
     default_args=task_defaults(retry_delay=timedelta(minutes=2), max_retry_delay=timedelta(minutes=30),
                                execution_timeout=timedelta(minutes=15)),
     dagrun_timeout=hours(SETTINGS.batch_dagrun_timeout_h),
-    on_failure_callback=notify_failure,
+    on_failure_callback=failure_notifiers(),
     tags=["sales-ability", "scoring", "mlflow"],
     doc_md=__doc__,
     params={

@@ -21,11 +21,12 @@ CHAMPION_MODEL = Asset(name="sales_ability_champion", uri="sales-ability://model
 TRAINING_POOL = "sales_ability_training"
 
 
-def notify_failure(context: dict) -> None:
-    """Every task's and DAG run's on_failure_callback: a webhook and/or an e-mail (sales_ability.operations.alerts)."""
-    from sales_ability.operations.alerts import notify_failure as notify
+def failure_notifiers() -> list:
+    """Every task's and DAG run's on_failure_callback: Airflow notifiers for the log, the webhook and the e-mail
+    (sales_ability.operations.alerts; the e-mail goes through the Airflow connection ``sales_ability_smtp``)."""
+    from sales_ability.operations.alerts import failure_notifiers as notifiers
 
-    notify(context)
+    return notifiers()
 
 
 def hours(value: float) -> timedelta:
@@ -46,5 +47,5 @@ def task_defaults(retry_delay: timedelta, max_retry_delay: timedelta, execution_
         "retry_exponential_backoff": True,
         "max_retry_delay": max_retry_delay,
         "execution_timeout": execution_timeout,
-        "on_failure_callback": notify_failure,
+        "on_failure_callback": failure_notifiers(),
     }

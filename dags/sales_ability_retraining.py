@@ -29,8 +29,8 @@ the workspace, so the repro is never fanned out), then publishes the promotion d
    triggers batch scoring with the new model; otherwise skipped.
 
 Unattended: every task has an `execution_timeout` and the run a `dagrun_timeout` (20 h); any failure (a
-task's or the run's) is sent to `SALES_ABILITY_ALERT_WEBHOOK` and/or by e-mail through
-`SALES_ABILITY_ALERT_SMTP` (sales_ability.operations.alerts).
+task's or the run's) goes through Airflow notifiers to the log, `SALES_ABILITY_ALERT_WEBHOOK` and/or by e-mail
+through the Airflow connection `sales_ability_smtp` (sales_ability.operations.alerts).
 
 Trigger by hand: `airflow dags trigger sales_ability_retraining --conf '{"force": true}'`.
 Logic lives in `sales_ability.operations.retraining`; this file only wires tasks.
@@ -52,7 +52,7 @@ from sales_ability_common import (  # noqa: E402 - the DAG helpers beside this f
     SETTINGS,
     TRAINING_POOL,
     hours,
-    notify_failure,
+    failure_notifiers,
     task_defaults,
 )
 
@@ -99,7 +99,7 @@ def _champion(project: Path) -> str | None:
     default_args=task_defaults(retry_delay=timedelta(minutes=5), max_retry_delay=timedelta(hours=1),
                                execution_timeout=timedelta(minutes=10)),
     dagrun_timeout=hours(SETTINGS.retraining_dagrun_timeout_h),  # ends before the next night's run
-    on_failure_callback=notify_failure,
+    on_failure_callback=failure_notifiers(),
     tags=["sales-ability", "training", "dvc", "mlflow"],
     doc_md=__doc__,
     params={

@@ -49,8 +49,7 @@ class Settings(BaseSettings):
     git_remote: str | None = None  # push the retraining branch here
     # failure notices
     alert_webhook: SecretStr | None = None  # a URL that may carry a token: never printed whole
-    alert_smtp: str | None = None  # host:port of an SMTP relay
-    alert_email_to: str = ""  # comma-separated addresses
+    alert_email_to: str = ""  # comma-separated addresses, sent through the Airflow connection sales_ability_smtp
     alert_email_from: str = "sales-ability@localhost"
     # the website and the model server
     admin_token: SecretStr | None = None  # the website's admin API (at least 32 characters)

@@ -19,7 +19,7 @@ def test_every_variable_the_code_and_docs_name_is_a_setting_in_the_one_table() -
     for folder in ("src", "dags", "docker", "docs"):
         for path in (REPO / folder).rglob("*"):
             if path.is_file() and path.suffix in (".py", ".md", ".yml", ".example", ".txt") or path.name == ".env.example":
-                named |= set(re.findall(r"SALES_ABILITY_[A-Z0-9_]*[A-Z0-9]", path.read_text(errors="ignore")))
+                named |= set(re.findall(r"(?<![A-Z0-9_])SALES_ABILITY_[A-Z0-9_]*[A-Z0-9]", path.read_text(errors="ignore")))
     fields = {f"{PREFIX}{name.upper()}" for name in Settings.model_fields}
     examples = {"SALES_ABILITY_X", "SALES_ABILITY_APROVAL_TIMEOUT_H"}  # the docs' placeholder and misspelling
     assert named - examples <= fields, named - fields

@@ -1,16 +1,19 @@
-"""Failure notices for unattended DAG runs: a webhook and/or an e-mail, configured by environment.
+"""Failure notices for unattended DAG runs, as Airflow notifiers (every task's and DAG run's
+``on_failure_callback`` is the list ``failure_notifiers()`` returns):
 
-- ``SALES_ABILITY_ALERT_WEBHOOK``: a URL that gets a JSON POST (``text`` plus the fields; Slack- and
-  Teams-style incoming webhooks read ``text``);
-- ``SALES_ABILITY_ALERT_SMTP``: ``host:port`` of an SMTP relay, with ``SALES_ABILITY_ALERT_EMAIL_TO``
-  (comma-separated) and optionally ``SALES_ABILITY_ALERT_EMAIL_FROM``.
+- ``WebhookNotifier``: a JSON POST (``text`` plus the fields; Slack- and Teams-style incoming webhooks read
+  ``text``) to ``SALES_ABILITY_ALERT_WEBHOOK``;
+- ``EmailNotifier``: the SMTP provider's ``SmtpNotifier`` through the Airflow connection ``sales_ability_smtp``
+  (host, port, credentials, TLS: ``AIRFLOW_CONN_SALES_ABILITY_SMTP`` or the connections UI), to
+  ``SALES_ABILITY_ALERT_EMAIL_TO`` (comma-separated) from ``SALES_ABILITY_ALERT_EMAIL_FROM``;
+- ``LogNotifier``: the notice as one log line, always.
 
-Neither set: the failure is only logged. A channel that fails is logged, never raised: a broken notifier
-must not hide the failure it reports.
+A channel that fails is logged, never raised: a broken notifier must not hide the failure it reports.
 
 No secret leaves through a notice or a log line: credentials in any URL of a message (a tracking URI's
-password) are stripped, the webhook is named by its host only (its path is its secret), and each channel has
-one overall deadline (``TIMEOUT_S``), however slowly a server drips its reply.
+password) are stripped, the webhook is named by its host only (its path is its secret), the notice's text is
+set after Airflow renders the notifier's templates (an error message is never read as a template), and the
+webhook has one overall deadline (``TIMEOUT_S``), however slowly a server drips its reply.
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ import logging
 import re
 import threading
 from dataclasses import asdict, dataclass
+from functools import cache
 from urllib.parse import urlsplit
 
 from sales_ability.settings import settings
 
 WEBHOOK_ENV = "SALES_ABILITY_ALERT_WEBHOOK"
-SMTP_ENV = "SALES_ABILITY_ALERT_SMTP"
 EMAIL_TO_ENV = "SALES_ABILITY_ALERT_EMAIL_TO"
 EMAIL_FROM_ENV = "SALES_ABILITY_ALERT_EMAIL_FROM"
 TIMEOUT_S = 10.0
@@ -104,49 +107,79 @@ def alert_from_context(context: dict) -> Alert:
 
 
 def send_alert(alert: Alert) -> list[str]:
-    """Deliver ``alert`` on every configured channel; returns the channels that took it."""
-    delivered = []
+    """Post ``alert`` to the webhook when one is set; returns the channels that took it (``["webhook"]`` or none)."""
     config = settings()
-    if url := (config.alert_webhook.get_secret_value() if config.alert_webhook else None):
-        try:
-            import httpx
-
-            within_deadline(lambda: httpx.post(url, json={"text": alert.text(), **asdict(alert)},
-                                               timeout=TIMEOUT_S).raise_for_status(), TIMEOUT_S)
-            delivered.append("webhook")
-        except Exception as err:  # noqa: BLE001 - reported, never raised; the URL's path is a secret
-            log.error("failure notice to the webhook at %s failed: %s", url_host(url), type(err).__name__)
-    if relay := config.alert_smtp:
-        try:
-            within_deadline(lambda: _send_mail(alert, relay), TIMEOUT_S)
-            delivered.append("email")
-        except Exception as err:  # noqa: BLE001 - reported, never raised
-            log.error("failure notice by e-mail through %s failed: %s", relay.rpartition("@")[2],
-                      redact_credentials(str(err)))
-    log.warning("%s (notified: %s)", alert.text(), ", ".join(delivered) or "nobody: no channel configured")
-    return delivered
-
-
-def _send_mail(alert: Alert, relay: str) -> None:
-    import smtplib
-    from email.message import EmailMessage
-
-    config = settings()
-    to = config.alert_recipients
-    if not to:
-        raise ValueError(f"{SMTP_ENV} is set but {EMAIL_TO_ENV} names nobody")
-    host, _, port = relay.rpartition(":")
-    message = EmailMessage()
-    message["Subject"], message["From"], message["To"] = (
-        alert.subject(), config.alert_email_from, ", ".join(to))
-    message.set_content(alert.text())
-    with smtplib.SMTP(host or relay, int(port) if port else 25, timeout=TIMEOUT_S) as smtp:
-        smtp.send_message(message)
-
-
-def notify_failure(context: dict) -> None:
-    """The ``on_failure_callback`` of every task and DAG of the project."""
+    url = config.alert_webhook.get_secret_value() if config.alert_webhook else None
+    if not url:
+        return []
     try:
-        send_alert(alert_from_context(context))
-    except Exception as err:  # noqa: BLE001 - a callback must never raise
-        log.error("failure notice could not be built: %s", err)
+        import httpx
+
+        within_deadline(lambda: httpx.post(url, json={"text": alert.text(), **asdict(alert)},
+                                           timeout=TIMEOUT_S).raise_for_status(), TIMEOUT_S)
+        return ["webhook"]
+    except Exception as err:  # noqa: BLE001 - reported, never raised; the URL's path is a secret
+        log.error("failure notice to the webhook at %s failed: %s", url_host(url), type(err).__name__)
+        return []
+
+
+SMTP_CONN_ID = "sales_ability_smtp"
+
+
+def failure_notifiers() -> list:
+    """The notifiers of every task and DAG run, from the settings now: the log line always, the webhook and the
+    e-mail when configured."""
+    config = settings()
+    LogNotifier, WebhookNotifier, EmailNotifier = notifier_classes()  # noqa: N806 - classes
+    notifiers: list = [LogNotifier()]
+    if config.alert_webhook:
+        notifiers.append(WebhookNotifier())
+    if config.alert_recipients:
+        notifiers.append(EmailNotifier(to=config.alert_recipients, from_email=config.alert_email_from))
+    return notifiers
+
+
+@cache
+def notifier_classes() -> tuple[type, type, type]:
+    """``LogNotifier``, ``WebhookNotifier`` and ``EmailNotifier``, built on first use: Airflow is imported only where a
+    DAG needs them."""
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+    from airflow.sdk import BaseNotifier
+
+    class LogNotifier(BaseNotifier):
+        """The failure as one warning line in the task's (or the DAG processor's) log."""
+
+        def notify(self, context) -> None:
+            try:
+                log.warning("%s", alert_from_context(context).text())
+            except Exception as err:  # noqa: BLE001 - a callback must never raise
+                log.error("failure notice could not be built: %s", err)
+
+    class WebhookNotifier(BaseNotifier):
+        """A JSON POST to ``SALES_ABILITY_ALERT_WEBHOOK``, within ``TIMEOUT_S``, never raised."""
+
+        def notify(self, context) -> None:
+            try:
+                send_alert(alert_from_context(context))
+            except Exception as err:  # noqa: BLE001 - a callback must never raise
+                log.error("failure notice could not be built: %s", err)
+
+    class EmailNotifier(SmtpNotifier):
+        """Airflow's SMTP notifier on the ``sales_ability_smtp`` connection, with the notice's own subject and text
+        (set after template rendering, so an error message is never rendered as a template)."""
+
+        def __init__(self, to: list[str], from_email: str) -> None:
+            super().__init__(to=to, from_email=from_email, smtp_conn_id=SMTP_CONN_ID, subject="", html_content="")
+
+        def notify(self, context) -> None:
+            from html import escape
+
+            try:
+                alert = alert_from_context(context)
+                self.subject, self.html_content = alert.subject(), f"<pre>{escape(alert.text())}</pre>"
+                super().notify(context)
+            except Exception as err:  # noqa: BLE001 - reported, never raised
+                log.error("failure notice by e-mail through connection %s failed: %s", SMTP_CONN_ID,
+                          redact_credentials(str(err))[:300])
+
+    return LogNotifier, WebhookNotifier, EmailNotifier
