@@ -123,4 +123,33 @@ def test_the_frozen_revisions_build_exactly_the_tables_the_code_uses(tmp_path: P
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = [d for d in compare_metadata(context, db.metadata) if d[0] != "remove_table" or d[1].name != "alembic_version"]
         head = context.get_current_revision()
-    assert differences == [] and head == "0004"
+    assert differences == [] and head == "0005"
+
+
+def test_timestamps_written_as_text_become_times_and_compare_as_times(tmp_path: Path) -> None:
+    """Revision 0005 converts the ISO 8601 text rows of a database made before it; afterwards every timestamp reads
+    back timezone-aware, and a date bound compares as a time (a text comparison put '2026-12-03T...' after
+    '2026-12-03 23:00')."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    config = Config()
+    config.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
+    with create_engine(url).begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004")
+        connection.execute(text("INSERT INTO self_reports (applicant_id, sex, reported_at) VALUES ('a', 'female', "
+                                "'2026-12-03T13:07:26+00:00')"))
+        connection.execute(text("INSERT INTO tombstones (applicant_hash, erased_at) VALUES ('h', '2026-11-30T08:00:00+00:00')"))
+    with db.engine(url).begin() as conn:  # upgrades to head on first use
+        (reported,) = conn.execute(select(db.self_reports.c.reported_at)).scalars()
+        (erased,) = conn.execute(select(db.tombstones.c.erased_at)).scalars()
+        conn.execute(db.self_reports.insert().values(applicant_id="b", reported_at="2026-12-03T23:30:00+01:00"))
+        late = conn.execute(select(db.self_reports.c.applicant_id).where(
+            db.self_reports.c.reported_at >= datetime(2026, 12, 3, 22, 0, tzinfo=UTC))).scalars().all()
+    assert reported == datetime(2026, 12, 3, 13, 7, 26, tzinfo=UTC) and erased == datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    assert late == ["b"]  # 23:30 at +01:00 is 22:30 UTC: after 22:00 UTC, compared as a time

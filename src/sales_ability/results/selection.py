@@ -33,7 +33,7 @@ def selection(url: str, run_id: str | None = None, since: date | None = None, ap
     if run_id is not None:
         conditions.append(db.applicants.c.batch_run_id == run_id)
     if since is not None:
-        conditions.append(db.applicants.c.scored_at >= since.isoformat())
+        conditions.append(db.applicants.c.scored_at >= since)
     if applicant is not None:
         conditions.append(db.applicants.c.applicant_id == applicant)
     from sqlalchemy import and_
@@ -77,11 +77,11 @@ def audit_applicants(url: str, since: date | None = None, until: date | None = N
     from sqlalchemy import and_
 
     conditions = []
-    # scored_at is ISO 8601 in UTC (YYYY-MM-DDTHH:MM:SS+00:00): zero-padded, so text order is time order
+    # scored_at is a UTC time (revision 0005): the dates are bounds at midnight UTC, compared as times
     if since:
-        conditions.append(db.applicants.c.scored_at >= since.isoformat())
+        conditions.append(db.applicants.c.scored_at >= since)
     if until:
-        conditions.append(db.applicants.c.scored_at < (until + timedelta(days=1)).isoformat())
+        conditions.append(db.applicants.c.scored_at < until + timedelta(days=1))
     with db.engine(url).connect() as conn:
         people = db.read_table(conn, db.applicants, and_(*conditions) if conditions else None)
         reports = db.read_table(conn, db.self_reports)

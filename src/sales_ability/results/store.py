@@ -24,12 +24,14 @@ inserts skip what exists (``ON CONFLICT DO NOTHING``), so a re-run or two merges
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 
 from sqlalchemy import (
     BigInteger,
     Column,
+    DateTime,
     Float,
     Integer,
     LargeBinary,
@@ -37,6 +39,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     create_engine,
 )
@@ -50,9 +53,35 @@ DATABASE_URL_ENV = "SALES_ABILITY_DATABASE_URL"
 DEFAULT_DB_FILE = "results.db"
 _BOUNDS = [f"{t}_{end}" for t in TRAITS for end in ("low", "high")]
 _SCORES = [f"score_{t}" for t in TRAITS] + [f"score_{t}_{end}" for t in TRAITS for end in ("low", "high")]
+
+
+class UTCDateTime(TypeDecorator):
+    """A moment in UTC (revision 0005): ``timestamptz`` on PostgreSQL, SQLAlchemy's DATETIME text on SQLite, read
+    back timezone-aware either way. ISO 8601 strings, dates and naive datetimes (taken as UTC) are accepted, so
+    a bound like ``since`` compares as a time, never as text."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None or (isinstance(value, float) and value != value):  # None, or pandas' NaN
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        elif isinstance(value, date) and not isinstance(value, datetime):
+            value = datetime(value.year, value.month, value.day)
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 _PROVENANCE = [Column("model_uri", Text), Column("model_version", String(64), nullable=False),
                Column("knowledge_base", String(32)), Column("knowledge_base_sha256", String(64)),  # revision 0003
-               Column("scored_at", String(40)), Column("batch_run_id", String(250))]
+               Column("scored_at", UTCDateTime()), Column("batch_run_id", String(250))]
 
 metadata = MetaData()
 
@@ -96,13 +125,13 @@ videos = Table(
     Column("content_sha256", String(64), nullable=False, index=True), Column("source", Text, nullable=False),
     Column("outcome", String(16), nullable=False), Column("reason", Text),
     Column("applicant_id", String(200), nullable=False, index=True), Column("batch_run_id", String(250)),
-    Column("recorded_at", String(40)),
+    Column("recorded_at", UTCDateTime()),
     UniqueConstraint("content_sha256", "applicant_id", name="uq_video_applicant"),
 )
 batch_runs = Table(
     "batch_runs", metadata,
     Column("run_id", String(250), primary_key=True),
-    Column("finished_at", String(40)), Column("model_uri", Text), Column("model_version", String(200)),
+    Column("finished_at", UTCDateTime()), Column("model_uri", Text), Column("model_version", String(200)),
     Column("knowledge_base", String(32)), Column("applicants_new", Integer), Column("segments_new", Integer),
     Column("videos_rejected_new", Integer), Column("merge_seconds", Float),
     Column("inbox", Text), Column("outbox", Text),  # revision 0004: where erasure must reach for this run
@@ -110,13 +139,13 @@ batch_runs = Table(
 self_reports = Table(  # revision 0002: the screening self-report, for the bias audit only (never the model's)
     "self_reports", metadata,
     Column("applicant_id", String(200), primary_key=True),
-    Column("sex", String(40)), Column("race_ethnicity", String(60)), Column("reported_at", String(40)),
+    Column("sex", String(40)), Column("race_ethnicity", String(60)), Column("reported_at", UTCDateTime()),
 )
 tombstones = Table(  # revision 0004: one per erased applicant, no personal data (a salted hash of the id)
     "tombstones", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("applicant_hash", String(64), nullable=False, index=True),
-    Column("erased_at", String(40), nullable=False), Column("request", String(40)), Column("removed", Text),
+    Column("erased_at", UTCDateTime(), nullable=False), Column("request", String(40)), Column("removed", Text),
 )
 erasure_state = Table(  # revision 0004: one row; its salt keys the tombstones, its update serialises erasure and merge
     "erasure_state", metadata,
