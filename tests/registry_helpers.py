@@ -9,7 +9,7 @@ def approve_as_champion(run_id: str, model_name: str = "sales-ability", artifact
     by "test"; returns the version.
 
     The comparison that ``promote propose`` would run is replaced by its verdict (the ``eligible`` tag):
-    these tests are about what a champion is used for, not how it was chosen (tests/serving/test_promotion.py)."""
+    these tests are about what a champion is used for, not how it was chosen (tests/operations/test_promotion.py)."""
     from mlflow import MlflowClient
 
     from sales_ability.operations.promotion import Candidate, decide, register_candidate

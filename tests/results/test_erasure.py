@@ -19,7 +19,7 @@ from sales_ability.knowledge.rate import paper_knowledge_base
 from sales_ability.results import store as db
 from sales_ability.operations.batch import list_new_applicants, merge_shards, score_shard
 from sales_ability.results.erasure import ErasureError, UnknownApplicant, erase_applicant
-from tests.serving.test_results_db import _traces
+from tests.results.test_results_db import _traces
 
 
 def _copy(scored: dict, tmp_path: Path) -> tuple[Path, Path, str]:

@@ -1,4 +1,4 @@
-"""Serving fixtures: one scored inbox that the results-database and erasure tests copy from."""
+"""Results fixtures: one scored inbox that the results-database and erasure tests copy from."""
 
 from __future__ import annotations
 
