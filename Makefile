@@ -85,7 +85,7 @@ AIRFLOW_HOME ?= $(abspath airflow_home)
 airflow: install  ## airflow standalone (UI on :8080) with AIRFLOW_HOME=airflow_home/ and the DAGs in dags/
 	@mkdir -p inbox outbox  # the batch-scoring DAG's default folders
 	export AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(abspath dags) AIRFLOW__CORE__LOAD_EXAMPLES=False \
-	  SALES_ABILITY_PROJECT=$(abspath .); $(BIN)/airflow db migrate >/dev/null && \
+	  SALES_ABILITY_PROJECT=$(abspath .); $(BIN)/airflow db migrate >/dev/null && $(BIN)/sales-ability applicants migrate && \
 	  $(BIN)/airflow pools set sales_ability_training 1 "one dvc repro at a time" >/dev/null && $(BIN)/airflow standalone
 
 MODEL_URI ?= models:/sales-ability@champion

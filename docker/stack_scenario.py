@@ -267,6 +267,7 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
     airflow = str(BIN / "airflow")
     with step("airflow_start"):
         run([airflow, "db", "migrate"], env=airflow_env, timeout=600)
+        run([str(BIN / "sales-ability"), "applicants", "migrate"], env=airflow_env, timeout=300)  # once per deployment
         run([airflow, "pools", "set", "sales_ability_training", "1", "one dvc repro at a time"], env=airflow_env)
         stack.start("api-server", [airflow, "api-server", "--port", str(ports["airflow"])], env=airflow_env)
         for component in ("scheduler", "dag-processor", "triggerer"):

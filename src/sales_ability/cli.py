@@ -422,6 +422,18 @@ def applicants_delete(
     _print_erasure(done)
 
 
+@applicants_app.command("migrate")
+@clear_errors
+def applicants_migrate(db: DatabaseUrl = None) -> None:
+    """Bring the results database's schema to this release's Alembic head: run once per deployment (`make airflow`,
+    the compose file's airflow-init, the stack test). Commands and DAGs then find it current; a database behind
+    is still upgraded on first use, under the same lock."""
+    from sales_ability.results.store import database_url, migrate
+
+    before, after = migrate(database_url(Path("."), db))
+    console.print(f"results database at revision {after}" + ("" if before == after else f" (was {before or 'empty'})"))
+
+
 @applicants_app.command("purge")
 @clear_errors
 def applicants_purge(

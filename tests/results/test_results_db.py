@@ -153,3 +153,26 @@ def test_timestamps_written_as_text_become_times_and_compare_as_times(tmp_path: 
             db.self_reports.c.reported_at >= datetime(2026, 12, 3, 22, 0, tzinfo=UTC))).scalars().all()
     assert reported == datetime(2026, 12, 3, 13, 7, 26, tzinfo=UTC) and erased == datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
     assert late == ["b"]  # 23:30 at +01:00 is 22:30 UTC: after 22:00 UTC, compared as a time
+
+
+def test_a_deployment_migrates_once_and_commands_then_find_the_schema_current(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, text
+
+    from sales_ability.errors import ConfigError
+    from tests.conftest import run_cli
+
+    url = f"sqlite:///{tmp_path / 'deployed.db'}"
+    first = run_cli("applicants", "migrate", "--database-url", url)
+    assert first.returncode == 0 and "at revision 0005 (was empty)" in first.stderr, first.stdout + first.stderr
+    again = run_cli("applicants", "migrate", "--database-url", url)
+    assert "at revision 0005" in again.stderr and "was" not in again.stderr  # the console writes to stderr
+    lock = tmp_path / "deployed.db.migrate.lock"
+    lock.unlink()
+    db.engine(url)  # at the head: used as it is, no migration lock taken
+    assert not lock.exists()
+    newer = f"sqlite:///{tmp_path / 'newer.db'}"
+    with create_engine(newer).begin() as conn:
+        conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO alembic_version VALUES ('0099')"))
+    with pytest.raises(ConfigError, match="revision 0099, which this release does not know"):
+        db.engine(newer)

@@ -45,6 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
+from sales_ability.errors import ConfigError
 from sales_ability.io_utils import file_lock
 from sales_ability.settings import settings
 from sales_ability.traits import TRAITS
@@ -171,15 +172,29 @@ def database_url(project_dir: str | Path | None = None, url: str | None = None) 
     return f"sqlite:///{Path(project_dir or '.').resolve() / DEFAULT_DB_FILE}"
 
 
-@cache
-def engine(url: str) -> Engine:
-    """The engine for ``url``, its schema upgraded to Alembic's head once per process.
-
-    Upgrades are serialised across processes (several workers opening a fresh database at once): a file lock
-    beside a SQLite database, a transaction-scoped advisory lock on PostgreSQL."""
-    from alembic import command
+def _alembic_config():
     from alembic.config import Config
 
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision this code knows."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def schema_revision(connection: Connection) -> str | None:
+    """The revision a database is at (None: no schema yet)."""
+    from alembic.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _create_engine(url: str) -> tuple[Engine, Path | None]:
     lock_file = None
     if url.startswith("sqlite:///"):
         db_file = Path(url.removeprefix("sqlite:///"))
@@ -187,15 +202,53 @@ def engine(url: str) -> Engine:
         lock_file = db_file.with_name(db_file.name + ".migrate.lock")
     # SQLite: writers wait for each other (two merges racing) instead of failing with "database is locked"
     eng = create_engine(url, connect_args={"timeout": 60} if url.startswith("sqlite") else {}, pool_pre_ping=True)
-    config = Config()
-    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with file_lock(lock_file), eng.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            from sqlalchemy import text
+    return eng, lock_file
 
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+
+def migrate(url: str) -> tuple[str | None, str]:
+    """Upgrade the database at ``url`` to this code's head: what a deployment runs once (``sales-ability applicants
+    migrate``: ``make airflow``, the compose file's ``airflow-init``, the stack test). Serialised across processes:
+    a file lock beside a SQLite database, a transaction-scoped advisory lock on PostgreSQL. Returns the revisions
+    before and after."""
+    from alembic import command
+
+    eng, lock_file = _create_engine(url)
+    config = _alembic_config()
+    try:
+        with file_lock(lock_file), eng.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                from sqlalchemy import text
+
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            before = schema_revision(connection)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            return before, schema_revision(connection)
+    finally:
+        eng.dispose()
+
+
+@cache
+def engine(url: str) -> Engine:
+    """The engine for ``url``, once per process, its schema checked against this code's head.
+
+    A database at the head (a deployment migrated it) is used as it is, without taking the migration lock. One
+    behind or empty (a first ``make demo`` or ``score``, which have no deployment step) is upgraded here, under
+    ``migrate``'s lock, so two workers opening a fresh database at once do not race."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    eng, _ = _create_engine(url)
+    with eng.connect() as connection:
+        current = schema_revision(connection)
+    if current != head_revision():
+        try:
+            if current is not None:
+                ScriptDirectory.from_config(_alembic_config()).get_revision(current)
+        except CommandError:
+            raise ConfigError(f"the results database is at revision {current}, which this release does not know "
+                              f"(its newest is {head_revision()}): run the release that migrated it") from None
+        migrate(url)
     return eng
 
 
