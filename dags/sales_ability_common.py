@@ -8,6 +8,9 @@ from datetime import timedelta
 
 from airflow.sdk import Asset
 
+# failure_notifiers(): every task's and DAG run's on_failure_callback (the log, the webhook, the e-mail through the
+# Airflow connection sales_ability_smtp); light to import: Airflow's notifier classes load on first call
+from sales_ability.operations.alerts import failure_notifiers  # noqa: F401 - the DAG files import it from here
 from sales_ability.settings import settings
 
 # The deployment's SALES_ABILITY_* settings, read when Airflow parses the DAGs: a bad value fails the parse by name.
@@ -19,14 +22,6 @@ CHAMPION_MODEL = Asset(name="sales_ability_champion", uri="sales-ability://model
 # One slot across the cluster: one `dvc repro` at a time, whatever triggered it (`make airflow`, the
 # compose file's airflow-init and the stack test create it: `airflow pools set sales_ability_training 1 ...`).
 TRAINING_POOL = "sales_ability_training"
-
-
-def failure_notifiers() -> list:
-    """Every task's and DAG run's on_failure_callback: Airflow notifiers for the log, the webhook and the e-mail
-    (sales_ability.operations.alerts; the e-mail goes through the Airflow connection ``sales_ability_smtp``)."""
-    from sales_ability.operations.alerts import failure_notifiers as notifiers
-
-    return notifiers()
 
 
 def hours(value: float) -> timedelta:

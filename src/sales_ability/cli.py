@@ -549,7 +549,8 @@ def collect_serve(
     from sales_ability.results.erasure import INBOX_ENV, OUTBOX_ENV
     from sales_ability.settings import settings
 
-    inbox, outbox = inbox or settings().inbox, outbox or settings().outbox
+    deployment = settings()
+    inbox, outbox = inbox or deployment.inbox, outbox or deployment.outbox
     if mode == "screening" and (inbox is None or outbox is None):  # a withdrawal must reach both
         raise typer.BadParameter("--mode screening needs --inbox and --outbox (the batch scoring DAG's folders, or "
                                  f"${INBOX_ENV} and ${OUTBOX_ENV}): a withdrawal erases the applicant from both")

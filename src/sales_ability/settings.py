@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     model_cache: Path | None = None  # downloaded model versions (default: ~/.cache/sales-ability/models)
     # batch scoring
     shard_size: int = Field(8, ge=1)  # videos per mapped scoring task
-    max_shards: int = Field(256, ge=1)  # shards per batch run; the rest wait for the next run
+    max_shards: int = Field(256, ge=1)  # shards per batch run (under Airflow's 1,024 mapped tasks); the rest wait a run
     shard_timeout_h: float = Field(1.0, gt=0)  # hours one mapped scoring task may run
     batch_dagrun_timeout_h: float = Field(3.0, gt=0)  # hours a whole batch-scoring run may take
     # retraining

@@ -28,8 +28,6 @@ from urllib.parse import urlsplit
 from sales_ability.settings import settings
 
 WEBHOOK_ENV = "SALES_ABILITY_ALERT_WEBHOOK"
-EMAIL_TO_ENV = "SALES_ABILITY_ALERT_EMAIL_TO"
-EMAIL_FROM_ENV = "SALES_ABILITY_ALERT_EMAIL_FROM"
 TIMEOUT_S = 10.0
 
 log = logging.getLogger(__name__)

@@ -36,8 +36,6 @@ from sales_ability.errors import ConfigError, ModelError, SalesAbilityError
 from sales_ability.io_utils import content_hash, write_json_atomic
 from sales_ability.settings import settings
 
-MAX_SHARDS_ENV = "SALES_ABILITY_MAX_SHARDS"
-MAX_SHARDS = 256  # shards per run: well under Airflow's default of 1,024 mapped tasks; the rest wait a run
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +55,8 @@ def list_new_applicants(inbox: str | Path, outbox: str | Path, shard_size: int, 
         missing_ok: a missing inbox means nothing has arrived yet (the default inbox of a fresh install).
         knowledge_base: checked when there is something to score.
         database_url: the results database (default: ``results.store.database_url`` beside the outbox).
-        max_shards: at most this many shards per run (default ``SALES_ABILITY_MAX_SHARDS``, else
-            ``MAX_SHARDS``, under Airflow's 1,024 mapped tasks); the other applicants wait for the next run.
+        max_shards: at most this many shards per run (default: the ``max_shards`` setting,
+            ``SALES_ABILITY_MAX_SHARDS``, 256: under Airflow's 1,024 mapped tasks); the other applicants wait for the next run.
         run_id: the batch run that the inbox's bad entries are recorded under (the ``rejects`` table).
         model_uri: the model to score with; an alias (``models:/NAME@champion``) is pinned here, once, to the
             version it names (``models:/NAME/<n>``), and every shard carries that URI: a promotion or a retry

@@ -2,11 +2,12 @@
 
 1. **Candidate.** ``dvc repro``/``dvc exp run`` never touch the registry: the evaluate stage logs the whole
    serving bundle (an MLflow Model with the network, featurize settings, calibration, knowledge base, card)
-   in its run and writes ``models/candidate.json``, naming that run.
+   as a LoggedModel of its run and writes ``models/candidate.json``, naming that run and model.
 2. **Proposal** (``propose``; the retraining DAG's ``propose_candidate``, or ``sales-ability promote
    propose``). It registers the candidate as a new version under the ``challenger`` alias (a candidate
    awaiting a decision). Then it compares candidate and champion on the **selection people**: the
-   fine-tuning manifest's validation participants, never test. Each model scores their raw answers with
+   fine-tuning manifest's ``selection`` participants (nobody trained, stopped early or calibrated on; a split
+   without them falls back to validation, and says so), never test. Each model scores their raw answers with
    its *own* featurize settings and knowledge base, as a recruiter would receive them: one row per person,
    with the interval. The figures are the sales score's Spearman with the score of the labels, the
    interval's coverage per person (with a Clopper-Pearson interval), Eq. 1 per person, and the bias audit's

@@ -70,7 +70,6 @@ class NothingToRecord(SalesAbilityError):
     """The project is not a git checkout, or the run changed nothing git versions."""
 
 
-GIT_REMOTE_ENV = "SALES_ABILITY_GIT_REMOTE"
 BRANCH_PREFIX = "retraining/"
 
 

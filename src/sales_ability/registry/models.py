@@ -134,7 +134,6 @@ class ResolvedModel:
         return explicit
 
 
-MODEL_CACHE_ENV = "SALES_ABILITY_MODEL_CACHE"
 
 
 def _version_cache(tracking: str, source: str, identity: str = "") -> Path:

@@ -185,7 +185,8 @@ def deployment_places(conn: Connection, runs: set[str], inbox: str | Path | None
     deployment's settings (``SALES_ABILITY_INBOX``/``_OUTBOX``). Warnings name a kind of place that is unknown."""
     from sales_ability.settings import settings
 
-    inboxes, outboxes = [inbox, settings().inbox], [outbox, settings().outbox]
+    deployment = settings()
+    inboxes, outboxes = [inbox, deployment.inbox], [outbox, deployment.outbox]
     if runs:
         for row in conn.execute(select(db.batch_runs.c.inbox, db.batch_runs.c.outbox).where(db.batch_runs.c.run_id.in_(runs))):
             inboxes.append(row.inbox)

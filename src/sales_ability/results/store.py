@@ -4,7 +4,7 @@ One URL for every command and both DAGs: ``SALES_ABILITY_DATABASE_URL`` (Postgre
 SQLite file ``results.db`` in the project (embedded: ``make demo``, ``score`` and ``make airflow`` need
 nothing more).
 
-Tables (schema in ``results/migrations``, applied on open):
+Tables (schema in ``results/migrations``, applied once per deployment by ``migrate``, or on first open):
 - ``applicants``: one row per applicant and model version (the ranked row, with intervals);
 - ``segments``: one row per scored segment, with the small face strip the model saw (PNG);
 - ``rejects``: a video or segment that could not be scored, with its reason;
@@ -50,7 +50,6 @@ from sales_ability.io_utils import file_lock
 from sales_ability.settings import settings
 from sales_ability.traits import TRAITS
 
-DATABASE_URL_ENV = "SALES_ABILITY_DATABASE_URL"
 DEFAULT_DB_FILE = "results.db"
 _BOUNDS = [f"{t}_{end}" for t in TRAITS for end in ("low", "high")]
 _SCORES = [f"score_{t}" for t in TRAITS] + [f"score_{t}_{end}" for t in TRAITS for end in ("low", "high")]
@@ -180,11 +179,17 @@ def _alembic_config():
     return config
 
 
-def head_revision() -> str:
-    """The newest revision this code knows."""
+@cache
+def _scripts():
+    """This release's revisions (read once per process)."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    return ScriptDirectory.from_config(_alembic_config())
+
+
+def head_revision() -> str:
+    """The newest revision this code knows."""
+    return _scripts().get_current_head()
 
 
 def schema_revision(connection: Connection) -> str | None:
@@ -235,19 +240,19 @@ def engine(url: str) -> Engine:
     A database at the head (a deployment migrated it) is used as it is, without taking the migration lock. One
     behind or empty (a first ``make demo`` or ``score``, which have no deployment step) is upgraded here, under
     ``migrate``'s lock, so two workers opening a fresh database at once do not race."""
-    from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
     eng, _ = _create_engine(url)
     with eng.connect() as connection:
         current = schema_revision(connection)
-    if current != head_revision():
+    head = head_revision()
+    if current != head:
         try:
             if current is not None:
-                ScriptDirectory.from_config(_alembic_config()).get_revision(current)
+                _scripts().get_revision(current)
         except CommandError:
             raise ConfigError(f"the results database is at revision {current}, which this release does not know "
-                              f"(its newest is {head_revision()}): run the release that migrated it") from None
+                              f"(its newest is {head}): run the release that migrated it") from None
         migrate(url)
     return eng
 

@@ -17,6 +17,25 @@ branch_labels = None
 depends_on = None
 
 
+# Frozen with the revision: the traits as they were then, spelt here (never read from the package).
+TRAITS = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
+
+
+def _traits_and_bounds() -> list[sa.Column]:
+    return [*[sa.Column(t, sa.Float()) for t in TRAITS],
+            *[sa.Column(f"{t}_{end}", sa.Float()) for t in TRAITS for end in ("low", "high")]]
+
+
+def _sales_score() -> list[sa.Column]:
+    return [sa.Column(name, sa.Float()) for name in ("sales_score", "sales_score_low", "sales_score_high")]
+
+
+def _provenance() -> list[sa.Column]:
+    return [sa.Column("model_uri", sa.Text()), sa.Column("model_version", sa.String(64), nullable=False),
+            sa.Column("knowledge_base", sa.String(32)), sa.Column("scored_at", sa.String(40)),
+            sa.Column("batch_run_id", sa.String(250))]
+
+
 def upgrade() -> None:
     op.create_table(
         "applicants",
@@ -25,44 +44,11 @@ def upgrade() -> None:
         sa.Column("answers", sa.Integer()),
         sa.Column("segments", sa.Integer()),
         sa.Column("face_share", sa.Float()),
-        sa.Column("openness", sa.Float()),
-        sa.Column("conscientiousness", sa.Float()),
-        sa.Column("extraversion", sa.Float()),
-        sa.Column("agreeableness", sa.Float()),
-        sa.Column("neuroticism", sa.Float()),
-        sa.Column("openness_low", sa.Float()),
-        sa.Column("openness_high", sa.Float()),
-        sa.Column("conscientiousness_low", sa.Float()),
-        sa.Column("conscientiousness_high", sa.Float()),
-        sa.Column("extraversion_low", sa.Float()),
-        sa.Column("extraversion_high", sa.Float()),
-        sa.Column("agreeableness_low", sa.Float()),
-        sa.Column("agreeableness_high", sa.Float()),
-        sa.Column("neuroticism_low", sa.Float()),
-        sa.Column("neuroticism_high", sa.Float()),
-        sa.Column("score_openness", sa.Integer()),
-        sa.Column("score_conscientiousness", sa.Integer()),
-        sa.Column("score_extraversion", sa.Integer()),
-        sa.Column("score_agreeableness", sa.Integer()),
-        sa.Column("score_neuroticism", sa.Integer()),
-        sa.Column("score_openness_low", sa.Integer()),
-        sa.Column("score_openness_high", sa.Integer()),
-        sa.Column("score_conscientiousness_low", sa.Integer()),
-        sa.Column("score_conscientiousness_high", sa.Integer()),
-        sa.Column("score_extraversion_low", sa.Integer()),
-        sa.Column("score_extraversion_high", sa.Integer()),
-        sa.Column("score_agreeableness_low", sa.Integer()),
-        sa.Column("score_agreeableness_high", sa.Integer()),
-        sa.Column("score_neuroticism_low", sa.Integer()),
-        sa.Column("score_neuroticism_high", sa.Integer()),
-        sa.Column("sales_score", sa.Float()),
-        sa.Column("sales_score_low", sa.Float()),
-        sa.Column("sales_score_high", sa.Float()),
-        sa.Column("model_uri", sa.Text()),
-        sa.Column("model_version", sa.String(64), nullable=False),
-        sa.Column("knowledge_base", sa.String(32)),
-        sa.Column("scored_at", sa.String(40)),
-        sa.Column("batch_run_id", sa.String(250)),
+        *_traits_and_bounds(),
+        *[sa.Column(f"score_{t}", sa.Integer()) for t in TRAITS],
+        *[sa.Column(f"score_{t}_{end}", sa.Integer()) for t in TRAITS for end in ("low", "high")],
+        *_sales_score(),
+        *_provenance(),
         sa.UniqueConstraint("applicant_id", "model_version", name="uq_applicant_version"),
     )
     op.create_table(
@@ -74,36 +60,12 @@ def upgrade() -> None:
         sa.Column("content_sha256", sa.String(64), nullable=False),
         sa.Column("start_s", sa.Float()),
         sa.Column("end_s", sa.Float()),
-        sa.Column("openness", sa.Float()),
-        sa.Column("conscientiousness", sa.Float()),
-        sa.Column("extraversion", sa.Float()),
-        sa.Column("agreeableness", sa.Float()),
-        sa.Column("neuroticism", sa.Float()),
-        sa.Column("openness_low", sa.Float()),
-        sa.Column("openness_high", sa.Float()),
-        sa.Column("conscientiousness_low", sa.Float()),
-        sa.Column("conscientiousness_high", sa.Float()),
-        sa.Column("extraversion_low", sa.Float()),
-        sa.Column("extraversion_high", sa.Float()),
-        sa.Column("agreeableness_low", sa.Float()),
-        sa.Column("agreeableness_high", sa.Float()),
-        sa.Column("neuroticism_low", sa.Float()),
-        sa.Column("neuroticism_high", sa.Float()),
-        sa.Column("score_openness", sa.Integer()),
-        sa.Column("score_conscientiousness", sa.Integer()),
-        sa.Column("score_extraversion", sa.Integer()),
-        sa.Column("score_agreeableness", sa.Integer()),
-        sa.Column("score_neuroticism", sa.Integer()),
-        sa.Column("sales_score", sa.Float()),
-        sa.Column("sales_score_low", sa.Float()),
-        sa.Column("sales_score_high", sa.Float()),
+        *_traits_and_bounds(),
+        *[sa.Column(f"score_{t}", sa.Integer()) for t in TRAITS],
+        *_sales_score(),
         sa.Column("face_share", sa.Float()),
         sa.Column("strip_png", sa.LargeBinary()),
-        sa.Column("model_uri", sa.Text()),
-        sa.Column("model_version", sa.String(64), nullable=False),
-        sa.Column("knowledge_base", sa.String(32)),
-        sa.Column("scored_at", sa.String(40)),
-        sa.Column("batch_run_id", sa.String(250)),
+        *_provenance(),
         sa.UniqueConstraint("content_sha256", "clip_id", "model_version", name="uq_segment_version"),
     )
     op.create_table(
