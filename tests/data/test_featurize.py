@@ -30,7 +30,7 @@ def test_schema_round_trips(featurized_demo: Path) -> None:
     assert frames.shape == (5, 60, 64, 64, 3) and frames.dtype == np.uint8
     row = table.slice(0, 1).to_pylist()[0]
     assert len(row["frame_index"]) == 60 and len(row["face_found"]) == 60 and len(row["boxes"][0]) == 4
-    assert row["detector"] == "mtcnn" and row["split"] is None
+    assert row["detector"] == "yunet" and row["split"] is None
     assert row["fps"] == 15 and (row["width"], row["height"]) == (320, 240) and row["n_frames"] == 64
     for trait in TRAITS:
         assert 0 <= row[trait] <= 1
@@ -43,13 +43,14 @@ def test_crops_land_on_the_face(featurized_demo: Path) -> None:
         assert sum(row["face_found"]) >= 55
         boxes = np.array([b for b, f in zip(row["boxes"], row["face_found"], strict=True) if f])
         # the 110 px face patch sways at most 10 px and bobs at most 5 px around its resting centre
-        # (and breathes 3%): every box must lie inside the area the patch can cover
+        # (and breathes 3%): every box must lie (mostly: YuNet's boxes reach past the patch's chin) inside the area
+        # the patch can cover
         half = 110 * 1.03 / 2
         x0, x1, y0, y1 = cx - half - 10, cx + half + 10, cy - half - 5, cy + half + 5
         ix = np.clip(np.minimum(boxes[:, 0] + boxes[:, 2], x1) - np.maximum(boxes[:, 0], x0), 0, None)
         iy = np.clip(np.minimum(boxes[:, 1] + boxes[:, 3], y1) - np.maximum(boxes[:, 1], y0), 0, None)
         inside = ix * iy / (boxes[:, 2] * boxes[:, 3])
-        assert inside.min() > 0.85, (row["clip_id"], inside.min())
+        assert inside.min() > 0.8, (row["clip_id"], inside.min())
         assert 40 < boxes[:, 2].mean() < 115
 
 

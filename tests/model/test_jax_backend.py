@@ -2,7 +2,7 @@
 because Keras picks its backend once, at import.
 
 TensorFlow is made unimportable in the JAX processes: training, saving, loading and scoring must not
-need it (only featurize's MTCNN detector does).
+need it (only the optional MTCNN face detector does).
 """
 
 from __future__ import annotations

@@ -1,0 +1,98 @@
+"""The tracker follows the applicant's own face with the shipped detector (YuNet), at a bounded cost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+from sales_ability.data.faces import YuNetDetector, locate_faces
+
+WIDTH, HEIGHT, N_FRAMES, DETECT_EVERY = 320, 240, 60, 10
+
+
+def _face(side: int, which: int) -> np.ndarray:
+    """A real face patch (BGR): 0 the astronaut, else an LFW face."""
+    import cv2
+    from skimage import data
+
+    if which == 0:
+        patch = data.astronaut()[20:200, 140:310][..., ::-1]
+    else:
+        grey = (data.lfw_subset()[which] * 255).astype(np.uint8)
+        patch = np.repeat(grey[..., None], 3, axis=2)
+    return cv2.resize(np.ascontiguousarray(patch), (side, side), interpolation=cv2.INTER_CUBIC)
+
+
+def _frames(second_face_from: int | None, applicant: bool = True) -> list[np.ndarray]:
+    """A 15 s segment's 60 sampled frames: the applicant (90 px) on the left; from ``second_face_from`` on a
+    larger face (130 px), which the detector is more sure of, stands on the right, as a person stepping in
+    behind the applicant would."""
+    mine, theirs = _face(90, 4), _face(130, 0)
+    frames = []
+    for i in range(N_FRAMES):
+        frame = np.full((HEIGHT, WIDTH, 3), 120, np.uint8)
+        if applicant:
+            x = 30 + int(4 * np.sin(i / 5))  # a little sway
+            frame[70:160, x:x + 90] = mine
+        if second_face_from is not None and i >= second_face_from:
+            frame[40:170, 180:310] = theirs
+        frames.append(frame)
+    return frames
+
+
+class CountingDetector(YuNetDetector):
+    """YuNet that counts the images it is asked about."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images = 0
+
+    def detect_batch(self, images):
+        self.images += len(images)
+        return super().detect_batch(images)
+
+
+def test_the_scene_tempts_a_tracker_that_takes_the_most_confident_face() -> None:
+    """The scene is a real test: on a frame that shows both, the detector is surer of the other face."""
+    import cv2
+
+    frame = cv2.cvtColor(_frames(second_face_from=0)[0], cv2.COLOR_BGR2RGB)
+    found = YuNetDetector().detect_batch([frame])[0]
+    assert len(found) == 2, found
+    assert found[0].box[0] > WIDTH / 2 > found[1].box[0]  # most confident first: the other face
+
+
+def test_a_second_larger_face_entering_never_takes_over_the_applicants_crops() -> None:
+    detector = CountingDetector()
+    track = locate_faces(_frames(second_face_from=12), detector, detect_every=DETECT_EVERY)  # 3 s into 15 s
+    assert track.found.sum() >= 55
+    for x, y, w, h in track.boxes[track.found]:  # every crop is of the applicant (the patch sways 26..124 px)
+        assert 26 <= x + w / 2 <= 124 and 70 <= y + h / 2 <= 160, (x, y, w, h)
+    keyframes = N_FRAMES // DETECT_EVERY
+    assert track.detector_calls == detector.images <= 2 * keyframes
+
+
+def test_a_segment_without_a_face_costs_one_detector_call_per_keyframe() -> None:
+    detector = CountingDetector()
+    track = locate_faces(_frames(second_face_from=None, applicant=False), detector, detect_every=DETECT_EVERY)
+    assert not track.found.any()
+    assert detector.images == track.detector_calls == N_FRAMES // DETECT_EVERY  # no per-frame re-detection cliff
+
+
+def test_featurize_with_yunet_never_imports_tensorflow(demo_dir) -> None:
+    """A batch shard starts in seconds and runs on the GPU machine's JAX-only environment."""
+    code = (
+        "import sys\n"
+        "from sales_ability.config import FeaturizeParams\n"
+        "from sales_ability.data.faces import make_detector\n"
+        "from sales_ability.data.featurize import featurize_clip\n"
+        f"f = featurize_clip({{'clip_id': 'c', 'source': {str(demo_dir / 'p000_c0.mp4')!r}}}, FeaturizeParams(),"
+        " make_detector('yunet'))\n"
+        "print(f.detector, int(f.face_found.sum()), 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    detector, found, tensorflow, keras = out.stdout.split()
+    assert detector == "yunet" and int(found) >= 55
+    assert tensorflow == "False" and keras == "False"
