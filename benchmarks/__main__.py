@@ -6,7 +6,8 @@ import sys
 
 from benchmarks import bench_collect, bench_featurize, bench_history, bench_model, bench_scoring
 
-BENCHES = {"featurize": bench_featurize.main, "answer": bench_featurize.answer_main, "model": bench_model.main,
+BENCHES = {"featurize": bench_featurize.main, "answer": bench_featurize.answer_main,
+           "detectors": bench_featurize.detectors_main, "model": bench_model.main,
            "scoring": bench_scoring.main, "history": bench_history.main, "collect": bench_collect.main}
 
 
