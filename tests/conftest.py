@@ -151,6 +151,17 @@ def run_dag(dag_id: str, conf: dict, env: dict, keep_retries: bool = False, answ
     return json.loads(lines[-1].removeprefix("DAG_RESULT "))
 
 
+def run_dags(runs: list[dict], env: dict) -> list[dict]:
+    """Several DAG runs in one process (one Airflow start-up): each ``{"dag_id", "conf", "keep_retries", "env"}``,
+    ``env`` holding that run's own SALES_ABILITY_* variables."""
+    proc = subprocess.run([sys.executable, str(DAG_RUNNER), "--many", json.dumps(runs)], env=env, capture_output=True,
+                          text=True, timeout=1800)
+    results = [json.loads(line.removeprefix("DAG_RESULT ")) for line in proc.stdout.splitlines()
+               if line.startswith("DAG_RESULT ")]
+    assert proc.returncode == 0 and len(results) == len(runs), proc.stdout[-3000:] + proc.stderr[-5000:]
+    return results
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600):
     """Run the installed ``sales-ability`` console script (the venv's, whatever PATH says)."""
     import subprocess

@@ -1,7 +1,9 @@
 """Run one DAG with ``dag.test()`` in this process and print a JSON summary (used by the DAG tests).
 
 Usage: python dag_runner.py DAG_ID CONF_JSON [keep-retries] [ANSWER_JSON]  (AIRFLOW_HOME and friends come from
-the environment)
+the environment), or python dag_runner.py --many RUNS_JSON: several runs in one process (one Airflow start-up),
+each ``{"dag_id", "conf", "keep_retries", "env"}`` with ``env`` the SALES_ABILITY_* variables of that run only
+(the DAG files and their settings are parsed again for each run).
 
 Retries are set to 0 (a failing task fails the test now instead of waiting out its backoff) unless
 ``keep-retries`` is given: then a task that fails at once despite its retries shows it needs none.
@@ -41,6 +43,29 @@ def answer_hitl(dag_id: str, answer: dict, stop) -> None:
 
 
 def main(dag_id: str, conf: str, retries: str = "", answer: str = "") -> None:
+    print("DAG_RESULT " + json.dumps(run(dag_id, conf, retries, answer)))
+
+
+def main_many(runs: str) -> None:
+    """Each run with its own environment, the DAG files parsed again under it."""
+    import os
+
+    for spec in json.loads(runs):
+        saved = {name: os.environ.get(name) for name in spec.get("env", {})}
+        os.environ.update(spec.get("env", {}))
+        sys.modules.pop("sales_ability_common", None)  # its SETTINGS are read when the DAG files import it
+        try:
+            result = run(spec["dag_id"], json.dumps(spec["conf"]), "keep-retries" if spec.get("keep_retries") else "")
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+        print("DAG_RESULT " + json.dumps(result))
+
+
+def run(dag_id: str, conf: str, retries: str = "", answer: str = "") -> dict:
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
@@ -58,17 +83,20 @@ def main(dag_id: str, conf: str, retries: str = "", answer: str = "") -> None:
     if answer:
         threading.Thread(target=answer_hitl, args=(dag_id, json.loads(answer), stop), daemon=True).start()
     try:
-        run = dag.test(run_conf=json.loads(conf))
+        dag_run = dag.test(run_conf=json.loads(conf))
     finally:
         stop.set()
     with create_session() as session:
-        tis = session.query(TaskInstance).filter(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id).all()
+        tis = session.query(TaskInstance).filter(TaskInstance.dag_id == dag_id, TaskInstance.run_id == dag_run.run_id).all()
         states = {f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else ti.task_id: str(ti.state) for ti in tis}
         tries = {ti.task_id: ti.try_number for ti in tis if ti.map_index < 0}
         mapped = Counter(ti.task_id for ti in tis if ti.map_index >= 0)
-    print("DAG_RESULT " + json.dumps({"state": str(run.state), "tasks": states, "mapped": dict(mapped),
-                                      "tries": tries, "configured_retries": configured}))
+    return {"state": str(dag_run.state), "tasks": states, "mapped": dict(mapped), "tries": tries,
+            "configured_retries": configured}
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[1] == "--many":
+        main_many(sys.argv[2])
+    else:
+        main(*sys.argv[1:])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO, run_dag
+from tests.conftest import REPO, run_dag, run_dags
 
 
 def test_dagbag_imports_with_tags_retries_and_docs(airflow_env: dict) -> None:
@@ -130,50 +130,56 @@ def _tables(url: str) -> list[pd.DataFrame]:
         return [db.read_table(conn, t) for t in (db.segments, db.applicants, db.videos, db.rejects)]
 
 
-def test_batch_scoring_on_a_fresh_install_is_green_with_nothing_to_score(airflow_env: dict, tmp_path: Path) -> None:
-    """The default params of a fresh install: no inbox folder yet, no knowledge base, no model."""
-    env = {**airflow_env, "SALES_ABILITY_PROJECT": str(tmp_path)}
-    result = run_dag("sales_ability_batch_scoring", {}, env, keep_retries=True)
-    assert result["state"] == "success", result
-    assert result["tasks"]["list_new_applicants"] == "success"
-    assert result["tasks"]["merge_shards"] == "skipped" and result["tasks"]["log_to_mlflow"] == "skipped"
-    assert result["mapped"].get("score_shard", 0) == 0
+def test_configuration_errors_fail_at_once_and_a_fresh_install_is_green(airflow_env: dict, tmp_path: Path,
+                                                                        demo_dir: Path) -> None:
+    """One Airflow process, six runs: a fresh install's batch scoring (no inbox, knowledge base or model yet) is
+    green with nothing to score; a missing explicit inbox or knowledge base, a missing project folder, a folder
+    without dvc.yaml and a remote the project does not define each fail at once, retries configured and unused."""
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    runs = [{"dag_id": "sales_ability_batch_scoring", "conf": {}, "keep_retries": True,
+             "env": {"SALES_ABILITY_PROJECT": str(fresh)}}]
+    for missing in ("inbox", "knowledge_base"):
+        folder = tmp_path / f"missing_{missing}"
+        (folder / "inbox").mkdir(parents=True)
+        shutil.copy(demo_dir / "p000_c0.mp4", folder / "inbox" / "a.mp4")
+        conf = {"project_dir": str(folder), "inbox": str(folder / "inbox"), "outbox": str(folder / "outbox"),
+                "knowledge_base": str(folder / "kb.json"), "shard_size": 2}
+        if missing == "inbox":
+            conf["inbox"] = str(folder / "no_such_inbox")
+            (folder / "kb.json").write_text("{}")
+        runs.append({"dag_id": "sales_ability_batch_scoring", "conf": conf, "keep_retries": True})
+    broken = ("no_project", "no_dvc_yaml", "unknown_remote")
+    for name in broken:
+        project, env = tmp_path / name / "project", {}
+        if name != "no_project":
+            project.mkdir(parents=True)
+            subprocess.run([str(Path(sys.executable).parent / "dvc"), "init", "--no-scm", "-q"], cwd=project, check=True)
+        if name == "unknown_remote":
+            (project / "dvc.yaml").write_text("stages: {}\n")
+            env["SALES_ABILITY_DVC_REMOTE"] = "nowhere"
+        runs.append({"dag_id": "sales_ability_retraining", "conf": {"project_dir": str(project)}, "keep_retries": True,
+                     "env": env})
+    results = run_dags(runs, airflow_env)
+    fresh_install, batch_errors, retraining_errors = results[0], results[1:3], results[3:]
 
+    assert fresh_install["state"] == "success", fresh_install
+    assert fresh_install["tasks"]["list_new_applicants"] == "success"
+    assert fresh_install["tasks"]["merge_shards"] == "skipped" and fresh_install["tasks"]["log_to_mlflow"] == "skipped"
+    assert fresh_install["mapped"].get("score_shard", 0) == 0
 
-@pytest.mark.parametrize("missing", ["inbox", "knowledge_base"])
-def test_missing_explicit_folder_or_knowledge_base_fails_at_once(airflow_env: dict, tmp_path: Path, demo_dir: Path,
-                                                                   missing: str) -> None:
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    shutil.copy(demo_dir / "p000_c0.mp4", inbox / "a.mp4")
-    conf = {"project_dir": str(tmp_path), "inbox": str(inbox), "outbox": str(tmp_path / "outbox"),
-            "knowledge_base": str(tmp_path / "kb.json"), "shard_size": 2}
-    if missing == "inbox":
-        conf["inbox"] = str(tmp_path / "no_such_inbox")
-        (tmp_path / "kb.json").write_text("{}")
-    result = run_dag("sales_ability_batch_scoring", conf, airflow_env, keep_retries=True)
-    assert result["state"] == "failed", result
-    assert result["tasks"]["list_new_applicants"] == "failed"
-    assert result["configured_retries"]["list_new_applicants"] >= 1  # retries are configured...
-    assert result["tries"]["list_new_applicants"] == 1  # ...and none was used: a configuration error fails at once
+    for result in batch_errors:
+        assert result["state"] == "failed", result
+        assert result["tasks"]["list_new_applicants"] == "failed"
+        assert result["configured_retries"]["list_new_applicants"] >= 1  # retries are configured...
+        assert result["tries"]["list_new_applicants"] == 1  # ...and none was used: a configuration error fails at once
 
-
-@pytest.mark.parametrize("broken", ["no_project", "no_dvc_yaml", "unknown_remote"])
-def test_retraining_configuration_errors_fail_at_once(airflow_env: dict, tmp_path: Path, broken: str) -> None:
-    """A missing project folder, a folder without dvc.yaml, or a remote the project does not define."""
-    project, env = tmp_path / "project", dict(airflow_env)
-    if broken != "no_project":
-        project.mkdir()
-        subprocess.run([str(Path(sys.executable).parent / "dvc"), "init", "--no-scm", "-q"], cwd=project, check=True)
-    if broken == "unknown_remote":
-        (project / "dvc.yaml").write_text("stages: {}\n")
-        env["SALES_ABILITY_DVC_REMOTE"] = "nowhere"
-    result = run_dag("sales_ability_retraining", {"project_dir": str(project)}, env, keep_retries=True)
-    assert result["state"] == "failed", result
-    failed = "pull_data" if broken == "unknown_remote" else "champion_before"
-    assert result["tasks"][failed] == "failed" and result["tries"][failed] == 1, result
-    assert result["configured_retries"][failed] >= 1
-    assert result["tasks"]["reproduce"] in ("upstream_failed", "None"), result  # nothing was reproduced
+    for name, result in zip(broken, retraining_errors, strict=True):
+        assert result["state"] == "failed", (name, result)
+        failed = "pull_data" if name == "unknown_remote" else "champion_before"
+        assert result["tasks"][failed] == "failed" and result["tries"][failed] == 1, (name, result)
+        assert result["configured_retries"][failed] >= 1
+        assert result["tasks"]["reproduce"] in ("upstream_failed", "None"), (name, result)  # nothing was reproduced
 
 
 def test_retraining_configuration_errors_name_the_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
