@@ -10,7 +10,28 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from sales_ability.errors import SalesAbilityError
+from sales_ability.errors import IPIPError, SalesAbilityError
+from sales_ability.collect.storage import MODES, ParticipantStore
+from sales_ability.collect.video_check import RecordingLimits
+from sales_ability.config import Params, load_params
+from sales_ability.data.datasets import build_manifest, manifest_from_inputs
+from sales_ability.data.demo_data import write_demo_dataset
+from sales_ability.data.featurize import featurize_manifest
+from sales_ability.data.ipip50 import score_sheet
+from sales_ability.dvc_plots import PlotsTemplateError, install_offline_template
+from sales_ability.io_utils import write_csv_atomic
+from sales_ability.knowledge.rate import load_knowledge_base, paper_knowledge_base, rate, save_knowledge_base
+from sales_ability.operations.batch import merge_shards
+from sales_ability.operations.promotion import AlreadyDecided, decide, propose
+from sales_ability.quiet import VERBOSE_ENV, quiet
+from sales_ability.registry.card import card_summary
+from sales_ability.registry.models import champion_uri
+from sales_ability.registry.tracking import fail_fast_tracking
+from sales_ability.results.audit_report import write_audit
+from sales_ability.serving.scoring import score_videos
+from sales_ability.settings import SettingsError, settings
+from sales_ability.stages.table3 import run_table3
+from sales_ability.summary import print_summary
 
 app = typer.Typer(
     help="Estimate sales potential from self-introduction videos (decision support, never an automatic rejection).",
@@ -61,10 +82,7 @@ def main_options(
     """Options for every command."""
     import os
 
-    from sales_ability.quiet import VERBOSE_ENV, quiet
-    from sales_ability.registry.tracking import fail_fast_tracking
 
-    from sales_ability.settings import SettingsError, settings
 
     if verbose:
         os.environ[VERBOSE_ENV] = "1"
@@ -93,7 +111,6 @@ def clear_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def project_params(path: Path):
     """``params.yaml`` when it exists (validated), else the documented defaults."""
-    from sales_ability.config import Params, load_params
 
     return load_params(path) if path.is_file() else Params()
 
@@ -122,7 +139,6 @@ def demo_data(
     layout: Annotated[str, typer.Option(help="demo (labels.csv) or first_impressions (annotation pickles).")] = "demo",
 ) -> None:
     """Write the embedded demo dataset: interview-like clips of real faces with planted trait signals."""
-    from sales_ability.data.demo_data import write_demo_dataset
 
     written = write_demo_dataset(
         out, clips=clips, seed=seed, clips_per_participant=clips_per_participant,
@@ -141,9 +157,6 @@ def ipip50_score(
     """Score IPIP-50 answer sheets into Big Five traits in [0, 1]; any bad answer writes nothing."""
     import pandas as pd
 
-    from sales_ability.data.ipip50 import score_sheet
-    from sales_ability.errors import IPIPError
-    from sales_ability.io_utils import write_csv_atomic
 
     if not answers.is_file():
         raise IPIPError(f"{answers}: file not found")
@@ -160,9 +173,6 @@ def manifest(
     params: Annotated[Path, typer.Option(help="params.yaml to read the dataset and split from.")] = Path("params.yaml"),
 ) -> None:
     """List the active dataset's clips with participant, split and labels (checks the dataset)."""
-    from sales_ability.config import load_params
-    from sales_ability.data.datasets import build_manifest
-    from sales_ability.io_utils import write_csv_atomic
 
     table = build_manifest(raw_dir, load_params(params))
     write_csv_atomic(out, table)
@@ -181,8 +191,6 @@ def featurize(
 ) -> None:
     """Cut videos into segments of about featurize.clip_seconds and turn each into 60 face crops (64x64 RGB
     uint8) in sharded Parquet; bad videos go to rejects.csv."""
-    from sales_ability.data.datasets import manifest_from_inputs
-    from sales_ability.data.featurize import featurize_manifest
 
     settings = project_params(params).featurize
     summary = featurize_manifest(manifest_from_inputs(inputs, settings), out, settings, workers=workers)
@@ -202,7 +210,6 @@ def thresholds_fit(
 ) -> None:
     """Fit a distribution per trait (chosen by AIC, KS-checked); thresholds are its 10%..90% quantiles."""
     from sales_ability.knowledge.fit import fit_knowledge_base, read_trait_labels
-    from sales_ability.knowledge.rate import save_knowledge_base
 
     project = project_params(params)
     kbp = project.knowledge_base
@@ -220,7 +227,6 @@ def thresholds_fit(
 @clear_errors
 def thresholds_paper(out: Annotated[Path, typer.Option("--out", help="KB.json to write.")]) -> None:
     """Write the paper's Table IV verbatim (note: its agreeableness row gives uneven bins)."""
-    from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_base
 
     save_knowledge_base(paper_knowledge_base(), out)
     console.print(f"paper Table IV -> {out}")
@@ -236,7 +242,6 @@ def thresholds_compare(
     """Fitted thresholds against the paper's Table IV, with each score bin's share of the population."""
     from rich.table import Table
 
-    from sales_ability.io_utils import write_csv_atomic
     from sales_ability.knowledge.fit import (
         compare_with_paper,
         fit_knowledge_base,
@@ -285,9 +290,7 @@ def rate_command(
 ) -> None:
     """Turn traits into 1..10 scores and a sales score; bad rows are reported by clip id, the rest rated.
     With an ``interview`` column (First Impressions), also print the Spearman agreement per direction."""
-    from sales_ability.io_utils import write_csv_atomic
     from sales_ability.knowledge.fit import read_trait_table
-    from sales_ability.knowledge.rate import load_knowledge_base, rate
     from sales_ability.knowledge.validation import interview_agreement
 
     kb = load_knowledge_base(thresholds)
@@ -322,15 +325,11 @@ def score(
     """Score applicants end to end: cut every answer into the model's segments, featurize (with the settings
     the model was trained with), predict traits, rate with intervals, aggregate per applicant, and write a
     ranked HTML report."""
-    from sales_ability.knowledge.rate import load_knowledge_base
-    from sales_ability.registry.models import champion_uri
-    from sales_ability.serving.scoring import score_videos
 
     project = project_params(params)
     uri = model or champion_uri(project.registry.model_name)
     from datetime import UTC, datetime
 
-    from sales_ability.operations.batch import merge_shards
     from sales_ability.results.store import database_url
 
     result = score_videos(inputs, out, load_knowledge_base(thresholds) if thresholds else None, uri,
@@ -355,7 +354,6 @@ def report_command(
     db: DatabaseUrl = None,
 ) -> None:
     """Render a candidate report from the results database: any selection, at most --limit applicants."""
-    from sales_ability.knowledge.rate import load_knowledge_base
     from sales_ability.results.selection import render_selection, selection
     from sales_ability.results.store import database_url
 
@@ -380,8 +378,6 @@ def audit_command(
     and intersection, applicants, scoring rate and impact ratio; unknown counted, small categories marked."""
     import json
 
-    from sales_ability.results.audit_report import write_audit
-    from sales_ability.registry.card import card_summary
     from sales_ability.results.selection import audit_applicants
     from sales_ability.results.store import database_url
 
@@ -464,7 +460,6 @@ def promote_propose(
 ) -> None:
     """Register the candidate as `challenger` and compare it with the champion on the selection people (never
     test), each with its own featurize settings and knowledge base; a person then decides (`promote decide`)."""
-    from sales_ability.operations.promotion import AlreadyDecided, propose
 
     project = project_params(params)
     try:
@@ -489,14 +484,12 @@ def promote_decide(
 ) -> None:
     """Record a person's decision on a proposed version: who, when, why and the gates they saw go on the version;
     only an approval moves `champion`."""
-    from sales_ability.operations.promotion import decide
 
     done = decide(project_params(params).registry.model_name, version, approve, by, reason, override)
     console.print(f"version {done['version']}: {done['decision']} by {done['decided_by']} at {done['decided_at']}", highlight=False)
 
 
 def _kb_or_none(path: Path) -> dict | None:
-    from sales_ability.knowledge.rate import load_knowledge_base
 
     return load_knowledge_base(path) if path.is_file() else None
 
@@ -541,13 +534,10 @@ def collect_serve(
 
     from sales_ability.collect.app import ConfigurationError, WebsiteSettings, create_app
     from sales_ability.collect.server import server_config
-    from sales_ability.collect.video_check import RecordingLimits
-    from sales_ability.collect.storage import MODES
 
     if mode not in MODES:
         raise typer.BadParameter(f"--mode must be one of {', '.join(MODES)}")
     from sales_ability.results.erasure import INBOX_ENV, OUTBOX_ENV
-    from sales_ability.settings import settings
 
     deployment = settings()
     inbox, outbox = inbox or deployment.inbox, outbox or deployment.outbox
@@ -570,12 +560,12 @@ def collect_serve(
             record_self_report(url, pid, report)
 
     try:
-        settings = WebsiteSettings(export_dir=export_dir, max_upload_bytes=max_upload_mb * 1024 * 1024, docs=docs,
-                                   retention_days=retention_days, create_per_minute=create_per_minute, mode=mode,
-                                   inbox=inbox, limits=RecordingLimits(max_pixels=max_pixels), max_checks=max_checks,
-                                   max_open_per_address=max_open_per_address,
-                                   min_free_bytes=None if min_free_mb is None else min_free_mb * 1024 * 1024)
-        app_ = create_app(data_dir, settings, on_withdraw=on_withdraw, on_self_report=on_self_report)
+        site = WebsiteSettings(export_dir=export_dir, max_upload_bytes=max_upload_mb * 1024 * 1024, docs=docs,
+                               retention_days=retention_days, create_per_minute=create_per_minute, mode=mode,
+                               inbox=inbox, limits=RecordingLimits(max_pixels=max_pixels), max_checks=max_checks,
+                               max_open_per_address=max_open_per_address,
+                               min_free_bytes=None if min_free_mb is None else min_free_mb * 1024 * 1024)
+        app_ = create_app(data_dir, site, on_withdraw=on_withdraw, on_self_report=on_self_report)
     except ConfigurationError as err:
         raise typer.BadParameter(str(err)) from None
     uvicorn.Server(server_config(app_, host, port, forwarded_allow_ips)).run()
@@ -588,7 +578,6 @@ def collect_purge(
 ) -> None:
     """Remove participants who consented but never completed, once older than the retention (complete ones
     are never touched; a withdrawal goes through the admin API)."""
-    from sales_ability.collect.storage import ParticipantStore
 
     removed = ParticipantStore(data_dir).purge(older_than)
     for pid in removed:
@@ -609,9 +598,7 @@ def table3(
     """Reproduce the paper's Table III: train every backbone preset, compare MSE, mean accuracy, size, time."""
     from rich.table import Table
 
-    from sales_ability.config import load_params
     from sales_ability.model.network import TABLE_III
-    from sales_ability.stages.table3 import run_table3
 
     names = [p.strip() for p in presets.split(",") if p.strip()] or list(TABLE_III)
     try:
@@ -652,7 +639,6 @@ def presets_command() -> None:
 @app.command("summary")
 def summary(root: Annotated[Path, typer.Argument(help="Project folder.")] = Path(".")) -> None:
     """Print what the pipeline produced (clips, face tensors, knowledge base, metrics)."""
-    from sales_ability.summary import print_summary
 
     print_summary(root)
 
@@ -662,7 +648,6 @@ def plots_offline(root: Annotated[Path, typer.Argument(help="The DVC project fol
     """Make `dvc plots show` / `dvc plots diff` render without internet: fetch Vega, Vega-Lite and Vega-Embed
     once from the npm registry (pinned, integrity-checked) into .dvc/plots_offline.html and point DVC at it
     (.dvc/config.local). `make install` runs it."""
-    from sales_ability.dvc_plots import PlotsTemplateError, install_offline_template
 
     try:
         target = install_offline_template(root)

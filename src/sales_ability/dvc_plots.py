@@ -18,6 +18,8 @@ import sys
 import tarfile
 from pathlib import Path
 
+from sales_ability.io_utils import write_text_atomic
+
 # The majors DVC's own page asks for (dvc-render's vega.py), at their latest releases.
 PACKAGES: tuple[tuple[str, str, str], ...] = (
     ("vega", "5.30.0", "build/vega.min.js"),
@@ -81,7 +83,6 @@ def install_offline_template(repo: Path = Path(".")) -> Path:
     Raises:
         PlotsTemplateError: a package could not be fetched or verified (nothing is changed then).
     """
-    from sales_ability.io_utils import write_text_atomic
 
     scripts = [fetch_script(*package) for package in PACKAGES]
     target = Path(repo) / ".dvc" / TEMPLATE_NAME

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sales_ability.io_utils import atomic_path
+
 
 def pyplot():
     """``matplotlib.pyplot`` on the Agg backend (no display on a server or in a DVC stage)."""
@@ -18,7 +20,6 @@ def pyplot():
 
 def save_figure(fig, path: str | Path) -> Path:
     """Write ``fig`` to ``path`` atomically (format from its suffix) and close it."""
-    from sales_ability.io_utils import atomic_path
 
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -19,6 +19,8 @@ import subprocess
 import sys
 import warnings
 
+from sales_ability.settings import settings
+
 VERBOSE_ENV = "SALES_ABILITY_VERBOSE"
 _QUIET_SETTINGS = {
     "TF_CPP_MIN_LOG_LEVEL": "3",
@@ -43,7 +45,6 @@ _done = False
 
 
 def verbose_requested() -> bool:
-    from sales_ability.settings import settings
 
     return settings().verbose
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sales_ability.errors import SalesAbilityError
 from sales_ability.io_utils import write_json_atomic
+from sales_ability.quiet import quiet
 
 STAGE_TIMES = Path("metrics/stage_times.json")
 
@@ -31,7 +32,6 @@ def run_stage(stage: str, main: Callable[..., None], argv: list[str] | None = No
     clear errors."""
     import psutil
 
-    from sales_ability.quiet import quiet
 
     quiet()  # TensorFlow/absl/FFmpeg/MLflow chatter off (SALES_ABILITY_VERBOSE=1 keeps it)
     started = psutil.Process().create_time()

@@ -8,6 +8,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from sales_ability.registry.models import champion_uri, champion_version, project_model_name
+from sales_ability.registry.tracking import tracking_uri
+from sales_ability.traits import TRAITS
+
 
 def _json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
@@ -79,7 +83,6 @@ def learning_table(root: str | Path = ".") -> Table | None:
     import numpy as np
     import pandas as pd
 
-    from sales_ability.traits import TRAITS
 
     root = Path(root)
     ev = _json(root / "metrics/evaluate.json").get("test")
@@ -131,8 +134,6 @@ def _champion_line(root: Path) -> str | None:
     try:
         from mlflow import MlflowClient
 
-        from sales_ability.registry.models import champion_uri, champion_version, project_model_name
-        from sales_ability.registry.tracking import tracking_uri
 
         name = project_model_name(root)
         version = champion_version(name)

@@ -2,7 +2,6 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from mlflow import MlflowClient
 
 from sales_ability.registry.tracking import EXPERIMENT, tracking_uri
 from tests.registry_helpers import approve_as_champion

@@ -4,7 +4,6 @@ Each test replays one failure seen on the batch's own functions, in the order a 
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 import shutil

@@ -48,6 +48,7 @@ from sales_ability.data.applicant_folder import PROFILE_CHOICES, QUESTIONS, SELF
 from sales_ability.data.video import remux
 from sales_ability.data.ipip50 import load_key, score_answers
 from sales_ability.errors import IPIPError
+from sales_ability.settings import settings
 
 ADMIN_TOKEN_ENV = "SALES_ABILITY_ADMIN_TOKEN"
 DEFAULT_MAX_UPLOAD = 100 * 1024 * 1024
@@ -79,7 +80,6 @@ def check_admin_token(token: str | None) -> None:
         raise ConfigurationError(f"{ADMIN_TOKEN_ENV} has {len(token)} characters; at least {MIN_ADMIN_TOKEN} are needed")
 
 def _admin_token() -> str | None:
-    from sales_ability.settings import settings
 
     token = settings().admin_token
     return token.get_secret_value() if token is not None else None

@@ -22,6 +22,7 @@ from sales_ability.data.ipip50 import score_answers
 from sales_ability.data.splits import assign_splits
 from sales_ability.errors import DatasetError, IPIPError
 from sales_ability.traits import INTERVIEW, TRAITS, fi_to_project_scale
+from sales_ability.data.segments import Recording, recording_duration, recordings, segment_rows
 
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "clip_id", "source", "participant_id", "split", "start_s", "end_s", *TRAITS, INTERVIEW,
@@ -199,7 +200,6 @@ def collected_manifest(folder: str | Path, settings: FeaturizeParams | None = No
     Raises:
         DatasetError: the folder is missing.
     """
-    from sales_ability.data.segments import Recording, recording_duration, segment_rows
 
     settings = settings or FeaturizeParams()
     folder = Path(folder)
@@ -273,7 +273,6 @@ def manifest_from_inputs(inputs: list[str | Path], settings: FeaturizeParams | N
     folders (``applicant_ids``, path -> id, overrides the rule). A video that cannot be read gets one row,
     which featurize rejects with the reason.
     """
-    from sales_ability.data.segments import recording_duration, recordings, segment_rows
 
     settings = settings or FeaturizeParams()
     rows = []

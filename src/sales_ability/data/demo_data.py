@@ -59,6 +59,7 @@ from sales_ability.data.applicant_folder import (
 from sales_ability.data.video import write_video
 from sales_ability.io_utils import atomic_path, write_csv_atomic, write_json_atomic
 from sales_ability.traits import INTERVIEW, TRAITS
+from sales_ability.data.ipip50 import FACTOR_TO_TRAIT, load_key, score_answers
 
 FACE_SIDE = 110  # pixels of the face patch in a 320x240 frame: large enough for the detector after 2x downscale
 LAYOUTS: tuple[str, ...] = ("demo", "first_impressions", "collected")
@@ -211,7 +212,6 @@ def ipip50_answers_for(traits: dict[str, float], rng: np.random.Generator) -> di
     Each factor's ten keyed values (``6 - x`` for minus-keyed items) sum to ``10 + 40 * score``; emotional
     stability, the questionnaire's fifth factor, is ``1 - neuroticism``.
     """
-    from sales_ability.data.ipip50 import FACTOR_TO_TRAIT, load_key
 
     answers: dict[str, int] = {}
     for factor, trait in FACTOR_TO_TRAIT.items():
@@ -272,7 +272,6 @@ def write_demo_dataset(
     base = _participant_traits(n_people, rng)
     sheets: dict[str, tuple[dict[str, int], dict[str, float]]] = {}  # participant -> answers, their scores
     if layout == "collected":
-        from sales_ability.data.ipip50 import score_answers
 
         for p, pid in enumerate(people):  # labels are what the questionnaire scores, to its 1/40 steps
             answers = ipip50_answers_for(dict(zip(TRAITS, base[p], strict=True)), rng)
@@ -343,7 +342,6 @@ def _write_participant_files(folder: Path, pid: str, answers: dict[str, int] | N
 
 def _write_broken_participants(out: Path, n: int, rng: np.random.Generator) -> None:
     """Participants the collected adapter must report and leave out."""
-    from sales_ability.data.ipip50 import score_answers
 
     for i, pid in enumerate(_participant_ids(n, "collected", rng)):
         folder = out / pid

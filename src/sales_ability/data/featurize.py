@@ -33,6 +33,9 @@ from sales_ability.data.face_tensors import (
 )
 from sales_ability.errors import VideoError
 from sales_ability.io_utils import write_csv_atomic, write_json_atomic
+from sales_ability.data import face_tensors, faces, video
+from sales_ability.data.faces import fill_missing_boxes, locate_faces, make_detector, square_crop
+from sales_ability.data.video import iter_segments, set_decode_threads
 
 STATE_FILE = "_featurize_state.json"
 
@@ -43,7 +46,6 @@ def _clip_features(clip: dict, segment, info, params: FeaturizeParams, detector)
     Raises:
         VideoError: no face in enough of the frames.
     """
-    from sales_ability.data.faces import fill_missing_boxes, locate_faces, square_crop
 
     frames = segment.frames
     track = locate_faces(frames, detector, params.detect_every, params.detect_max_side, params.track_min_score)
@@ -63,7 +65,6 @@ def _clip_features(clip: dict, segment, info, params: FeaturizeParams, detector)
 
 def featurize_recording(clips: list[dict], params: FeaturizeParams, detector) -> list[tuple[dict, ClipFeatures | None, str | None]]:
     """Every segment (manifest row) of one recording, from one decode: (clip, features or None, reject reason)."""
-    from sales_ability.data.video import iter_segments
 
     def bound(v):
         return None if _isnan(v) else float(v)
@@ -133,11 +134,9 @@ def _init_worker(params_json: str, single_thread: bool) -> None:
         os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "threads;1")  # FFmpeg decodes on all cores otherwise
         import cv2
 
-        from sales_ability.data.video import set_decode_threads
 
         cv2.setNumThreads(1)
         set_decode_threads(1)
-    from sales_ability.data.faces import make_detector
 
     params = FeaturizeParams.model_validate_json(params_json)
     _WORKER["params"] = params
@@ -187,7 +186,6 @@ def _results(
 def _fingerprint(manifest: pd.DataFrame, params: FeaturizeParams) -> str:
     """What a resumed run must share with the interrupted one: clips, params and the code that makes tensors
     (without the code, a DVC re-run after a change to it would keep the old shards of a persisted output)."""
-    from sales_ability.data import face_tensors, faces, video
 
     digest = hashlib.sha256(json.dumps(params.tensor_settings(), sort_keys=True).encode())
     digest.update(manifest.to_csv(index=False).encode())

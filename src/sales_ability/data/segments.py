@@ -21,6 +21,8 @@ from pathlib import Path
 
 from sales_ability.config import FeaturizeParams
 from sales_ability.data.applicant_folder import answer_number
+from sales_ability.data.video import probe_video
+from sales_ability.errors import VideoError
 
 
 
@@ -96,8 +98,6 @@ def segment_rows(recording: Recording, settings: FeaturizeParams, duration_s: fl
 def recording_duration(path: Path) -> float:
     """Seconds of video in ``path`` (from its packets, so Chrome's WebM too); NaN when it cannot be read
     (featurize then rejects it with the reason)."""
-    from sales_ability.data.video import probe_video
-    from sales_ability.errors import VideoError
 
     try:
         return probe_video(path).duration_s

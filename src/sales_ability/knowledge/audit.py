@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from sales_ability.plotting import pyplot, save_figure
+
 UNKNOWN = "unknown"
 SEX_CATEGORIES: tuple[str, ...] = ("female", "male")
 # The EEO-1 race/ethnicity categories (as LL144's rules use them)
@@ -94,7 +96,6 @@ def bias_audit(applicants: pd.DataFrame) -> pd.DataFrame:
 
 def score_distribution_figure(applicants: pd.DataFrame, path) -> None:
     """Box plots of the sales score per sex and per race/ethnicity category (PNG)."""
-    from sales_ability.plotting import pyplot, save_figure
 
     plt = pyplot()
     frame = with_categories(applicants)

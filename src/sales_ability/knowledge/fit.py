@@ -23,6 +23,7 @@ from sales_ability.knowledge.rate import (
     paper_knowledge_base,
 )
 from sales_ability.traits import TRAITS
+from sales_ability.data.datasets import load_fi_annotation
 
 DECILES = np.round(np.arange(0.1, 1.0, 0.1), 1)
 
@@ -174,7 +175,6 @@ def read_trait_table(path: str | Path, fi_neuroticism_is_stability: bool = True)
     Raises:
         KnowledgeBaseError: the file is missing, of another kind, or lacks a trait column.
     """
-    from sales_ability.data.datasets import load_fi_annotation
 
     path = Path(path)
     if not path.is_file():

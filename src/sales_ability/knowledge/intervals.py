@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from sales_ability.traits import TRAITS
+from sales_ability.knowledge.rate import sales_scores, trait_score
 
 def conformal_quantile(residuals: np.ndarray, coverage: float) -> float:
     """The split-conformal half-width: the ``ceil((n + 1) * coverage)``-th smallest residual (inf when n is
@@ -52,7 +53,6 @@ def fit_intervals(calibration: dict | None, kb: dict, coverage: float) -> Interv
     calibration set: a model saved before they existed gets intervals spanning the whole scale)."""
     if not calibration or not calibration.get("n"):
         return Intervals(coverage, 0, dict.fromkeys(TRAITS, math.inf), math.inf)
-    from sales_ability.knowledge.rate import sales_scores
 
     predicted = np.column_stack([calibration["predicted"][t] for t in TRAITS]).astype(float)
     true = np.column_stack([calibration["true"][t] for t in TRAITS]).astype(float)
@@ -64,7 +64,6 @@ def fit_intervals(calibration: dict | None, kb: dict, coverage: float) -> Interv
 def with_intervals(rated: pd.DataFrame, kb: dict, intervals: Intervals) -> pd.DataFrame:
     """``rated`` (traits, ``score_<trait>``, ``sales_score``) with ``<trait>_low/_high``,
     ``score_<trait>_low/_high`` and ``sales_score_low/_high``."""
-    from sales_ability.knowledge.rate import trait_score
 
     out = rated.copy()
     for t in TRAITS:
@@ -83,7 +82,6 @@ def with_intervals(rated: pd.DataFrame, kb: dict, intervals: Intervals) -> pd.Da
 def interval_coverage(rated: pd.DataFrame, kb: dict) -> dict:
     """Share of rows whose true trait (``true_<trait>``) and true sales score lie in their intervals, and
     the mean widths."""
-    from sales_ability.knowledge.rate import sales_scores
 
     true = rated[[f"true_{t}" for t in TRAITS]].to_numpy(float)
     report: dict = {"n": int(len(rated))}

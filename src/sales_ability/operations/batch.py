@@ -33,8 +33,14 @@ import pandas as pd
 from sales_ability.data.applicant_folder import VIDEO_EXTENSIONS, answer_number, is_complete
 from sales_ability.data.face_tensors import REJECTS_FILE
 from sales_ability.errors import ConfigError, ModelError, SalesAbilityError
-from sales_ability.io_utils import content_hash, write_json_atomic
+from sales_ability.io_utils import content_hash, read_csv_neutralised, write_json_atomic
 from sales_ability.settings import settings
+from sales_ability.config import load_params
+from sales_ability.data.segments import applicant_of, disambiguated
+from sales_ability.knowledge.rate import load_knowledge_base
+from sales_ability.registry.models import champion_uri, pin_version, project_model_name
+from sales_ability.registry.tracking import BATCH_EXPERIMENT, flatten_metrics, stage_run
+from sales_ability.serving.scoring import read_applicants, read_strips, score_videos
 
 
 log = logging.getLogger(__name__)
@@ -91,7 +97,6 @@ def list_new_applicants(inbox: str | Path, outbox: str | Path, shard_size: int, 
     plan["carried_over"] = sum(len(shard["applicants"]) for shard in plan["shards"][cap:])
     pinned = {}
     if model_uri and plan["shards"]:
-        from sales_ability.registry.models import pin_version
 
         try:
             pinned = {"model_uri": pin_version(model_uri, tracking)}
@@ -159,7 +164,6 @@ def _plan(inbox: Path, ledger: list, videos: list[Path], shard_size: int, knowle
     so a folder is never shadowed by a loose video's stem."""
     from collections import Counter
 
-    from sales_ability.data.segments import applicant_of, disambiguated
 
     done_hashes = {row.content_sha256 for row in ledger}
     done_applicants = {row.applicant_id for row in ledger}
@@ -265,9 +269,6 @@ def score_shard(shard: dict, outbox: str | Path, kb_file: str | Path | None, mod
     Raises:
         ScoringConfigError: no such model, or featurize settings that differ from the model's training.
     """
-    from sales_ability.config import load_params
-    from sales_ability.knowledge.rate import load_knowledge_base
-    from sales_ability.serving.scoring import score_videos
 
     folder = Path(outbox) / "shards" / shard["shard_id"]
     if (folder / "done.json").is_file():  # a retry or re-run of a finished shard
@@ -322,7 +323,6 @@ def batch_model_uri(model_uri: str, project: str | Path) -> str:
     """
     if model_uri:
         return model_uri
-    from sales_ability.registry.models import champion_uri, project_model_name
 
     try:
         return champion_uri(project_model_name(project))
@@ -349,12 +349,9 @@ def merge_shards(shard_dirs: list[str], outbox: str | Path, kb_file: str | Path 
 
     from sqlalchemy import delete, func, select
 
-    from sales_ability.io_utils import read_csv_neutralised
-    from sales_ability.knowledge.rate import load_knowledge_base
     from sales_ability.results import store as db
     from sales_ability.results.erasure import erased_after, scrub_shard, take_lock
     from sales_ability.results.selection import render_selection, run_report_path
-    from sales_ability.serving.scoring import read_applicants, read_strips
 
     started = time.perf_counter()
     outbox = Path(outbox)
@@ -475,7 +472,6 @@ def log_batch_run(counts: dict, outbox: str | Path, run_id: str, tracking: str |
     from sqlalchemy import select
 
     from sales_ability.results import store as db
-    from sales_ability.registry.tracking import BATCH_EXPERIMENT, flatten_metrics, stage_run
 
     url = db.database_url(Path(outbox).parent, database_url)
     with db.engine(url).connect() as conn:

@@ -16,9 +16,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from sales_ability.config import FeaturizeParams, RegistryParams
+from sales_ability.config import FeaturizeParams, RegistryParams, load_params
 from sales_ability.errors import ModelError
 from sales_ability.io_utils import content_hash, write_json_atomic
+from sales_ability.knowledge.rate import load_knowledge_base
+from sales_ability.model.calibration import read_calibration
+from sales_ability.registry.tracking import http_timeout, tracking_uri
+from sales_ability.settings import settings
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -44,7 +48,6 @@ def pin_version(uri: str, tracking: str | None = None) -> str:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from sales_ability.registry.tracking import tracking_uri
 
     tracking = tracking or tracking_uri()
     name, _, alias = uri.removeprefix("models:/").partition("@")
@@ -61,7 +64,6 @@ def project_model_name(project: str | Path) -> str:
     Raises:
         ConfigError: params.yaml is not valid.
     """
-    from sales_ability.config import load_params
 
     path = Path(project) / "params.yaml"
     return load_params(path).registry.model_name if path.is_file() else RegistryParams().model_name
@@ -72,7 +74,6 @@ def champion_version(model_name: str, tracking: str | None = None) -> str | None
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from sales_ability.registry.tracking import tracking_uri
 
     try:
         return str(MlflowClient(tracking or tracking_uri()).get_model_version_by_alias(model_name, CHAMPION).version)
@@ -141,7 +142,6 @@ def _version_cache(tracking: str, source: str, identity: str = "") -> Path:
     its creation time and run, tells apart a version of the same number in a store made anew)."""
     import hashlib
 
-    from sales_ability.settings import settings
 
     root = Path(settings().model_cache or Path.home() / ".cache" / "sales-ability" / "models")
     return root / hashlib.sha256(f"{tracking}|{source}|{identity}".encode()).hexdigest()[:16]
@@ -190,7 +190,6 @@ def registry_error(uri: str, tracking: str, err: Exception) -> ModelError:
     know, or what MLflow said."""
     text = str(err)
     if "Max retries exceeded" in text or "timed out" in text.lower() or "Connection refused" in text:
-        from sales_ability.registry.tracking import http_timeout
 
         return ModelError(f"{uri}: the tracking server {tracking} did not answer within {http_timeout():g} s "
                           f"(is it running? set MLFLOW_HTTP_REQUEST_TIMEOUT to wait longer)")
@@ -214,7 +213,6 @@ def resolve_model(uri: str, cache_dir: str | Path | None = None, tracking: str |
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from sales_ability.registry.tracking import tracking_uri
 
     tracking = tracking or tracking_uri()
     version, identity = "", ""
@@ -266,13 +264,11 @@ def read_contract(file: Path, uri: str, version: str = "") -> ResolvedModel:
     Raises:
         ModelError: a contract file exists but is not valid.
     """
-    from sales_ability.model.calibration import read_calibration
 
     folder = file.parent
     kb_file = folder / "knowledge_base.json"
     kb = None
     if kb_file.is_file():
-        from sales_ability.knowledge.rate import load_knowledge_base
 
         kb = load_knowledge_base(kb_file)
     card = folder / "model_card.md"

@@ -12,6 +12,9 @@ from typing import Any
 
 import yaml
 
+from sales_ability.data.face_tensors import read_face_tensors
+from sales_ability.traits import TRAITS
+
 # No telemetry calls from a machine that may have no network.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
@@ -191,8 +194,6 @@ def log_face_tensor_splits(faces: Path, splits: tuple[str, ...]) -> None:
     with the digest MLflow computes from its rows."""
     import mlflow
 
-    from sales_ability.data.face_tensors import read_face_tensors
-    from sales_ability.traits import TRAITS
 
     columns = ["clip_id", "source", "participant_id", "split", "start_s", "end_s", *TRAITS]
     manifest = read_face_tensors(faces, columns=columns).to_pandas()

@@ -33,8 +33,11 @@ from sqlalchemy.engine import Connection
 
 from sales_ability.data.applicant_folder import ANSWER_NAME
 from sales_ability.errors import SalesAbilityError
-from sales_ability.io_utils import atomic_path, write_json_atomic
+from sales_ability.io_utils import atomic_path, read_csv_neutralised, write_csv_neutralised, write_json_atomic
 from sales_ability.results import store as db
+from sales_ability.data.face_tensors import REJECTS_FILE
+from sales_ability.serving.scoring import APPLICANTS_FILE, STRIPS_FILE
+from sales_ability.settings import settings
 
 INBOX_ENV = "SALES_ABILITY_INBOX"
 OUTBOX_ENV = "SALES_ABILITY_OUTBOX"
@@ -117,9 +120,6 @@ def scrub_shard(folder: Path, applicant_ids: set[str]) -> bool:
     """Rewrite a finished shard (``done.json`` present) without ``applicant_ids``: results, applicants, face
     strips, rejects and the listing; its face tensors go (merge reads none). Returns whether it held any of
     them. A shard still running is left alone: its merge scrubs it (the tombstone)."""
-    from sales_ability.data.face_tensors import REJECTS_FILE
-    from sales_ability.io_utils import read_csv_neutralised, write_csv_neutralised
-    from sales_ability.serving.scoring import APPLICANTS_FILE, STRIPS_FILE
 
     done_file = folder / DONE_FILE
     try:
@@ -151,7 +151,6 @@ def scrub_shard(folder: Path, applicant_ids: set[str]) -> bool:
 
 
 def _write_frame(path: Path, frame: pd.DataFrame, csv: Path | None = None) -> None:
-    from sales_ability.io_utils import write_csv_neutralised
 
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)
@@ -183,7 +182,6 @@ def deployment_places(conn: Connection, runs: set[str], inbox: str | Path | None
                       outbox: str | Path | None) -> tuple[list[Path], list[Path], list[str]]:
     """Every inbox and outbox to reach: the ones given, the ones the applicant's batch runs recorded, and the
     deployment's settings (``SALES_ABILITY_INBOX``/``_OUTBOX``). Warnings name a kind of place that is unknown."""
-    from sales_ability.settings import settings
 
     deployment = settings()
     inboxes, outboxes = [inbox, deployment.inbox], [outbox, deployment.outbox]

@@ -16,6 +16,7 @@ from sqlalchemy import delete
 
 from sales_ability.io_utils import write_text_atomic
 from sales_ability.results import store as db
+from sales_ability.serving.run_report import render_report
 
 REPORTS_DIR = "reports"  # outbox/reports/<batch run id>.html: the applicants that run scored
 DEFAULT_REPORT_LIMIT = 200
@@ -51,7 +52,6 @@ def selection(url: str, run_id: str | None = None, since: date | None = None, ap
 
 def render_selection(url: str, out_file: str | Path, kb: dict, coverage: float | None = None, **query) -> Path:
     """Write the HTML report of a selection (see ``selection``); returns its path."""
-    from sales_ability.serving.run_report import render_report
 
     people, segs, rejected = selection(url, **query)
     versions = ", ".join(sorted({str(v) for v in people["model_version"]})) or "-"

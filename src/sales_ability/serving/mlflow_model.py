@@ -44,6 +44,12 @@ import warnings
 
 from mlflow.pyfunc import PythonModel
 
+from sales_ability.data.applicant_folder import VIDEO_EXTENSIONS, answer_number
+from sales_ability.io_utils import read_csv_neutralised
+from sales_ability.registry.models import read_contract
+from sales_ability.serving.scoring import score_videos
+from sales_ability.settings import settings
+
 # MLflow advises type hints on predict() for a signature it would infer; this model's signature is explicit
 warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method", category=UserWarning)
 
@@ -72,16 +78,12 @@ class ApplicantScorer(PythonModel):
     """
 
     def load_context(self, context) -> None:
-        from sales_ability.registry.models import read_contract
-        from sales_ability.settings import settings
 
         self.model = read_contract(Path(context.artifacts[SERVING_ARTIFACT]) / "model.keras", uri="pyfunc")
         config = getattr(context, "model_config", None) or {}
         self.root = Path(config.get("inbox_root") or settings().serve_root or "inbox").resolve()
 
     def predict(self, context, model_input, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        from sales_ability.io_utils import read_csv_neutralised
-        from sales_ability.serving.scoring import score_videos
 
         params = params or {}
         _check_token(params.get("token"))
@@ -113,7 +115,6 @@ def _check_token(given: object) -> None:
     """With ``SALES_ABILITY_SERVE_TOKEN`` set, the request's ``token`` param must equal it."""
     import hmac
 
-    from sales_ability.settings import settings
 
     secret = settings().serve_token
     expected = secret.get_secret_value() if secret is not None else None
@@ -138,7 +139,6 @@ def confined_paths(values: list[str], root: Path) -> list[str]:
     """The recordings to score: each value (absolute, or relative to ``root``) resolved and strictly inside
     ``root``; a video file as itself, an applicant folder as its ``answer_<n>`` recordings (regular files, at
     most ``MAX_ANSWERS``, no walk). Anything else raises one refusal that names only the row."""
-    from sales_ability.data.applicant_folder import VIDEO_EXTENSIONS, answer_number
 
     if len(values) > MAX_INPUTS:
         raise _refused(f"at most {MAX_INPUTS} paths per request, got {len(values)}")

@@ -15,6 +15,15 @@ import pandas as pd
 from sales_ability.config import Params
 from sales_ability.io_utils import write_csv_atomic, write_json_atomic
 from sales_ability.traits import TRAITS
+from sales_ability.knowledge.applicants import rate_applicants
+from sales_ability.knowledge.intervals import fit_intervals, interval_coverage, with_intervals
+from sales_ability.knowledge.rate import load_knowledge_base, rate, sales_scores
+from sales_ability.model.calibration import read_calibration
+from sales_ability.model.evaluation import regression_report
+from sales_ability.operations.promotion import write_candidate
+from sales_ability.plotting import pyplot, save_figure
+from sales_ability.registry.card import model_card
+from sales_ability.registry.tracking import dvc_tags, flatten_metrics, log_face_tensor_splits, log_files, stage_run
 
 
 def test_predictions(model_file: Path, faces: Path) -> pd.DataFrame:
@@ -27,7 +36,6 @@ def test_predictions(model_file: Path, faces: Path) -> pd.DataFrame:
 def test_report(model_dir: Path, faces: Path) -> tuple[pd.DataFrame, dict]:
     """Test predictions of ``model_dir/model.keras`` and their regression report against the model's
     training means (the constant predictor)."""
-    from sales_ability.model.evaluation import regression_report
     from sales_ability.model.predict import traits_and_labels
 
     predictions = test_predictions(model_dir / "model.keras", faces)
@@ -37,7 +45,6 @@ def test_report(model_dir: Path, faces: Path) -> tuple[pd.DataFrame, dict]:
 
 def plot_predicted_vs_true(pred: np.ndarray, true: np.ndarray, path: Path, title: str) -> Path:
     """One scatter per trait, with the identity line."""
-    from sales_ability.plotting import pyplot, save_figure
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 5, figsize=(18, 3.6))
@@ -59,10 +66,6 @@ def interval_report(predictions: pd.DataFrame, model_dir: Path, kb: dict, covera
     their measured coverage per trait and for the sales score, at segment and at applicant level."""
     from scipy.stats import spearmanr
 
-    from sales_ability.knowledge.applicants import rate_applicants
-    from sales_ability.knowledge.intervals import fit_intervals, interval_coverage, with_intervals
-    from sales_ability.knowledge.rate import rate, sales_scores
-    from sales_ability.model.calibration import read_calibration
 
     intervals = fit_intervals(read_calibration(model_dir), kb, coverage)
     segments = with_intervals(rate(predictions, kb)[0], kb, intervals)
@@ -95,7 +98,6 @@ def run_evaluate(
     coverage), the predictions (every segment with its participant, split and groups, predicted traits with
     their intervals, true traits), the test applicants and a figure, then log them with the MLflow Model
     (``log_candidate``) and name that run in ``candidate_file``."""
-    from sales_ability.knowledge.rate import load_knowledge_base
     from sales_ability.model.predict import traits_and_labels
 
     predictions, test = test_report(model_dir, faces)
@@ -114,7 +116,6 @@ def run_evaluate(
     run_id, model_id = log_candidate(model_dir, faces, report, [metrics_file, predictions_file, applicants_file, figure],
                                      params, kb_file, examples)
     if candidate_file is not None:
-        from sales_ability.operations.promotion import write_candidate
 
         write_candidate(candidate_file, run_id, "model", report["test"], params.registry.model_name, model_id)
     report["candidate_run_id"] = run_id
@@ -130,14 +131,6 @@ def log_candidate(model_dir: Path, faces: Path, report: dict, files: list[Path],
     import mlflow
 
     from sales_ability.serving.mlflow_model import log_mlflow_model
-    from sales_ability.registry.card import model_card
-    from sales_ability.registry.tracking import (
-        dvc_tags,
-        flatten_metrics,
-        log_face_tensor_splits,
-        log_files,
-        stage_run,
-    )
 
     model_file = model_dir / "model.keras"
     with stage_run("evaluate", params={"model": str(model_file), "test_clips": report["test"]["n"],

@@ -11,13 +11,13 @@ from sales_ability.config import KnowledgeBaseParams
 from sales_ability.knowledge.fit import fit_knowledge_base
 from sales_ability.knowledge.rate import save_knowledge_base
 from sales_ability.knowledge.validation import plot_trait_distributions
+from sales_ability.registry.tracking import log_files, stage_run
 
 
 def run_fit_thresholds(manifest_file: Path, kb_file: Path, figure_file: Path, params: KnowledgeBaseParams) -> int:
     """Fit, save and plot; returns the number of training clips the thresholds came from."""
     import mlflow
 
-    from sales_ability.registry.tracking import log_files, stage_run
 
     manifest = pd.read_csv(manifest_file, dtype={"clip_id": str, "split": str})
     train = manifest[manifest["split"] == "train"]

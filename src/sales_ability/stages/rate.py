@@ -8,13 +8,19 @@ from pathlib import Path
 import pandas as pd
 
 from sales_ability.io_utils import write_csv_atomic, write_json_atomic
-from sales_ability.knowledge.rate import rate
+from sales_ability.knowledge.rate import load_knowledge_base, rate
 from sales_ability.knowledge.validation import (
     cluster_validation,
     interview_agreement,
     plot_clusters,
     plot_sales_scores,
 )
+from sales_ability.knowledge.applicants import rate_applicants
+from sales_ability.knowledge.audit import lowest_impact_ratios, read_self_reports
+from sales_ability.knowledge.intervals import fit_intervals
+from sales_ability.registry.card import card_summary
+from sales_ability.registry.tracking import flatten_metrics, log_files, stage_run
+from sales_ability.results.audit_report import write_audit
 
 
 @dataclass(frozen=True)
@@ -58,10 +64,6 @@ def rate_and_validate(
     if agreement is not None:
         metrics["interview_spearman"] = agreement
     if audit_dir is not None:
-        from sales_ability.knowledge.applicants import rate_applicants
-        from sales_ability.knowledge.audit import lowest_impact_ratios
-        from sales_ability.knowledge.intervals import fit_intervals
-        from sales_ability.results.audit_report import write_audit
 
         applicants = rate_applicants(traits, kb, fit_intervals(None, kb, 0.9))
         reports = self_reports if self_reports is not None else pd.DataFrame(columns=["participant_id", "sex", "race_ethnicity"])
@@ -71,7 +73,6 @@ def rate_and_validate(
         figures += [audit_dir / "audit.csv", audit_dir / "audit.html"]
     write_json_atomic(metrics_file, {"knowledge_base": metrics})
     if log_to_mlflow:
-        from sales_ability.registry.tracking import flatten_metrics, log_files, stage_run
 
         with stage_run("rate", tags={"traits_source": source, "knowledge_base": kb["knowledge_base"]}):
             import mlflow
@@ -88,9 +89,6 @@ def rate_test_predictions(predictions_file: Path, kb_file: Path, evaluate_metric
     (which nothing before this stage reads) and the model card's summary."""
     import json
 
-    from sales_ability.knowledge.audit import read_self_reports
-    from sales_ability.knowledge.rate import load_knowledge_base
-    from sales_ability.registry.card import card_summary
 
     predictions = pd.read_csv(predictions_file, dtype={"clip_id": str, "participant_id": str})
     return rate_and_validate(

@@ -12,6 +12,8 @@ import pandas as pd
 
 from sales_ability.config import Params
 from sales_ability.io_utils import write_csv_atomic, write_json_atomic
+from sales_ability.model.evaluation import regression_report
+from sales_ability.registry.tracking import EXPERIMENT, flatten_metrics, git_commit, tracking_uri
 
 
 def run_table3(faces: Path, presets: list[str], params: Params, out_csv: Path, metrics_file: Path, epochs: int | None = None) -> pd.DataFrame:
@@ -26,17 +28,10 @@ def run_table3(faces: Path, presets: list[str], params: Params, out_csv: Path, m
     """
     import mlflow
 
-    from sales_ability.model.evaluation import regression_report
     from sales_ability.model.feed import FaceTensorDataset
     from sales_ability.model.network import PRESETS, build_model, seed_everything
     from sales_ability.model.predict import predict_clips, traits_and_labels
     from sales_ability.model.training import FitSettings, fit_model
-    from sales_ability.registry.tracking import (
-        EXPERIMENT,
-        flatten_metrics,
-        git_commit,
-        tracking_uri,
-    )
 
     unknown = [p for p in presets if p not in PRESETS]
     if unknown:

@@ -7,6 +7,9 @@ from pathlib import Path
 from sales_ability.config import FinetuneParams, Params, TrainParams
 from sales_ability.io_utils import write_json_atomic
 from sales_ability.traits import TRAITS
+from sales_ability.model.calibration import calibration_set, save_calibration
+from sales_ability.registry.models import save_featurize_params
+from sales_ability.registry.tracking import dvc_tags, flatten_metrics, log_face_tensor_splits, log_files, stage_run
 
 
 def _settings(p: TrainParams | FinetuneParams):
@@ -21,7 +24,6 @@ def _settings(p: TrainParams | FinetuneParams):
 def _log_result(stage: str, result: dict, files: list[Path]) -> None:
     import mlflow
 
-    from sales_ability.registry.tracking import flatten_metrics, log_files
 
     mlflow.log_metrics(flatten_metrics(result))
     log_files(files, artifact_path=stage)
@@ -38,11 +40,8 @@ def _fit_and_save(stage: str, model, faces: Path, means: list[float], params: Pa
     """Train (tracked in an MLflow run named ``stage``), save the model with its training means, the
     featurize and segmentation settings of its face tensors and its calibration set (validation predictions,
     for the intervals): the serving contract. Write metrics."""
-    from sales_ability.model.calibration import calibration_set, save_calibration
     from sales_ability.model.predict import predict_clips
     from sales_ability.model.training import fit_model, save_model
-    from sales_ability.registry.models import save_featurize_params
-    from sales_ability.registry.tracking import log_face_tensor_splits, stage_run
 
     with stage_run(stage, params=run_params, tags=tags):
         log_face_tensor_splits(faces, ("train", "validation"))
@@ -65,7 +64,6 @@ def _fit_and_save(stage: str, model, faces: Path, means: list[float], params: Pa
 def run_train(faces: Path, model_dir: Path, metrics_file: Path, history_file: Path, params: Params) -> dict:
     """Phase 1: build the model (output bias at the training means) and train it on ``faces``."""
     from sales_ability.model.network import build_model, seed_everything
-    from sales_ability.registry.tracking import dvc_tags
 
     preset = params.effective_preset()
     means = _train_means(faces)
@@ -86,7 +84,6 @@ def run_finetune(base_model: Path, faces: Path, model_dir: Path, metrics_file: P
     """Phase 2: start from the train model, freeze the first K backbone layers, train on ``faces``."""
     from sales_ability.model.network import seed_everything
     from sales_ability.model.training import freeze_backbone_layers, load_model
-    from sales_ability.registry.tracking import dvc_tags
 
     seed_everything(params.finetune.seed)
     model = load_model(base_model)
