@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from sales_ability.errors import IPIPError, SalesAbilityError
 from sales_ability.collect.storage import MODES, ParticipantStore
 from sales_ability.collect.video_check import RecordingLimits
 from sales_ability.config import Params, load_params
@@ -19,6 +18,7 @@ from sales_ability.data.demo_data import write_demo_dataset
 from sales_ability.data.featurize import featurize_manifest
 from sales_ability.data.ipip50 import score_sheet
 from sales_ability.dvc_plots import PlotsTemplateError, install_offline_template
+from sales_ability.errors import IPIPError, SalesAbilityError
 from sales_ability.io_utils import write_csv_atomic
 from sales_ability.knowledge.rate import load_knowledge_base, paper_knowledge_base, rate, save_knowledge_base
 from sales_ability.operations.batch import merge_shards
@@ -83,7 +83,6 @@ def main_options(
     import os
 
 
-
     if verbose:
         os.environ[VERBOSE_ENV] = "1"
     try:
@@ -111,7 +110,6 @@ def clear_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def project_params(path: Path):
     """``params.yaml`` when it exists (validated), else the documented defaults."""
-
     return load_params(path) if path.is_file() else Params()
 
 
@@ -139,7 +137,6 @@ def demo_data(
     layout: Annotated[str, typer.Option(help="demo (labels.csv) or first_impressions (annotation pickles).")] = "demo",
 ) -> None:
     """Write the embedded demo dataset: interview-like clips of real faces with planted trait signals."""
-
     written = write_demo_dataset(
         out, clips=clips, seed=seed, clips_per_participant=clips_per_participant,
         frames=frames, fps=fps, layout=layout, progress=True,
@@ -157,7 +154,6 @@ def ipip50_score(
     """Score IPIP-50 answer sheets into Big Five traits in [0, 1]; any bad answer writes nothing."""
     import pandas as pd
 
-
     if not answers.is_file():
         raise IPIPError(f"{answers}: file not found")
     scores = score_sheet(pd.read_csv(answers, dtype={"participant_id": str}), source=answers)
@@ -173,7 +169,6 @@ def manifest(
     params: Annotated[Path, typer.Option(help="params.yaml to read the dataset and split from.")] = Path("params.yaml"),
 ) -> None:
     """List the active dataset's clips with participant, split and labels (checks the dataset)."""
-
     table = build_manifest(raw_dir, load_params(params))
     write_csv_atomic(out, table)
     counts = table["split"].value_counts().to_dict()
@@ -191,7 +186,6 @@ def featurize(
 ) -> None:
     """Cut videos into segments of about featurize.clip_seconds and turn each into 60 face crops (64x64 RGB
     uint8) in sharded Parquet; bad videos go to rejects.csv."""
-
     settings = project_params(params).featurize
     summary = featurize_manifest(manifest_from_inputs(inputs, settings), out, settings, workers=workers)
     for reject in summary.rejects:
@@ -227,7 +221,6 @@ def thresholds_fit(
 @clear_errors
 def thresholds_paper(out: Annotated[Path, typer.Option("--out", help="KB.json to write.")]) -> None:
     """Write the paper's Table IV verbatim (note: its agreeableness row gives uneven bins)."""
-
     save_knowledge_base(paper_knowledge_base(), out)
     console.print(f"paper Table IV -> {out}")
 
@@ -325,7 +318,6 @@ def score(
     """Score applicants end to end: cut every answer into the model's segments, featurize (with the settings
     the model was trained with), predict traits, rate with intervals, aggregate per applicant, and write a
     ranked HTML report."""
-
     project = project_params(params)
     uri = model or champion_uri(project.registry.model_name)
     from datetime import UTC, datetime
@@ -460,7 +452,6 @@ def promote_propose(
 ) -> None:
     """Register the candidate as `challenger` and compare it with the champion on the selection people (never
     test), each with its own featurize settings and knowledge base; a person then decides (`promote decide`)."""
-
     project = project_params(params)
     try:
         result = propose(candidate, manifest, project.intervals.coverage, project.registry.coverage_tolerance, out_dir)
@@ -484,13 +475,11 @@ def promote_decide(
 ) -> None:
     """Record a person's decision on a proposed version: who, when, why and the gates they saw go on the version;
     only an approval moves `champion`."""
-
     done = decide(project_params(params).registry.model_name, version, approve, by, reason, override)
     console.print(f"version {done['version']}: {done['decision']} by {done['decided_by']} at {done['decided_at']}", highlight=False)
 
 
 def _kb_or_none(path: Path) -> dict | None:
-
     return load_knowledge_base(path) if path.is_file() else None
 
 
@@ -578,7 +567,6 @@ def collect_purge(
 ) -> None:
     """Remove participants who consented but never completed, once older than the retention (complete ones
     are never touched; a withdrawal goes through the admin API)."""
-
     removed = ParticipantStore(data_dir).purge(older_than)
     for pid in removed:
         console.print(f"removed unfinished participant {pid}", highlight=False)
@@ -639,7 +627,6 @@ def presets_command() -> None:
 @app.command("summary")
 def summary(root: Annotated[Path, typer.Argument(help="Project folder.")] = Path(".")) -> None:
     """Print what the pipeline produced (clips, face tensors, knowledge base, metrics)."""
-
     print_summary(root)
 
 
@@ -648,7 +635,6 @@ def plots_offline(root: Annotated[Path, typer.Argument(help="The DVC project fol
     """Make `dvc plots show` / `dvc plots diff` render without internet: fetch Vega, Vega-Lite and Vega-Embed
     once from the npm registry (pinned, integrity-checked) into .dvc/plots_offline.html and point DVC at it
     (.dvc/config.local). `make install` runs it."""
-
     try:
         target = install_offline_template(root)
     except PlotsTemplateError as err:

@@ -83,7 +83,6 @@ def install_offline_template(repo: Path = Path(".")) -> Path:
     Raises:
         PlotsTemplateError: a package could not be fetched or verified (nothing is changed then).
     """
-
     scripts = [fetch_script(*package) for package in PACKAGES]
     target = Path(repo) / ".dvc" / TEMPLATE_NAME
     write_text_atomic(target, render_template(scripts))

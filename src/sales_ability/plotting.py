@@ -20,7 +20,6 @@ def pyplot():
 
 def save_figure(fig, path: str | Path) -> Path:
     """Write ``fig`` to ``path`` atomically (format from its suffix) and close it."""
-
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")

@@ -45,7 +45,6 @@ _done = False
 
 
 def verbose_requested() -> bool:
-
     return settings().verbose
 
 

@@ -32,7 +32,6 @@ def run_stage(stage: str, main: Callable[..., None], argv: list[str] | None = No
     clear errors."""
     import psutil
 
-
     quiet()  # TensorFlow/absl/FFmpeg/MLflow chatter off (SALES_ABILITY_VERBOSE=1 keeps it)
     started = psutil.Process().create_time()
     try:

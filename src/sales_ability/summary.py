@@ -83,7 +83,6 @@ def learning_table(root: str | Path = ".") -> Table | None:
     import numpy as np
     import pandas as pd
 
-
     root = Path(root)
     ev = _json(root / "metrics/evaluate.json").get("test")
     if not ev:
@@ -133,7 +132,6 @@ def _champion_line(root: Path) -> str | None:
     """The champion and who approved it, or what the candidate awaits (``dvc repro`` registers nothing)."""
     try:
         from mlflow import MlflowClient
-
 
         name = project_model_name(root)
         version = champion_version(name)

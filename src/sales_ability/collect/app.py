@@ -39,14 +39,14 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from sales_ability.collect.storage import ParticipantError, ParticipantStore
 from sales_ability.collect.middleware import RateLimiter, RequestBounds, SecurityHeaders
 from sales_ability.collect.schemas import IPIPBody, NewParticipant, ProfileBody, SelfReportBody, strict_ipip_answers
+from sales_ability.collect.storage import ParticipantError, ParticipantStore
 from sales_ability.collect.video_check import RecordingError, RecordingLimits, check_recording
 from sales_ability.config import FeaturizeParams
 from sales_ability.data.applicant_folder import PROFILE_CHOICES, QUESTIONS, SELF_REPORT_CHOICES
-from sales_ability.data.video import remux
 from sales_ability.data.ipip50 import load_key, score_answers
+from sales_ability.data.video import remux
 from sales_ability.errors import IPIPError
 from sales_ability.settings import settings
 
@@ -80,7 +80,6 @@ def check_admin_token(token: str | None) -> None:
         raise ConfigurationError(f"{ADMIN_TOKEN_ENV} has {len(token)} characters; at least {MIN_ADMIN_TOKEN} are needed")
 
 def _admin_token() -> str | None:
-
     token = settings().admin_token
     return token.get_secret_value() if token is not None else None
 

@@ -19,10 +19,10 @@ from sales_ability.config import FeaturizeParams, Params
 from sales_ability.data.applicant_folder import IPIP_FILE, VIDEO_EXTENSIONS, answer_files, answer_number, read_metadata
 from sales_ability.data.face_tensors import GROUP_COLUMNS
 from sales_ability.data.ipip50 import score_answers
+from sales_ability.data.segments import Recording, recording_duration, recordings, segment_rows
 from sales_ability.data.splits import assign_splits
 from sales_ability.errors import DatasetError, IPIPError
 from sales_ability.traits import INTERVIEW, TRAITS, fi_to_project_scale
-from sales_ability.data.segments import Recording, recording_duration, recordings, segment_rows
 
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "clip_id", "source", "participant_id", "split", "start_s", "end_s", *TRAITS, INTERVIEW,
@@ -200,7 +200,6 @@ def collected_manifest(folder: str | Path, settings: FeaturizeParams | None = No
     Raises:
         DatasetError: the folder is missing.
     """
-
     settings = settings or FeaturizeParams()
     folder = Path(folder)
     if not folder.is_dir():
@@ -273,7 +272,6 @@ def manifest_from_inputs(inputs: list[str | Path], settings: FeaturizeParams | N
     folders (``applicant_ids``, path -> id, overrides the rule). A video that cannot be read gets one row,
     which featurize rejects with the reason.
     """
-
     settings = settings or FeaturizeParams()
     rows = []
     for recording in recordings(find_videos(inputs), applicant_ids):

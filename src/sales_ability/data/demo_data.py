@@ -56,10 +56,10 @@ from sales_ability.data.applicant_folder import (
     SELF_REPORT_CHOICES,
     answer_file_name,
 )
+from sales_ability.data.ipip50 import FACTOR_TO_TRAIT, load_key, score_answers
 from sales_ability.data.video import write_video
 from sales_ability.io_utils import atomic_path, write_csv_atomic, write_json_atomic
 from sales_ability.traits import INTERVIEW, TRAITS
-from sales_ability.data.ipip50 import FACTOR_TO_TRAIT, load_key, score_answers
 
 FACE_SIDE = 110  # pixels of the face patch in a 320x240 frame: large enough for the detector after 2x downscale
 LAYOUTS: tuple[str, ...] = ("demo", "first_impressions", "collected")
@@ -212,7 +212,6 @@ def ipip50_answers_for(traits: dict[str, float], rng: np.random.Generator) -> di
     Each factor's ten keyed values (``6 - x`` for minus-keyed items) sum to ``10 + 40 * score``; emotional
     stability, the questionnaire's fifth factor, is ``1 - neuroticism``.
     """
-
     answers: dict[str, int] = {}
     for factor, trait in FACTOR_TO_TRAIT.items():
         score = 1.0 - traits[trait] if factor == "ES" else traits[trait]
@@ -272,7 +271,6 @@ def write_demo_dataset(
     base = _participant_traits(n_people, rng)
     sheets: dict[str, tuple[dict[str, int], dict[str, float]]] = {}  # participant -> answers, their scores
     if layout == "collected":
-
         for p, pid in enumerate(people):  # labels are what the questionnaire scores, to its 1/40 steps
             answers = ipip50_answers_for(dict(zip(TRAITS, base[p], strict=True)), rng)
             sheets[pid] = answers, score_answers(answers, pid)
@@ -342,7 +340,6 @@ def _write_participant_files(folder: Path, pid: str, answers: dict[str, int] | N
 
 def _write_broken_participants(out: Path, n: int, rng: np.random.Generator) -> None:
     """Participants the collected adapter must report and leave out."""
-
     for i, pid in enumerate(_participant_ids(n, "collected", rng)):
         folder = out / pid
         kind = i % 3

@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from sales_ability.config import FeaturizeParams
+from sales_ability.data import face_tensors, faces, video
 from sales_ability.data.face_tensors import (
     REJECT_COLUMNS,
     REJECTS_FILE,
@@ -31,11 +32,10 @@ from sales_ability.data.face_tensors import (
     _isnan,
     shard_paths,
 )
-from sales_ability.errors import VideoError
-from sales_ability.io_utils import write_csv_atomic, write_json_atomic
-from sales_ability.data import face_tensors, faces, video
 from sales_ability.data.faces import fill_missing_boxes, locate_faces, make_detector, square_crop
 from sales_ability.data.video import iter_segments, set_decode_threads
+from sales_ability.errors import VideoError
+from sales_ability.io_utils import write_csv_atomic, write_json_atomic
 
 STATE_FILE = "_featurize_state.json"
 
@@ -46,7 +46,6 @@ def _clip_features(clip: dict, segment, info, params: FeaturizeParams, detector)
     Raises:
         VideoError: no face in enough of the frames.
     """
-
     frames = segment.frames
     track = locate_faces(frames, detector, params.detect_every, params.detect_max_side, params.track_min_score)
     share = float(track.found.mean())
@@ -134,7 +133,6 @@ def _init_worker(params_json: str, single_thread: bool) -> None:
         os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "threads;1")  # FFmpeg decodes on all cores otherwise
         import cv2
 
-
         cv2.setNumThreads(1)
         set_decode_threads(1)
 
@@ -186,7 +184,6 @@ def _results(
 def _fingerprint(manifest: pd.DataFrame, params: FeaturizeParams) -> str:
     """What a resumed run must share with the interrupted one: clips, params and the code that makes tensors
     (without the code, a DVC re-run after a change to it would keep the old shards of a persisted output)."""
-
     digest = hashlib.sha256(json.dumps(params.tensor_settings(), sort_keys=True).encode())
     digest.update(manifest.to_csv(index=False).encode())
     for module in (sys.modules[__name__], face_tensors, faces, video):

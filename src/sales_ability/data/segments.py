@@ -25,7 +25,6 @@ from sales_ability.data.video import probe_video
 from sales_ability.errors import VideoError
 
 
-
 def segment_bounds(duration_s: float, clip_seconds: float, rounding: str = "nearest") -> list[tuple[float, float]]:
     """Cut a recording of ``duration_s`` into equal segments of about ``clip_seconds`` (at least one).
 
@@ -98,7 +97,6 @@ def segment_rows(recording: Recording, settings: FeaturizeParams, duration_s: fl
 def recording_duration(path: Path) -> float:
     """Seconds of video in ``path`` (from its packets, so Chrome's WebM too); NaN when it cannot be read
     (featurize then rejects it with the reason)."""
-
     try:
         return probe_video(path).duration_s
     except VideoError:

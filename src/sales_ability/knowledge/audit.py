@@ -96,7 +96,6 @@ def bias_audit(applicants: pd.DataFrame) -> pd.DataFrame:
 
 def score_distribution_figure(applicants: pd.DataFrame, path) -> None:
     """Box plots of the sales score per sex and per race/ethnicity category (PNG)."""
-
     plt = pyplot()
     frame = with_categories(applicants)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1, 3]})

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from sales_ability.data.datasets import load_fi_annotation
 from sales_ability.knowledge.rate import (
     PAPER_DIRECTIONS,
     PAPER_TABLE_IV,
@@ -23,7 +24,6 @@ from sales_ability.knowledge.rate import (
     paper_knowledge_base,
 )
 from sales_ability.traits import TRAITS
-from sales_ability.data.datasets import load_fi_annotation
 
 DECILES = np.round(np.arange(0.1, 1.0, 0.1), 1)
 
@@ -175,7 +175,6 @@ def read_trait_table(path: str | Path, fi_neuroticism_is_stability: bool = True)
     Raises:
         KnowledgeBaseError: the file is missing, of another kind, or lacks a trait column.
     """
-
     path = Path(path)
     if not path.is_file():
         raise KnowledgeBaseError(f"{path}: file not found")

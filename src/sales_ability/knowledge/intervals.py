@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from sales_ability.traits import TRAITS
 from sales_ability.knowledge.rate import sales_scores, trait_score
+from sales_ability.traits import TRAITS
+
 
 def conformal_quantile(residuals: np.ndarray, coverage: float) -> float:
     """The split-conformal half-width: the ``ceil((n + 1) * coverage)``-th smallest residual (inf when n is
@@ -64,7 +65,6 @@ def fit_intervals(calibration: dict | None, kb: dict, coverage: float) -> Interv
 def with_intervals(rated: pd.DataFrame, kb: dict, intervals: Intervals) -> pd.DataFrame:
     """``rated`` (traits, ``score_<trait>``, ``sales_score``) with ``<trait>_low/_high``,
     ``score_<trait>_low/_high`` and ``sales_score_low/_high``."""
-
     out = rated.copy()
     for t in TRAITS:
         q = intervals.trait[t]
@@ -82,7 +82,6 @@ def with_intervals(rated: pd.DataFrame, kb: dict, intervals: Intervals) -> pd.Da
 def interval_coverage(rated: pd.DataFrame, kb: dict) -> dict:
     """Share of rows whose true trait (``true_<trait>``) and true sales score lie in their intervals, and
     the mean widths."""
-
     true = rated[[f"true_{t}" for t in TRAITS]].to_numpy(float)
     report: dict = {"n": int(len(rated))}
     for j, t in enumerate(TRAITS):

@@ -30,17 +30,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from sales_ability.config import load_params
 from sales_ability.data.applicant_folder import VIDEO_EXTENSIONS, answer_number, is_complete
 from sales_ability.data.face_tensors import REJECTS_FILE
+from sales_ability.data.segments import applicant_of, disambiguated
 from sales_ability.errors import ConfigError, ModelError, SalesAbilityError
 from sales_ability.io_utils import content_hash, read_csv_neutralised, write_json_atomic
-from sales_ability.settings import settings
-from sales_ability.config import load_params
-from sales_ability.data.segments import applicant_of, disambiguated
 from sales_ability.knowledge.rate import load_knowledge_base
 from sales_ability.registry.models import champion_uri, pin_version, project_model_name
 from sales_ability.registry.tracking import BATCH_EXPERIMENT, flatten_metrics, stage_run
 from sales_ability.serving.scoring import read_applicants, read_strips, score_videos
+from sales_ability.settings import settings
 
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,6 @@ def list_new_applicants(inbox: str | Path, outbox: str | Path, shard_size: int, 
     plan["carried_over"] = sum(len(shard["applicants"]) for shard in plan["shards"][cap:])
     pinned = {}
     if model_uri and plan["shards"]:
-
         try:
             pinned = {"model_uri": pin_version(model_uri, tracking)}
         except ModelError as err:  # no champion, no such model: a configuration error
@@ -115,7 +114,6 @@ def walk_inbox(inbox: Path) -> tuple[list[Path], list[dict]]:
     refused, never followed (another applicant's recording, or a file outside the inbox, is never scored as
     this one's), and so is anything that is not a regular file (a FIFO named like a video would hang a read)
     and a name that is not valid UTF-8 (shown with its bytes escaped). One bad entry never stops the walk."""
-
     videos: list[Path] = []
     rejected: list[dict] = []
     folders = [inbox]
@@ -163,7 +161,6 @@ def _plan(inbox: Path, ledger: list, videos: list[Path], shard_size: int, knowle
     ``~<6 hex of its path>``, as segmentation does. A loose video yields its stem to a folder of the same name,
     so a folder is never shadowed by a loose video's stem."""
     from collections import Counter
-
 
     done_hashes = {row.content_sha256 for row in ledger}
     done_applicants = {row.applicant_id for row in ledger}
@@ -269,7 +266,6 @@ def score_shard(shard: dict, outbox: str | Path, kb_file: str | Path | None, mod
     Raises:
         ScoringConfigError: no such model, or featurize settings that differ from the model's training.
     """
-
     folder = Path(outbox) / "shards" / shard["shard_id"]
     if (folder / "done.json").is_file():  # a retry or re-run of a finished shard
         return str(folder)

@@ -34,12 +34,12 @@ import pandas as pd
 
 from sales_ability.errors import ModelError, SalesAbilityError
 from sales_ability.io_utils import write_json_atomic, write_text_atomic
-from sales_ability.traits import TRAITS
 from sales_ability.knowledge.audit import bias_audit, lowest_impact_ratios, read_self_reports
 from sales_ability.knowledge.rate import sales_scores
 from sales_ability.registry.models import CHALLENGER, CHAMPION, champion_version, resolve_model
 from sales_ability.registry.tracking import tracking_uri
 from sales_ability.serving.scoring import read_applicants, score_videos
+from sales_ability.traits import TRAITS
 
 CANDIDATE_FILE = "candidate.json"  # beside the models: what the evaluate stage built, for a person to decide on
 FOUR_FIFTHS = 0.8
@@ -130,7 +130,6 @@ def served_figures(uri: str, people: dict[str, dict], self_reports: pd.DataFrame
     how that compares with their labels."""
     from scipy.stats import spearmanr
 
-
     model = resolve_model(uri, tracking=tracking)
     owners = {video: pid for pid, person in people.items() for video in person["videos"]}
     with tempfile.TemporaryDirectory(prefix="compare-") as out:
@@ -214,7 +213,6 @@ def register_candidate(candidate: Candidate, tracking: str | None = None) -> str
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-
     client = MlflowClient(tracking or tracking_uri(), registry_uri=tracking or tracking_uri())
     name = candidate.model_name
     try:
@@ -254,7 +252,6 @@ def propose(candidate_file: Path, manifest_file: Path, nominal: float, tolerance
         ModelError: no candidate, or no selection people.
     """
     from mlflow import MlflowClient
-
 
     tracking = tracking or tracking_uri()
     candidate = read_candidate(candidate_file)
@@ -305,7 +302,6 @@ def decide(model_name: str, version: str, approve: bool, by: str, reason: str, o
     """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
-
 
     if not by.strip() or not reason.strip():
         raise PromotionBlocked("a decision needs the reviewer's name (--by) and a reason (--reason)")

@@ -7,11 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sales_ability.errors import SalesAbilityError
-from sales_ability.settings import settings
-from sales_ability.registry.tracking import project_tracking_uri
 from sales_ability.config import load_params
+from sales_ability.errors import SalesAbilityError
 from sales_ability.operations.promotion import CANDIDATE_FILE, decide, propose
+from sales_ability.registry.tracking import project_tracking_uri
+from sales_ability.settings import settings
 
 
 class RetrainingConfigError(SalesAbilityError):
@@ -151,7 +151,6 @@ def propose_in_project(project: str | Path) -> dict:
     Raises:
         promotion.AlreadyDecided: the candidate's version already carries a person's decision.
     """
-
     project = Path(project)
     params = load_params(project / "params.yaml")
     tracking = project_tracking_uri(project)
@@ -164,7 +163,6 @@ def decide_in_project(project: str | Path, proposal: dict, answer: dict | None, 
     """Apply the review's answer (Airflow's HITL result: ``chosen_options``, ``params_input``,
     ``responded_by_user``) to the proposed version. No answer (the response timeout) is recorded as a
     rejection by nobody, and the champion stays."""
-
     tracking = project_tracking_uri(Path(project))
     who = ((answer or {}).get("responded_by_user") or {}).get("name")
     if not who:

@@ -48,7 +48,6 @@ def pin_version(uri: str, tracking: str | None = None) -> str:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-
     tracking = tracking or tracking_uri()
     name, _, alias = uri.removeprefix("models:/").partition("@")
     try:
@@ -64,7 +63,6 @@ def project_model_name(project: str | Path) -> str:
     Raises:
         ConfigError: params.yaml is not valid.
     """
-
     path = Path(project) / "params.yaml"
     return load_params(path).registry.model_name if path.is_file() else RegistryParams().model_name
 
@@ -73,7 +71,6 @@ def champion_version(model_name: str, tracking: str | None = None) -> str | None
     """The registry version holding the ``champion`` alias, or None."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
-
 
     try:
         return str(MlflowClient(tracking or tracking_uri()).get_model_version_by_alias(model_name, CHAMPION).version)
@@ -142,7 +139,6 @@ def _version_cache(tracking: str, source: str, identity: str = "") -> Path:
     its creation time and run, tells apart a version of the same number in a store made anew)."""
     import hashlib
 
-
     root = Path(settings().model_cache or Path.home() / ".cache" / "sales-ability" / "models")
     return root / hashlib.sha256(f"{tracking}|{source}|{identity}".encode()).hexdigest()[:16]
 
@@ -190,7 +186,6 @@ def registry_error(uri: str, tracking: str, err: Exception) -> ModelError:
     know, or what MLflow said."""
     text = str(err)
     if "Max retries exceeded" in text or "timed out" in text.lower() or "Connection refused" in text:
-
         return ModelError(f"{uri}: the tracking server {tracking} did not answer within {http_timeout():g} s "
                           f"(is it running? set MLFLOW_HTTP_REQUEST_TIMEOUT to wait longer)")
     if "scheme" in text.lower() or "Unsupported URI" in text or "not a valid" in text.lower():
@@ -212,7 +207,6 @@ def resolve_model(uri: str, cache_dir: str | Path | None = None, tracking: str |
     import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
-
 
     tracking = tracking or tracking_uri()
     version, identity = "", ""
@@ -264,12 +258,10 @@ def read_contract(file: Path, uri: str, version: str = "") -> ResolvedModel:
     Raises:
         ModelError: a contract file exists but is not valid.
     """
-
     folder = file.parent
     kb_file = folder / "knowledge_base.json"
     kb = None
     if kb_file.is_file():
-
         kb = load_knowledge_base(kb_file)
     card = folder / "model_card.md"
     return ResolvedModel(uri=uri, file=file, version=version or f"sha256:{content_hash(file)[:12]}",

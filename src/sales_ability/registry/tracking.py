@@ -194,7 +194,6 @@ def log_face_tensor_splits(faces: Path, splits: tuple[str, ...]) -> None:
     with the digest MLflow computes from its rows."""
     import mlflow
 
-
     columns = ["clip_id", "source", "participant_id", "split", "start_s", "end_s", *TRAITS]
     manifest = read_face_tensors(faces, columns=columns).to_pandas()
     contexts = {"train": "training", "validation": "validation", "selection": "selection", "test": "testing"}

@@ -32,10 +32,10 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from sales_ability.data.applicant_folder import ANSWER_NAME
+from sales_ability.data.face_tensors import REJECTS_FILE
 from sales_ability.errors import SalesAbilityError
 from sales_ability.io_utils import atomic_path, read_csv_neutralised, write_csv_neutralised, write_json_atomic
 from sales_ability.results import store as db
-from sales_ability.data.face_tensors import REJECTS_FILE
 from sales_ability.serving.scoring import APPLICANTS_FILE, STRIPS_FILE
 from sales_ability.settings import settings
 
@@ -120,7 +120,6 @@ def scrub_shard(folder: Path, applicant_ids: set[str]) -> bool:
     """Rewrite a finished shard (``done.json`` present) without ``applicant_ids``: results, applicants, face
     strips, rejects and the listing; its face tensors go (merge reads none). Returns whether it held any of
     them. A shard still running is left alone: its merge scrubs it (the tombstone)."""
-
     done_file = folder / DONE_FILE
     try:
         done = json.loads(done_file.read_text())
@@ -151,7 +150,6 @@ def scrub_shard(folder: Path, applicant_ids: set[str]) -> bool:
 
 
 def _write_frame(path: Path, frame: pd.DataFrame, csv: Path | None = None) -> None:
-
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)
     if csv is not None and csv.exists():
@@ -182,7 +180,6 @@ def deployment_places(conn: Connection, runs: set[str], inbox: str | Path | None
                       outbox: str | Path | None) -> tuple[list[Path], list[Path], list[str]]:
     """Every inbox and outbox to reach: the ones given, the ones the applicant's batch runs recorded, and the
     deployment's settings (``SALES_ABILITY_INBOX``/``_OUTBOX``). Warnings name a kind of place that is unknown."""
-
     deployment = settings()
     inboxes, outboxes = [inbox, deployment.inbox], [outbox, deployment.outbox]
     if runs:

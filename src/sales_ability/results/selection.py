@@ -52,7 +52,6 @@ def selection(url: str, run_id: str | None = None, since: date | None = None, ap
 
 def render_selection(url: str, out_file: str | Path, kb: dict, coverage: float | None = None, **query) -> Path:
     """Write the HTML report of a selection (see ``selection``); returns its path."""
-
     people, segs, rejected = selection(url, **query)
     versions = ", ".join(sorted({str(v) for v in people["model_version"]})) or "-"
     strips = dict(zip(segs["clip_id"], segs["strip_png"], strict=True)) if len(segs) else {}

@@ -78,13 +78,11 @@ class ApplicantScorer(PythonModel):
     """
 
     def load_context(self, context) -> None:
-
         self.model = read_contract(Path(context.artifacts[SERVING_ARTIFACT]) / "model.keras", uri="pyfunc")
         config = getattr(context, "model_config", None) or {}
         self.root = Path(config.get("inbox_root") or settings().serve_root or "inbox").resolve()
 
     def predict(self, context, model_input, params: dict[str, Any] | None = None) -> pd.DataFrame:
-
         params = params or {}
         _check_token(params.get("token"))
         coverage = _coverage(params.get("coverage", 0.9))
@@ -115,7 +113,6 @@ def _check_token(given: object) -> None:
     """With ``SALES_ABILITY_SERVE_TOKEN`` set, the request's ``token`` param must equal it."""
     import hmac
 
-
     secret = settings().serve_token
     expected = secret.get_secret_value() if secret is not None else None
     if expected and not (isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())):
@@ -139,7 +136,6 @@ def confined_paths(values: list[str], root: Path) -> list[str]:
     """The recordings to score: each value (absolute, or relative to ``root``) resolved and strictly inside
     ``root``; a video file as itself, an applicant folder as its ``answer_<n>`` recordings (regular files, at
     most ``MAX_ANSWERS``, no walk). Anything else raises one refusal that names only the row."""
-
     if len(values) > MAX_INPUTS:
         raise _refused(f"at most {MAX_INPUTS} paths per request, got {len(values)}")
     out: list[str] = []

@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from sales_ability.config import FeaturizeParams
+from sales_ability.data.datasets import manifest_from_inputs
 from sales_ability.data.face_tensors import REJECTS_FILE, REJECT_COLUMNS, frames_array, read_face_tensors
+from sales_ability.data.featurize import featurize_manifest
 from sales_ability.errors import ModelError
 from sales_ability.io_utils import (
     atomic_path,
@@ -24,14 +26,12 @@ from sales_ability.io_utils import (
     write_json_atomic,
     write_text_atomic,
 )
-from sales_ability.registry.models import ResolvedModel, resolve_model
-from sales_ability.traits import TRAITS
-from sales_ability.data.datasets import manifest_from_inputs
-from sales_ability.data.featurize import featurize_manifest
 from sales_ability.knowledge.applicants import APPLICANT_COLUMNS, rate_applicants
 from sales_ability.knowledge.intervals import fit_intervals, with_intervals
 from sales_ability.knowledge.rate import rate
+from sales_ability.registry.models import ResolvedModel, resolve_model
 from sales_ability.serving.run_report import render_report
+from sales_ability.traits import TRAITS
 
 _BOUNDS = tuple(f"{t}_{end}" for t in TRAITS for end in ("low", "high"))
 PROVENANCE: tuple[str, ...] = ("model_uri", "model_version", "knowledge_base", "knowledge_base_sha256", "scored_at")
@@ -45,7 +45,6 @@ STRIP_COLUMNS: tuple[str, ...] = ("content_sha256", "clip_id", "strip_png")
 
 
 def applicant_columns() -> list[str]:
-
     return [*APPLICANT_COLUMNS, *PROVENANCE]
 STRIP_FRAMES = 6
 
@@ -70,7 +69,6 @@ def face_strips(faces: Path, n_frames: int = STRIP_FRAMES) -> pd.DataFrame:
     import io
 
     from PIL import Image
-
 
     table = read_face_tensors(faces, columns=["clip_id", "frames", "face_found"])
     frames = frames_array(table) if table.num_rows else np.zeros((0, 1, 1, 1, 3), np.uint8)
@@ -187,7 +185,6 @@ def write_results(results: pd.DataFrame, rejects: pd.DataFrame, out_dir: Path, k
                   card: str | None = None) -> None:
     """Write segment results and applicants (Parquet + CSV), rejects, the face strips and the HTML report
     atomically."""
-
     strips = strips if strips is not None else pd.DataFrame(columns=list(STRIP_COLUMNS))
     applicants = (applicants if applicants is not None else pd.DataFrame()).reindex(columns=applicant_columns())
     applicants = applicants.sort_values(["sales_score", "applicant_id"], ascending=[False, True], ignore_index=True)

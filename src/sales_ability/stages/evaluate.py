@@ -14,7 +14,6 @@ import pandas as pd
 
 from sales_ability.config import Params
 from sales_ability.io_utils import write_csv_atomic, write_json_atomic
-from sales_ability.traits import TRAITS
 from sales_ability.knowledge.applicants import rate_applicants
 from sales_ability.knowledge.intervals import fit_intervals, interval_coverage, with_intervals
 from sales_ability.knowledge.rate import load_knowledge_base, rate, sales_scores
@@ -24,6 +23,7 @@ from sales_ability.operations.promotion import write_candidate
 from sales_ability.plotting import pyplot, save_figure
 from sales_ability.registry.card import model_card
 from sales_ability.registry.tracking import dvc_tags, flatten_metrics, log_face_tensor_splits, log_files, stage_run
+from sales_ability.traits import TRAITS
 
 
 def test_predictions(model_file: Path, faces: Path) -> pd.DataFrame:
@@ -45,7 +45,6 @@ def test_report(model_dir: Path, faces: Path) -> tuple[pd.DataFrame, dict]:
 
 def plot_predicted_vs_true(pred: np.ndarray, true: np.ndarray, path: Path, title: str) -> Path:
     """One scatter per trait, with the identity line."""
-
     plt = pyplot()
     fig, axes = plt.subplots(1, 5, figsize=(18, 3.6))
     for j, (ax, trait) in enumerate(zip(axes, TRAITS, strict=True)):
@@ -65,7 +64,6 @@ def interval_report(predictions: pd.DataFrame, model_dir: Path, kb: dict, covera
     """Test segments and applicants with the model's conformal intervals (calibrated on validation), and
     their measured coverage per trait and for the sales score, at segment and at applicant level."""
     from scipy.stats import spearmanr
-
 
     intervals = fit_intervals(read_calibration(model_dir), kb, coverage)
     segments = with_intervals(rate(predictions, kb)[0], kb, intervals)
@@ -116,7 +114,6 @@ def run_evaluate(
     run_id, model_id = log_candidate(model_dir, faces, report, [metrics_file, predictions_file, applicants_file, figure],
                                      params, kb_file, examples)
     if candidate_file is not None:
-
         write_candidate(candidate_file, run_id, "model", report["test"], params.registry.model_name, model_id)
     report["candidate_run_id"] = run_id
     return report

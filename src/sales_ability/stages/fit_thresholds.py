@@ -18,7 +18,6 @@ def run_fit_thresholds(manifest_file: Path, kb_file: Path, figure_file: Path, pa
     """Fit, save and plot; returns the number of training clips the thresholds came from."""
     import mlflow
 
-
     manifest = pd.read_csv(manifest_file, dtype={"clip_id": str, "split": str})
     train = manifest[manifest["split"] == "train"]
     kb = fit_knowledge_base(train, dict(params.directions), list(params.distributions),

@@ -8,6 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from sales_ability.io_utils import write_csv_atomic, write_json_atomic
+from sales_ability.knowledge.applicants import rate_applicants
+from sales_ability.knowledge.audit import lowest_impact_ratios, read_self_reports
+from sales_ability.knowledge.intervals import fit_intervals
 from sales_ability.knowledge.rate import load_knowledge_base, rate
 from sales_ability.knowledge.validation import (
     cluster_validation,
@@ -15,9 +18,6 @@ from sales_ability.knowledge.validation import (
     plot_clusters,
     plot_sales_scores,
 )
-from sales_ability.knowledge.applicants import rate_applicants
-from sales_ability.knowledge.audit import lowest_impact_ratios, read_self_reports
-from sales_ability.knowledge.intervals import fit_intervals
 from sales_ability.registry.card import card_summary
 from sales_ability.registry.tracking import flatten_metrics, log_files, stage_run
 from sales_ability.results.audit_report import write_audit
@@ -64,7 +64,6 @@ def rate_and_validate(
     if agreement is not None:
         metrics["interview_spearman"] = agreement
     if audit_dir is not None:
-
         applicants = rate_applicants(traits, kb, fit_intervals(None, kb, 0.9))
         reports = self_reports if self_reports is not None else pd.DataFrame(columns=["participant_id", "sex", "race_ethnicity"])
         applicants = applicants.merge(reports.rename(columns={"participant_id": "applicant_id"}), on="applicant_id", how="left")
@@ -73,7 +72,6 @@ def rate_and_validate(
         figures += [audit_dir / "audit.csv", audit_dir / "audit.html"]
     write_json_atomic(metrics_file, {"knowledge_base": metrics})
     if log_to_mlflow:
-
         with stage_run("rate", tags={"traits_source": source, "knowledge_base": kb["knowledge_base"]}):
             import mlflow
 
@@ -88,7 +86,6 @@ def rate_test_predictions(predictions_file: Path, kb_file: Path, evaluate_metric
     so no manifest is joined again) rated and validated, with the bias audit over the raw dataset's self-reports
     (which nothing before this stage reads) and the model card's summary."""
     import json
-
 
     predictions = pd.read_csv(predictions_file, dtype={"clip_id": str, "participant_id": str})
     return rate_and_validate(

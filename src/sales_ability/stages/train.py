@@ -6,10 +6,10 @@ from pathlib import Path
 
 from sales_ability.config import FinetuneParams, Params, TrainParams
 from sales_ability.io_utils import write_json_atomic
-from sales_ability.traits import TRAITS
 from sales_ability.model.calibration import calibration_set, save_calibration
 from sales_ability.registry.models import save_featurize_params
 from sales_ability.registry.tracking import dvc_tags, flatten_metrics, log_face_tensor_splits, log_files, stage_run
+from sales_ability.traits import TRAITS
 
 
 def _settings(p: TrainParams | FinetuneParams):
@@ -23,7 +23,6 @@ def _settings(p: TrainParams | FinetuneParams):
 
 def _log_result(stage: str, result: dict, files: list[Path]) -> None:
     import mlflow
-
 
     mlflow.log_metrics(flatten_metrics(result))
     log_files(files, artifact_path=stage)
