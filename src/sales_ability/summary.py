@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from sales_ability.registry.card import with_interval
 from sales_ability.registry.models import champion_uri, champion_version, project_model_name
 from sales_ability.registry.tracking import tracking_uri
 from sales_ability.traits import TRAITS
@@ -66,6 +67,16 @@ def pipeline_summary(root: str | Path = ".") -> Table:
                       f"{app['n']} test applicants: Spearman of the sales score with the planted one "
                       + ("n/a" if intervals["applicant_sales_score_spearman"] is None
                          else f"{intervals['applicant_sales_score_spearman']:+.3f}"))
+    people = (ev or {}).get("people")
+    if people:
+        table.add_row("per person", "metrics/evaluate.json",
+                      f"{people['people']} test people: Eq. 1 {with_interval(people['mean_accuracy'], 4)} against "
+                      f"{with_interval(people['baseline_mean_accuracy'], 4)} (95% bootstrap over people)")
+    reliability = (ev or {}).get("reliability")
+    if reliability and reliability.get("people"):
+        table.add_row("reliability", "metrics/evaluate.json",
+                      f"split-half across answers, {reliability['people']} test people: sales score "
+                      f"{with_interval(reliability.get('sales_score'), 2)}")
     promotion = _champion_line(root)
     if promotion:
         table.add_row("registry", "mlflow.db", promotion)

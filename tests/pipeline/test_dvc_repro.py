@@ -71,6 +71,10 @@ def test_repro_trains_evaluates_and_registers(reproduced: tuple[Path, dict]) -> 
 
     predictions = pd.read_csv(root / "reports/predictions_test.csv", dtype={"participant_id": str})
     assert len(predictions) == test["n"] and (predictions["split"] == "test").all()
+    # the figures per person rest on the test people, and the reliability on those who gave two answers or more
+    assert test["people"]["people"] == predictions["participant_id"].nunique() and test["people"]["segments"] == test["n"]
+    answers = predictions.groupby("participant_id")["source"].nunique()
+    assert test["reliability"]["people"] == int((answers >= 2).sum())
     # each clip's participant and groups travel through face tensors and predictions: rate re-joins nothing
     manifest = pd.read_csv(root / "data/manifests/finetune.csv", dtype={"participant_id": str}).set_index("clip_id")
     expected = manifest.loc[predictions["clip_id"], ["participant_id", "gender", "age_band"]].reset_index(drop=True)

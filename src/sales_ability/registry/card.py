@@ -31,6 +31,12 @@ always predicting the training mean; MSE {test['mse']:.5f} (baseline {test['base
 | --- | --- | --- | --- | --- |
 {rows}
 
+## Per person (the unit a recruiter reads)
+{_people_lines(test)}
+
+## Reliability across an applicant's answers
+{_reliability_lines(test)}
+
 ## Intervals
 {_interval_lines(test)}
 
@@ -58,6 +64,10 @@ def card_summary(test: dict) -> str:
     if "mean_accuracy" in test:
         lines.append(f"Test (Eq. 1) mean accuracy {test['mean_accuracy']:.4f} against {test['baseline_mean_accuracy']:.4f} "
                      f"for always predicting the training mean ({test.get('n', '?')} segments).")
+    if test.get("people"):
+        lines.append(_people_lines(test))
+    if test.get("reliability"):
+        lines.append(_reliability_lines(test))
     iv = test.get("intervals")
     if iv:
         lines.append(f"Intervals: nominal {iv['nominal']:.0%}, calibrated on {iv['calibration_segments']} validation segments; "
@@ -75,3 +85,34 @@ def _interval_lines(test: dict) -> str:
             f"Measured on test: the sales score's interval covered {iv['segments']['sales_score']['coverage']:.1%} of "
             f"{iv['segments']['n']} segments and {iv['applicants']['sales_score']['coverage']:.1%} of {iv['applicants']['n']} "
             f"applicants; half-widths {', '.join(f'{k} {v}' for k, v in iv['half_widths'].items())}.")
+
+
+def with_interval(entry: dict | None, digits: int = 3) -> str:
+    """``value [low, high]`` of a figure with its bootstrap interval (``n/a`` where it could not be computed)."""
+    if not entry or entry.get("value") is None:
+        return "n/a"
+    if entry.get("ci95_low") is None:
+        return f"{entry['value']:.{digits}f} (too few people for an interval)"
+    return f"{entry['value']:.{digits}f} [{entry['ci95_low']:.{digits}f}, {entry['ci95_high']:.{digits}f}]"
+
+
+def _people_lines(test: dict) -> str:
+    people = test.get("people")
+    if not people:
+        return "Not measured per person."
+    traits = ", ".join(f"{t} {with_interval(people[t]['pearson'], 2)}"
+                       for t in ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism"))
+    return (f"{people['people']} test people ({people['segments']} segments), each the mean of their segments; 95% "
+            f"bootstrap intervals over people. Eq. 1 mean accuracy {with_interval(people['mean_accuracy'], 4)} against "
+            f"{with_interval(people['baseline_mean_accuracy'], 4)} for the constant predictor; Pearson per trait: {traits}.")
+
+
+def _reliability_lines(test: dict) -> str:
+    rel = test.get("reliability")
+    if not rel or not rel.get("people"):
+        return "Not measured: no test person gave two answers or more."
+    traits = ", ".join(f"{t} {with_interval(rel.get(t), 2)}"
+                       for t in ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism"))
+    return (f"Split-half ({rel['method']}) on {rel['people']} test people, 95% bootstrap intervals over people: "
+            f"sales score {with_interval(rel.get('sales_score'), 2)}; traits {traits}. Selection practice asks for "
+            "0.7 or more before a score informs a decision about a person.")

@@ -17,8 +17,9 @@ from sales_ability.io_utils import write_csv_atomic, write_json_atomic
 from sales_ability.knowledge.applicants import rate_applicants
 from sales_ability.knowledge.intervals import fit_intervals, interval_coverage, with_intervals
 from sales_ability.knowledge.rate import load_knowledge_base, rate, sales_scores
+from sales_ability.knowledge.reliability import split_half_reliability
 from sales_ability.model.calibration import read_calibration
-from sales_ability.model.evaluation import regression_report
+from sales_ability.model.evaluation import people_report, regression_report
 from sales_ability.operations.promotion import write_candidate
 from sales_ability.plotting import pyplot, save_figure
 from sales_ability.registry.card import model_card
@@ -40,7 +41,9 @@ def test_report(model_dir: Path, faces: Path) -> tuple[pd.DataFrame, dict]:
 
     predictions = test_predictions(model_dir / "model.keras", faces)
     means = list(json.loads((model_dir / "label_means.json").read_text()).values())
-    return predictions, regression_report(*traits_and_labels(predictions), means)
+    report = regression_report(*traits_and_labels(predictions), means)
+    report["people"] = people_report(predictions, means)  # the same figures per person, with bootstrap intervals
+    return predictions, report
 
 
 def plot_predicted_vs_true(pred: np.ndarray, true: np.ndarray, path: Path, title: str) -> Path:
@@ -99,8 +102,9 @@ def run_evaluate(
     from sales_ability.model.predict import traits_and_labels
 
     predictions, test = test_report(model_dir, faces)
-    segments, applicants, test["intervals"] = interval_report(predictions, model_dir, load_knowledge_base(kb_file),
-                                                              params.intervals.coverage)
+    kb = load_knowledge_base(kb_file)
+    segments, applicants, test["intervals"] = interval_report(predictions, model_dir, kb, params.intervals.coverage)
+    test["reliability"] = split_half_reliability(predictions, kb)
     bounds = [f"{t}_{end}" for t in TRAITS for end in ("low", "high")]
     predictions = predictions.join(segments.set_index("clip_id")[bounds], on="clip_id")
     report = {"test": test, "pretrain_test": test_report(pretrain_dir, pretrain_faces)[1]}
