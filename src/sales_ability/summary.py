@@ -84,6 +84,9 @@ def pipeline_summary(root: str | Path = ".") -> Table:
     if rated:
         k4 = rated.get("clusters", {}).get("k4", {})
         extra = f", k=4 eta^2 {k4['eta_squared']}" if k4 else ""
+        if "null_share_at_least_as_high" in k4:  # the clusters are of the traits: other directions' scores too
+            extra += (f" ({k4['null_share_at_least_as_high']:.0%} of the {k4['null_directions']} other direction "
+                      "choices explained as well)")
         table.add_row("rate", "reports/rated_test.csv",
                       f"{rated['rated']} rated from {rated['traits_source']}, mean sales score {rated['mean_sales_score']}{extra}")
     return table

@@ -55,3 +55,15 @@ def test_clusters_do_not_depend_on_row_order() -> None:
     bands = score_bands(np.array([5.0, 5.0, 5.0, 5.0, 7.0, 7.0, 2.0, 9.0]), 4)
     assert bands[0] == bands[1] == bands[2] == bands[3]  # tied scores share a band
     assert bands[6] == 0 and bands[7] == 3
+
+
+def test_cluster_eta_squared_is_set_against_every_other_choice_of_directions() -> None:
+    """The clusters are of the traits, so other directions' scores are explained too: the null says how often."""
+    metrics, _ = cluster_validation(_rated(), kb=paper_knowledge_base())
+    for k in (4, 5):
+        entry = metrics[f"k{k}"]
+        assert entry["null_directions"] == 31
+        # the mirror image (all five flipped) is the same score turned upside down: it explains exactly as much
+        assert 1 / 31 - 1e-9 <= entry["null_share_at_least_as_high"] <= 1
+        assert 0 <= entry["null_eta_squared_median"] <= 1
+    assert "null_directions" not in cluster_validation(_rated())[0]["k4"]  # no knowledge base, no null

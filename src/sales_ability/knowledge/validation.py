@@ -3,19 +3,22 @@ per applicant is ``sales_ability.knowledge.audit``).
 
 The paper's Fig. 6 and 7 (PCA to 2D, KMeans with k = 4 and 5) are reproduced and measured: the share of
 sales-score variance explained by cluster (eta squared), silhouette, and the adjusted Rand index between
-clusters and sales-score bands.
+clusters and sales-score bands. Because the clusters are of the traits themselves, a score computed from the
+same traits is explained by them under almost any directions: each eta squared is set against a null, the
+same clusters and thresholds under every other choice of the five directions (31 of them).
 """
 
 from __future__ import annotations
 
+from itertools import product
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sales_ability.knowledge.rate import rate, sales_scores, with_directions
 from sales_ability.plotting import pyplot, save_figure
-from sales_ability.knowledge.rate import rate, with_directions
 from sales_ability.traits import INTERVIEW, TRAITS
 
 
@@ -37,8 +40,18 @@ def score_bands(sales_score: np.ndarray, k: int) -> np.ndarray:
     return np.minimum((ranks * k // len(sales_score)).astype(int), k - 1)
 
 
-def cluster_validation(rated: pd.DataFrame, ks: tuple[int, ...] = (4, 5), seed: int = 0) -> tuple[dict, dict]:
-    """PCA to 2D then KMeans for each k; returns metrics and the arrays the figures need.
+def other_directions(kb: dict) -> list[dict]:
+    """``kb`` under each of the 31 other choices of the five traits' directions (same thresholds)."""
+    mine = tuple(kb["traits"][t]["direction"] for t in TRAITS)
+    return [with_directions(kb, dict(zip(TRAITS, choice, strict=True)))
+            for choice in product(("positive", "negative"), repeat=len(TRAITS)) if choice != mine]
+
+
+def cluster_validation(rated: pd.DataFrame, ks: tuple[int, ...] = (4, 5), seed: int = 0,
+                       kb: dict | None = None) -> tuple[dict, dict]:
+    """PCA to 2D then KMeans for each k; returns metrics and the arrays the figures need. With ``kb`` (the
+    knowledge base ``rated`` was scored with), each k's eta squared also gets its null: the share of the 31
+    other direction choices whose sales score the same clusters explain at least as well.
 
     The rows are put in one canonical order (by their trait values) first: KMeans' initialisation picks
     rows by position, so without it reordering the same candidates could change the clusters.
@@ -64,10 +77,18 @@ def cluster_validation(rated: pd.DataFrame, ks: tuple[int, ...] = (4, 5), seed: 
         plots["labels"][k] = labels
         metrics[f"k{k}"] = {
             "eta_squared": round(eta_squared(sales, labels), 4),
+            **({} if kb is None else _direction_null(x, labels, kb)),
             "silhouette": round(float(silhouette_score(xy, labels)), 4) if len(set(labels)) > 1 else None,
             "adjusted_rand_index": round(float(adjusted_rand_score(score_bands(sales, k), labels)), 4),
         }
     return metrics, plots
+
+
+def _direction_null(traits: np.ndarray, labels: np.ndarray, kb: dict) -> dict:
+    observed = eta_squared(sales_scores(traits, kb), labels)
+    null = np.array([eta_squared(sales_scores(traits, other), labels) for other in other_directions(kb)])
+    return {"null_directions": int(len(null)), "null_eta_squared_median": round(float(np.median(null)), 4),
+            "null_share_at_least_as_high": round(float((null >= observed - 1e-12).mean()), 4)}
 
 
 def interview_agreement(labels: pd.DataFrame, kb: dict) -> dict | None:

@@ -57,7 +57,7 @@ def rate_and_validate(
         "traits_source": source,
     }
     figures = [plot_sales_scores(rated, plots_dir / "sales_scores.png")]
-    clusters, arrays = cluster_validation(rated)
+    clusters, arrays = cluster_validation(rated, kb=kb)
     metrics["clusters"] = clusters
     figures.append(plot_clusters(arrays, plots_dir / "clusters.png"))
     agreement = interview_agreement(rated, kb)
