@@ -18,7 +18,7 @@ from sales_ability.data.video import write_video
 def webm(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     path = tmp_path_factory.mktemp("webm") / "answer.webm"
     frames = [np.full((120, 160, 3), 40 + 2 * i, np.uint8) for i in range(64)]  # 64 >= the 60 featurize needs
-    return write_video(path, frames, 15, codec="libvpx").read_bytes()
+    return write_video(path, frames, 5, codec="libvpx").read_bytes()  # 12.8 s: over the 11.25 s answers need
 
 
 @pytest.fixture()
@@ -253,7 +253,7 @@ def test_questionnaire_comes_after_the_answers_and_only_once(site, webm: bytes) 
 def recordings(tmp_path_factory: pytest.TempPathFactory, webm: bytes) -> dict[str, bytes]:
     folder = tmp_path_factory.mktemp("bad")
     frames = [np.full((120, 160, 3), 90, np.uint8)] * 4
-    mp4 = write_video(folder / "ok.mp4", [np.full((120, 160, 3), 40 + 2 * i, np.uint8) for i in range(64)], 15,
+    mp4 = write_video(folder / "ok.mp4", [np.full((120, 160, 3), 40 + 2 * i, np.uint8) for i in range(64)], 5,
                       codec="libx264").read_bytes()
     return {
         "four_frames": write_video(folder / "short.webm", frames, 15, codec="libvpx").read_bytes(),
@@ -416,3 +416,17 @@ def test_website_settings_refuse_a_bad_value_by_name() -> None:
     for bad in ({"mode": "screen"}, {"max_checks": 0}, {"max_upload_mb": 5}):
         with pytest.raises(ValidationError, match=next(iter(bad))):
             WebsiteSettings(**bad)
+
+
+def test_an_answer_too_short_to_score_is_refused_and_the_page_says_the_floor(site, tmp_path: Path) -> None:
+    """One rule with featurize (data/segments.py): an answer under 0.75 x the 15 s training segments is
+    refused at upload with the reason, and the page's limits name the floor before anyone records."""
+    client, _, _ = site
+    limits = client.get("/api/questions").json()["limits"]
+    assert limits["min_seconds"] == 11.25 and limits["stop_after_seconds"] == 12.25
+    short = write_video(tmp_path / "short.webm", [np.full((120, 160, 3), 40 + i, np.uint8) for i in range(64)], 15,
+                        codec="libvpx")  # 64 frames, 4.3 s: enough frames, too short an answer
+    pid = _participant(client)
+    r = client.put(f"/api/participants/{pid}/answers/1", content=short.read_bytes())
+    assert r.status_code == 422 and "shorter than 11.25 s cannot be scored" in r.json()["detail"], r.text
+    assert client.get(f"/api/participants/{pid}").json()["answers"] == []  # nothing kept of the refused take

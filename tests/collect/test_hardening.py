@@ -32,7 +32,7 @@ ROUNDS = 30
 @pytest.fixture(scope="module")
 def take(tmp_path_factory: pytest.TempPathFactory) -> Path:
     frames = [np.full((120, 160, 3), 40 + 2 * i, np.uint8) for i in range(64)]
-    return write_video(tmp_path_factory.mktemp("take") / "answer.webm", frames, 15, codec="libvpx")
+    return write_video(tmp_path_factory.mktemp("take") / "answer.webm", frames, 5, codec="libvpx")  # 12.8 s
 
 
 def serve(app, **config) -> tuple[str, uvicorn.Server, threading.Thread]:
@@ -122,7 +122,7 @@ def test_withdrawal_during_an_export_leaves_nothing_in_the_tracked_folder(site, 
 
 def test_two_takes_of_one_answer_at_once_never_lose_it(site, take: Path, tmp_path: Path) -> None:
     url, tmp = site
-    mp4 = write_video(tmp_path / "answer.mp4", [np.full((120, 160, 3), 90, np.uint8)] * 64, 15)
+    mp4 = write_video(tmp_path / "answer.mp4", [np.full((120, 160, 3), 90, np.uint8)] * 64, 5)  # 12.8 s
     with httpx.Client(base_url=url, timeout=30) as client:
         for _ in range(ROUNDS):
             pid = client.post("/api/participants", json={"agree": True}).json()["participant_id"]

@@ -127,3 +127,13 @@ def test_model_with_other_segmentation_is_refused(tiny_model: Path) -> None:
     assert model.featurize.clip_seconds == 4.0 and model.calibration["n"] == 40
     with pytest.raises(ModelError, match=r"clip_seconds \(model 4.0, given 15.0\)"):
         model.featurize_settings(FeaturizeParams())
+
+
+def test_no_segment_is_shorter_than_three_quarters_of_clip_seconds() -> None:
+    """The floor the website enforces at upload is the shortest segment cutting makes: above it, every
+    answer is seen at the training's density or close to it (at most 15 / 11.25 times it)."""
+    from sales_ability.data.segments import shortest_segment_seconds
+
+    assert shortest_segment_seconds(FeaturizeParams()) == 11.25
+    for duration in np.arange(11.25, 200.0, 0.05):
+        assert min(end - start for start, end in segment_bounds(float(duration), 15.0)) >= 11.25 - 1e-3

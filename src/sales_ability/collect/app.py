@@ -46,6 +46,7 @@ from sales_ability.collect.video_check import RecordingError, RecordingLimits, c
 from sales_ability.config import FeaturizeParams
 from sales_ability.data.applicant_folder import PROFILE_CHOICES, QUESTIONS, SELF_REPORT_CHOICES
 from sales_ability.data.ipip50 import load_key, score_answers
+from sales_ability.data.segments import shortest_segment_seconds
 from sales_ability.data.video import remux
 from sales_ability.errors import IPIPError
 from sales_ability.settings import settings
@@ -54,10 +55,12 @@ ADMIN_TOKEN_ENV = "SALES_ABILITY_ADMIN_TOKEN"
 DEFAULT_MAX_UPLOAD = 100 * 1024 * 1024
 DEFAULT_RETENTION_DAYS = 30.0
 MIN_FRAMES = FeaturizeParams().n_frames  # featurize samples this many frames: a shorter recording is useless
-# Guidance for the recorder: a suggested answer length, a floor that yields MIN_FRAMES at 15 fps and more, and
-# a ceiling; the page also stops on its own before the size limit.
+# Guidance for the recorder: a suggested answer length, a floor and a ceiling; the page also stops on its own
+# before the size limit. The floor is the shortest answer featurize scores (data/segments.py: 0.75 x the 15 s
+# segments of training), so that no answer is seen at another frame density than training's.
 SUGGESTED_SECONDS = (30, 90)
-MIN_SECONDS = 6
+MIN_SECONDS = shortest_segment_seconds(FeaturizeParams())
+STOP_SLACK_S = 1.0  # the page enables Stop this long after the floor: a recording starts a moment after the click
 MAX_SECONDS = 180
 MIN_ADMIN_TOKEN = 32
 EXAMPLE_ADMIN_TOKEN = "change-me-collection-admin-token"  # docker/.env.example's placeholder
@@ -100,7 +103,7 @@ class WebsiteSettings(BaseModel):
     # `inbox` on completion for the batch scoring DAG
     mode: str = Field("research", pattern="^(research|screening)$")
     inbox: Path | None = None
-    min_seconds: float = Field(MIN_SECONDS, gt=0)  # the page enables Stop after this long
+    min_seconds: float = Field(MIN_SECONDS, gt=0)  # shorter answers are refused at upload, and the page says so
     limits: RecordingLimits = RecordingLimits()  # picture size, duration, frame rate (video_check)
     max_checks: int = Field(2, ge=1)  # recordings checked at once; more are answered 503 with Retry-After
     max_json_bytes: int = Field(64 * 1024, gt=0)  # the largest body of any request but an answer upload
@@ -171,7 +174,8 @@ def create_app(
             "profile": {k: list(v) for k, v in PROFILE_CHOICES.items()},
             "self_report": {k: list(v) for k, v in SELF_REPORT_CHOICES.items()},
             "mode": mode,
-            "limits": {"max_upload_bytes": max_upload_bytes, "min_seconds": min_seconds, "max_seconds": MAX_SECONDS,
+            "limits": {"max_upload_bytes": max_upload_bytes, "min_seconds": min_seconds,
+                       "stop_after_seconds": min_seconds + STOP_SLACK_S, "max_seconds": MAX_SECONDS,
                        "suggested_seconds": list(SUGGESTED_SECONDS)},
         }
 
@@ -237,6 +241,9 @@ def create_app(
                 raise ParticipantError(err.status, str(err)) from None
             finally:
                 checks.release()
+            if recording.seconds < settings.min_seconds:
+                raise ParticipantError(422, f"the recording lasts {recording.seconds:.1f} s; answers shorter than "
+                                            f"{settings.min_seconds:g} s cannot be scored: please record a longer answer")
             # Chrome's WebM has no Duration and no Cues: remux (no re-encoding) so that every reader gets a
             # duration and can seek; the frames and their times stay as recorded.
             fixed = received.with_name(received.name + ".remux")

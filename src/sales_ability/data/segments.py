@@ -2,7 +2,11 @@
 
 An answer is cut into equal segments of about ``featurize.clip_seconds`` (``featurize.segment_rounding``
 decides how many), each later sampled to ``featurize.n_frames`` frames: the density the model was trained
-on. Both settings are featurize settings, so they are stored with every model (``featurize.json``) and a
+on. Cutting never makes a segment shorter than ``MIN_SEGMENT_FRACTION`` of ``clip_seconds`` (11.25 s of 15 s:
+``nearest`` rounding cuts 22.5 s into two of 11.25 s); only an answer shorter than that would be one short
+segment seen at two or three times the training's frame density, so the website refuses such answers at
+upload (``shortest_segment_seconds``). Both settings are featurize settings, so they are stored with every
+model (``featurize.json``) and a
 scorer with other settings is refused.
 
 Identity, unique across folders:
@@ -23,6 +27,14 @@ from sales_ability.config import FeaturizeParams
 from sales_ability.data.applicant_folder import answer_number
 from sales_ability.data.video import probe_video
 from sales_ability.errors import VideoError
+
+
+MIN_SEGMENT_FRACTION = 0.75  # of clip_seconds: the shortest segment cutting makes, and the shortest answer taken
+
+
+def shortest_segment_seconds(settings: FeaturizeParams) -> float:
+    """The shortest segment (and so the shortest answer) that is scored: ``MIN_SEGMENT_FRACTION x clip_seconds``."""
+    return MIN_SEGMENT_FRACTION * settings.clip_seconds
 
 
 def segment_bounds(duration_s: float, clip_seconds: float, rounding: str = "nearest") -> list[tuple[float, float]]:

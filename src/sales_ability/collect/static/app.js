@@ -51,7 +51,8 @@ async function loadQuestions() {
   Object.assign(state, { questions: meta.questions, items: meta.ipip50, scale: meta.scale, limits: meta.limits,
                          mode: meta.mode });
   const [lo, hi] = state.limits.suggested_seconds;
-  $("q-guidance").textContent = `Suggested length: ${clock(lo)} to ${clock(hi)}. At least ${state.limits.min_seconds} s; `
+  $("q-guidance").textContent = `Suggested length: ${clock(lo)} to ${clock(hi)}. At least ${state.limits.min_seconds} s `
+    + `(a shorter answer cannot be scored); `
     + `recording stops on its own at ${clock(state.limits.max_seconds)}.`;
 }
 
@@ -147,11 +148,11 @@ $("record-start").addEventListener("click", () => {
     const seconds = (Date.now() - started) / 1000;
     $("timer").textContent = `${clock(seconds)} / ${clock(state.limits.max_seconds)}`;
     $("timer").classList.toggle("near-limit", seconds > state.limits.max_seconds - 15);
-    if (seconds >= state.limits.min_seconds) $("record-stop").disabled = false;
+    if (seconds >= state.limits.stop_after_seconds) $("record-stop").disabled = false;
     if (seconds >= state.limits.max_seconds) stopRecording("time");
   }, 250);
   $("record-start").disabled = true; $("record-stop").disabled = true;
-  $("record-status").textContent = `Recording… you can stop after ${state.limits.min_seconds} s.`;
+  $("record-status").textContent = `Recording… you can stop after ${state.limits.stop_after_seconds} s.`;
 });
 
 function stopRecording(why) {
