@@ -127,6 +127,10 @@ def test_model_with_other_segmentation_is_refused(tiny_model: Path) -> None:
     assert model.featurize.clip_seconds == 4.0 and model.calibration["n"] == 40
     with pytest.raises(ModelError, match=r"clip_seconds \(model 4.0, given 15.0\)"):
         model.featurize_settings(FeaturizeParams())
+    # the face detector is a featurize setting too: a model trained on YuNet's crops refuses MTCNN's
+    assert model.featurize.detector == "yunet"
+    with pytest.raises(ModelError, match=r"detector \(model 'yunet', given 'mtcnn'\)"):
+        model.featurize_settings(FeaturizeParams(clip_seconds=4.0, detector="mtcnn"))
 
 
 def test_no_segment_is_shorter_than_three_quarters_of_clip_seconds() -> None:
