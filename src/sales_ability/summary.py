@@ -62,7 +62,8 @@ def pipeline_summary(root: str | Path = ".") -> Table:
                       f"nominal {intervals['nominal']:.0%} (calibrated on {intervals['calibration_segments']} validation segments): "
                       f"sales score covered in {seg['sales_score']['coverage']:.1%} of {seg['n']} test segments and "
                       f"{app['sales_score']['coverage']:.1%} of {app['n']} test applicants (mean width "
-                      f"{app['sales_score']['mean_width']:.2f}); traits per segment {per_trait}")
+                      f"{app['sales_score']['mean_width']:.2f}); traits per segment {per_trait}"
+                      + (f", all five at once {seg['all_five_traits']['coverage']:.0%}" if "all_five_traits" in seg else ""))
         table.add_row("applicants", "reports/applicants_test.csv",
                       f"{app['n']} test applicants: Spearman of the sales score with the planted one "
                       + ("n/a" if intervals["applicant_sales_score_spearman"] is None

@@ -45,6 +45,8 @@ def test_held_out_coverage_is_near_nominal_per_trait_and_for_the_sales_score() -
         assert report[t]["coverage"] == pytest.approx(0.9, abs=0.03), t
     # the sales score moves in steps of 0.2: ties in its residuals make the guarantee (>= nominal) conservative
     assert 0.87 <= report["sales_score"]["coverage"] <= 0.97
+    # five independent 90% intervals hold together about 0.9^5 = 59% of the time: per trait, not jointly
+    assert report["all_five_traits"]["coverage"] == pytest.approx(0.9 ** 5, abs=0.05)
 
 
 def test_applicant_rows_average_segments_and_keep_the_segment_width() -> None:

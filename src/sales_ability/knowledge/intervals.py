@@ -81,13 +81,17 @@ def with_intervals(rated: pd.DataFrame, kb: dict, intervals: Intervals) -> pd.Da
 
 def interval_coverage(rated: pd.DataFrame, kb: dict) -> dict:
     """Share of rows whose true trait (``true_<trait>``) and true sales score lie in their intervals, and
-    the mean widths."""
+    the mean widths; ``all_five_traits``: the share whose five trait intervals all hold at once."""
     true = rated[[f"true_{t}" for t in TRAITS]].to_numpy(float)
     report: dict = {"n": int(len(rated))}
+    every = np.ones(len(rated), bool)
     for j, t in enumerate(TRAITS):
         inside = (true[:, j] >= rated[f"{t}_low"] - 1e-9) & (true[:, j] <= rated[f"{t}_high"] + 1e-9)
+        every &= inside.to_numpy()
         report[t] = {"coverage": round(float(inside.mean()), 4),
                      "mean_width": round(float((rated[f"{t}_high"] - rated[f"{t}_low"]).mean()), 4)}
+    # the trait intervals are per trait: all five hold at once less often than each does
+    report["all_five_traits"] = {"coverage": round(float(every.mean()), 4) if len(rated) else float("nan")}
     s_true = sales_scores(true, kb)
     inside = (s_true >= rated["sales_score_low"] - 1e-9) & (s_true <= rated["sales_score_high"] + 1e-9)
     report["sales_score"] = {"coverage": round(float(inside.mean()), 4),

@@ -84,7 +84,9 @@ def _interval_lines(test: dict) -> str:
     return (f"Split conformal on the validation split (nominal {iv['nominal']:.0%}, {iv['calibration_segments']} segments). "
             f"Measured on test: the sales score's interval covered {iv['segments']['sales_score']['coverage']:.1%} of "
             f"{iv['segments']['n']} segments and {iv['applicants']['sales_score']['coverage']:.1%} of {iv['applicants']['n']} "
-            f"applicants; half-widths {', '.join(f'{k} {v}' for k, v in iv['half_widths'].items())}.")
+            f"applicants; half-widths {', '.join(f'{k} {v}' for k, v in iv['half_widths'].items())}. The trait "
+            f"intervals are per trait: all five held at once for "
+            f"{iv['segments'].get('all_five_traits', {}).get('coverage', float('nan')):.1%} of test segments.")
 
 
 def with_interval(entry: dict | None, digits: int = 3) -> str:
