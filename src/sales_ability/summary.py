@@ -88,6 +88,9 @@ def pipeline_summary(root: str | Path = ".") -> Table:
         if "null_share_at_least_as_high" in k4:  # the clusters are of the traits: other directions' scores too
             extra += (f" ({k4['null_share_at_least_as_high']:.0%} of the {k4['null_directions']} other direction "
                       "choices explained as well)")
+        shares = rated.get("bin_shares")
+        if shares:  # the deciles are the labels': predictions pile into fewer bins
+            extra += "; score bins used per trait " + ", ".join(f"{t[0].upper()} {shares[t]['bins_used']}/10" for t in TRAITS)
         table.add_row("rate", "reports/rated_test.csv",
                       f"{rated['rated']} rated from {rated['traits_source']}, mean sales score {rated['mean_sales_score']}{extra}")
     return table

@@ -67,3 +67,18 @@ def test_cluster_eta_squared_is_set_against_every_other_choice_of_directions() -
         assert 1 / 31 - 1e-9 <= entry["null_share_at_least_as_high"] <= 1
         assert 0 <= entry["null_eta_squared_median"] <= 1
     assert "null_directions" not in cluster_validation(_rated())[0]["k4"]  # no knowledge base, no null
+
+
+def test_bin_shares_show_predictions_piling_into_the_middle_bins() -> None:
+    from sales_ability.knowledge.validation import bin_shares
+
+    rng = np.random.default_rng(4)
+    kb = paper_knowledge_base()
+    labels = pd.DataFrame({t: rng.uniform(0.2, 0.8, 500) for t in TRAITS}).assign(clip_id=[f"c{i}" for i in range(500)])
+    shrunk = labels.assign(**{t: 0.5 + 0.2 * (labels[t] - 0.5) for t in TRAITS})  # what an MSE regression serves
+    wide, narrow = bin_shares(rate(labels, kb)[0]), bin_shares(rate(shrunk, kb)[0])
+    assert wide["n"] == narrow["n"] == 500
+    for t in TRAITS:
+        assert sum(narrow[t]["shares"]) == pytest.approx(1.0, abs=1e-3)
+        assert narrow[t]["bins_used"] < wide[t]["bins_used"]
+        assert narrow[t]["max_gap_from_10_percent"] > wide[t]["max_gap_from_10_percent"]

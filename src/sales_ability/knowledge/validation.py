@@ -91,6 +91,18 @@ def _direction_null(traits: np.ndarray, labels: np.ndarray, kb: dict) -> dict:
             "null_share_at_least_as_high": round(float((null >= observed - 1e-12).mean()), 4)}
 
 
+def bin_shares(rated: pd.DataFrame) -> dict:
+    """Share of rows in each 1..10 score bin per trait, and the largest distance from the 10% the knowledge
+    base's deciles give the labels it was fitted on: predictions shrink towards the mean and pile into the
+    middle bins, so for what is served the bins are not deciles."""
+    out: dict = {"n": int(len(rated))}
+    for t in TRAITS:
+        shares = rated[f"score_{t}"].value_counts(normalize=True).reindex(range(1, 11), fill_value=0.0)
+        out[t] = {"shares": [round(float(v), 4) for v in shares], "bins_used": int((shares > 0).sum()),
+                  "max_gap_from_10_percent": round(float((shares - 0.1).abs().max()), 4)}
+    return out
+
+
 def interview_agreement(labels: pd.DataFrame, kb: dict) -> dict | None:
     """Spearman of the sales score with First Impressions' ``interview`` rating, for the configured
     directions and with each single trait's direction flipped. None when there is no interview column."""

@@ -13,6 +13,7 @@ from sales_ability.knowledge.audit import lowest_impact_ratios, read_self_report
 from sales_ability.knowledge.intervals import fit_intervals
 from sales_ability.knowledge.rate import load_knowledge_base, rate
 from sales_ability.knowledge.validation import (
+    bin_shares,
     cluster_validation,
     interview_agreement,
     plot_clusters,
@@ -59,6 +60,7 @@ def rate_and_validate(
     figures = [plot_sales_scores(rated, plots_dir / "sales_scores.png")]
     clusters, arrays = cluster_validation(rated, kb=kb)
     metrics["clusters"] = clusters
+    metrics["bin_shares"] = bin_shares(rated)
     figures.append(plot_clusters(arrays, plots_dir / "clusters.png"))
     agreement = interview_agreement(rated, kb)
     if agreement is not None:
