@@ -59,7 +59,8 @@ def pipeline_summary(root: str | Path = ".") -> Table:
         per_trait = ", ".join(f"{t[0].upper()} {seg[t]['coverage']:.0%}" for t in ("openness", "conscientiousness", "extraversion",
                                                                                  "agreeableness", "neuroticism"))
         table.add_row("intervals", "metrics/evaluate.json",
-                      f"nominal {intervals['nominal']:.0%} (calibrated on {intervals['calibration_segments']} validation segments): "
+                      f"nominal {intervals['nominal']:.0%} (calibrated on {intervals['calibration_segments']} validation segments"
+                      f"{_people_note(intervals)}): "
                       f"sales score covered in {seg['sales_score']['coverage']:.1%} of {seg['n']} test segments and "
                       f"{app['sales_score']['coverage']:.1%} of {app['n']} test applicants (mean width "
                       f"{app['sales_score']['mean_width']:.2f}); traits per segment {per_trait}"
@@ -94,6 +95,15 @@ def pipeline_summary(root: str | Path = ".") -> Table:
         table.add_row("rate", "reports/rated_test.csv",
                       f"{rated['rated']} rated from {rated['traits_source']}, mean sales score {rated['mean_sales_score']}{extra}")
     return table
+
+
+def _people_note(intervals: dict) -> str:
+    people = intervals.get("calibration_people")
+    if people is None:
+        return ""
+    if people < intervals.get("people_needed", 0):
+        return f" of {people} people: too few for a per-person interval, applicants get the whole scale"
+    return f", applicants on their {people} people"
 
 
 def learning_table(root: str | Path = ".") -> Table | None:

@@ -3,7 +3,8 @@
 An applicant's five traits are the **mean over their segments** (every segment weighs the same: each is 15 s
 of the person at the training's frame density; a longer answer has more segments and counts more). The
 mean traits are then rated like any segment (1..10 per trait, sales score), with the model version's
-conformal half-widths (``sales_ability.knowledge.intervals``) around them.
+person-level conformal half-widths (``sales_ability.knowledge.intervals``: calibrated on calibration
+people, each reduced to the mean of their segments) around them.
 """
 
 from __future__ import annotations
@@ -45,5 +46,5 @@ def rate_applicants(segments: pd.DataFrame, kb: dict, intervals: Intervals) -> p
     if applicants.empty:
         return applicants.reindex(columns=list(APPLICANT_COLUMNS))
     rated, _ = rate(applicants, kb, id_column="applicant_id")  # mean traits of valid segments are valid
-    rated = with_intervals(rated, kb, intervals)
+    rated = with_intervals(rated, kb, intervals.for_applicants())  # calibrated on people
     return rated.sort_values(["sales_score", "applicant_id"], ascending=[False, True], ignore_index=True)

@@ -11,9 +11,14 @@ for a nominal ``coverage`` (params ``intervals.coverage``):
   the thresholds instead would bound the score only when all five cover at once: far wider than needed.
 
 Per-trait 1..10 scores get the scores of their interval's ends. Intervals are clipped to [0, 1] and [1, 10].
-An applicant's interval uses the same half-widths: one person's segments share their errors (same face, same
-light, same labels), so averaging them does not narrow the error like ``1/sqrt(m)``; the coverage measured
-on test applicants says what this gives.
+
+**An applicant's interval is calibrated on people, not segments.** One person's segments share their errors
+(same face, same light, one label), so the unit of exchangeability is the person: each calibration person
+is reduced to what an applicant row is (the mean of their segments' predicted traits, their true traits)
+and the applicant half-widths are the same conformal quantile of those per-person residuals. A new person
+exchangeable with the calibration people is then covered with probability >= coverage. It needs
+``ceil(1 / (1 - coverage)) - 1`` people (9 for 90%): with fewer the half-width is infinite, so the
+interval spans the whole scale and says so, instead of borrowing the segment width.
 """
 
 from __future__ import annotations
@@ -38,12 +43,22 @@ def conformal_quantile(residuals: np.ndarray, coverage: float) -> float:
 
 @dataclass(frozen=True)
 class Intervals:
-    """Half-widths for one model version, knowledge base and coverage."""
+    """Half-widths for one model version, knowledge base and coverage: per segment, and per applicant
+    (calibrated on calibration people)."""
 
     coverage: float
     n: int  # calibration segments
     trait: dict[str, float]
     sales_score: float
+    people: int = 0  # calibration people
+    applicant_trait: dict[str, float] | None = None  # None: infinite (too few people)
+    applicant_sales_score: float = math.inf
+
+    def for_applicants(self) -> Intervals:
+        """The half-widths an applicant row gets (infinite per trait when not calibrated on people)."""
+        trait = self.applicant_trait or dict.fromkeys(TRAITS, math.inf)
+        return Intervals(self.coverage, self.n, trait, self.applicant_sales_score, self.people, trait,
+                         self.applicant_sales_score)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,7 +74,25 @@ def fit_intervals(calibration: dict | None, kb: dict, coverage: float) -> Interv
     true = np.column_stack([calibration["true"][t] for t in TRAITS]).astype(float)
     trait = {t: conformal_quantile(predicted[:, j] - true[:, j], coverage) for j, t in enumerate(TRAITS)}
     sales = conformal_quantile(sales_scores(predicted, kb) - sales_scores(true, kb), coverage)
-    return Intervals(coverage, int(len(predicted)), trait, sales)
+    people = calibration.get("participant_id")
+    if not people or len(people) != len(predicted):
+        return Intervals(coverage, int(len(predicted)), trait, sales)
+    # one row per calibration person, made as an applicant row is: the mean of their segments
+    per_person = pd.DataFrame(np.hstack([predicted, true])).groupby(np.asarray(people, str)).mean().to_numpy()
+    mean_pred, mean_true = per_person[:, :len(TRAITS)], per_person[:, len(TRAITS):]
+    applicant = {t: conformal_quantile(mean_pred[:, j] - mean_true[:, j], coverage) for j, t in enumerate(TRAITS)}
+    applicant_sales = conformal_quantile(sales_scores(mean_pred, kb) - sales_scores(mean_true, kb), coverage)
+    return Intervals(coverage, int(len(predicted)), trait, sales, int(len(per_person)), applicant, applicant_sales)
+
+
+def people_needed(coverage: float) -> int:
+    """The fewest calibration people that give a finite person-level interval at ``coverage``."""
+    if not 0 < coverage < 1:
+        raise ValueError(f"coverage must lie in (0, 1), got {coverage}")
+    n = 1
+    while math.ceil((n + 1) * coverage) > n:  # the rank conformal_quantile takes must exist among n residuals
+        n += 1
+    return n
 
 
 def with_intervals(rated: pd.DataFrame, kb: dict, intervals: Intervals) -> pd.DataFrame:

@@ -81,7 +81,9 @@ def _interval_lines(test: dict) -> str:
     iv = test.get("intervals")
     if not iv:
         return "No calibration set: scores are shown without intervals."
-    return (f"Split conformal on the validation split (nominal {iv['nominal']:.0%}, {iv['calibration_segments']} segments). "
+    return (f"Split conformal on the validation split (nominal {iv['nominal']:.0%}, {iv['calibration_segments']} segments"
+            f" of {iv.get('calibration_people', '?')} people; an applicant's interval is calibrated on the people, "
+            f"each the mean of their segments, and spans the whole scale with fewer than {iv.get('people_needed', '?')}). "
             f"Measured on test: the sales score's interval covered {iv['segments']['sales_score']['coverage']:.1%} of "
             f"{iv['segments']['n']} segments and {iv['applicants']['sales_score']['coverage']:.1%} of {iv['applicants']['n']} "
             f"applicants; half-widths {', '.join(f'{k} {v}' for k, v in iv['half_widths'].items())}. The trait "

@@ -7,6 +7,7 @@ Registration, comparison on held-out people and a person's decision follow (``op
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import pandas as pd
 from sales_ability.config import Params
 from sales_ability.io_utils import write_csv_atomic, write_json_atomic
 from sales_ability.knowledge.applicants import rate_applicants
-from sales_ability.knowledge.intervals import fit_intervals, interval_coverage, with_intervals
+from sales_ability.knowledge.intervals import fit_intervals, interval_coverage, people_needed, with_intervals
 from sales_ability.knowledge.rate import load_knowledge_base, rate, sales_scores
 from sales_ability.knowledge.reliability import split_half_reliability
 from sales_ability.model.calibration import read_calibration
@@ -64,8 +65,9 @@ def plot_predicted_vs_true(pred: np.ndarray, true: np.ndarray, path: Path, title
 
 
 def interval_report(predictions: pd.DataFrame, model_dir: Path, kb: dict, coverage: float) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Test segments and applicants with the model's conformal intervals (calibrated on validation), and
-    their measured coverage per trait and for the sales score, at segment and at applicant level."""
+    """Test segments and applicants with the model's conformal intervals (calibrated on validation: segments
+    for segments, people for applicants), and their measured coverage per trait and for the sales score, at
+    segment and at applicant level."""
     from scipy.stats import spearmanr
 
     intervals = fit_intervals(read_calibration(model_dir), kb, coverage)
@@ -74,8 +76,12 @@ def interval_report(predictions: pd.DataFrame, model_dir: Path, kb: dict, covera
     planted = sales_scores(applicants[[f"true_{t}" for t in TRAITS]].to_numpy(float), kb)
     rho = spearmanr(applicants["sales_score"], planted).statistic if len(applicants) > 2 else float("nan")
     report = {
-        "nominal": coverage, "calibration_segments": intervals.n,
+        "nominal": coverage, "calibration_segments": intervals.n, "calibration_people": intervals.people,
+        "people_needed": people_needed(coverage),
         "half_widths": {**{t: round(v, 4) for t, v in intervals.trait.items()}, "sales_score": round(intervals.sales_score, 4)},
+        # per applicant, calibrated on the calibration people's means; None: too few people, the whole scale
+        "applicant_half_widths": {k: None if not math.isfinite(v) else round(v, 4) for k, v in
+                                  {**intervals.for_applicants().trait, "sales_score": intervals.applicant_sales_score}.items()},
         "segments": interval_coverage(segments, kb), "applicants": interval_coverage(applicants, kb),
         "applicant_sales_score_spearman": None if rho != rho else round(float(rho), 4),
     }
