@@ -112,8 +112,6 @@ def score_videos(
         ModelError: the model cannot be found, has no knowledge base when ``kb`` is None, or
             ``featurize_params`` differ from its training settings.
     """
-    from sales_ability.model.predict import predict_clips
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = model_uri if isinstance(model_uri, ResolvedModel) else resolve_model(model_uri, out_dir / "model", tracking)
@@ -130,6 +128,10 @@ def score_videos(
     summary = featurize_manifest(manifest, out_dir / "faces", settings, workers, progress)
     rejects = pd.DataFrame(summary.rejects, columns=list(REJECT_COLUMNS))
     if summary.kept:
+        # Keras (seconds to import) only once there is something to predict: a missing model, an unreachable
+        # tracking server or other featurize settings fail before it, in about a second
+        from sales_ability.model.predict import predict_clips
+
         predictions = predict_clips(model.file, out_dir / "faces")
         strips = face_strips(out_dir / "faces")
         predictions = predictions.merge(strips[["clip_id", "face_share"]], on="clip_id", how="left")
