@@ -24,7 +24,7 @@ interval spans the whole scale and says so, instead of borrowing the segment wid
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -56,12 +56,17 @@ class Intervals:
 
     def for_applicants(self) -> Intervals:
         """The half-widths an applicant row gets (infinite per trait when not calibrated on people)."""
-        trait = self.applicant_trait or dict.fromkeys(TRAITS, math.inf)
-        return Intervals(self.coverage, self.n, trait, self.applicant_sales_score, self.people, trait,
-                         self.applicant_sales_score)
+        return replace(self, trait=self.applicant_trait or dict.fromkeys(TRAITS, math.inf),
+                       sales_score=self.applicant_sales_score)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _half_widths(predicted: np.ndarray, true: np.ndarray, kb: dict, coverage: float) -> tuple[dict[str, float], float]:
+    """The conformal half-width of each trait and of the sales score from rows of (N, 5) predictions and truths."""
+    trait = {t: conformal_quantile(predicted[:, j] - true[:, j], coverage) for j, t in enumerate(TRAITS)}
+    return trait, conformal_quantile(sales_scores(predicted, kb) - sales_scores(true, kb), coverage)
 
 
 def fit_intervals(calibration: dict | None, kb: dict, coverage: float) -> Intervals:
@@ -72,16 +77,13 @@ def fit_intervals(calibration: dict | None, kb: dict, coverage: float) -> Interv
 
     predicted = np.column_stack([calibration["predicted"][t] for t in TRAITS]).astype(float)
     true = np.column_stack([calibration["true"][t] for t in TRAITS]).astype(float)
-    trait = {t: conformal_quantile(predicted[:, j] - true[:, j], coverage) for j, t in enumerate(TRAITS)}
-    sales = conformal_quantile(sales_scores(predicted, kb) - sales_scores(true, kb), coverage)
+    trait, sales = _half_widths(predicted, true, kb, coverage)
     people = calibration.get("participant_id")
     if not people or len(people) != len(predicted):
         return Intervals(coverage, int(len(predicted)), trait, sales)
     # one row per calibration person, made as an applicant row is: the mean of their segments
     per_person = pd.DataFrame(np.hstack([predicted, true])).groupby(np.asarray(people, str)).mean().to_numpy()
-    mean_pred, mean_true = per_person[:, :len(TRAITS)], per_person[:, len(TRAITS):]
-    applicant = {t: conformal_quantile(mean_pred[:, j] - mean_true[:, j], coverage) for j, t in enumerate(TRAITS)}
-    applicant_sales = conformal_quantile(sales_scores(mean_pred, kb) - sales_scores(mean_true, kb), coverage)
+    applicant, applicant_sales = _half_widths(per_person[:, :len(TRAITS)], per_person[:, len(TRAITS):], kb, coverage)
     return Intervals(coverage, int(len(predicted)), trait, sales, int(len(per_person)), applicant, applicant_sales)
 
 

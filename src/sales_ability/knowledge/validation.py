@@ -66,6 +66,8 @@ def cluster_validation(rated: pd.DataFrame, ks: tuple[int, ...] = (4, 5), seed: 
     sales = rated["sales_score"].to_numpy(float)[order]
     if len(rated) < 3:
         return {"note": f"{len(rated)} candidates: too few to cluster"}, {"xy": np.zeros((len(rated), 2)), "sales": sales, "labels": {}}
+    # the sales scores under the configured directions and under each of the 31 others, once for every k
+    null = None if kb is None else (sales_scores(x, kb), [sales_scores(x, other) for other in other_directions(kb)])
     pca = PCA(n_components=2, random_state=seed)
     xy = pca.fit_transform(x)
     metrics: dict = {"pca_explained_variance": [round(float(v), 4) for v in pca.explained_variance_ratio_]}
@@ -77,16 +79,16 @@ def cluster_validation(rated: pd.DataFrame, ks: tuple[int, ...] = (4, 5), seed: 
         plots["labels"][k] = labels
         metrics[f"k{k}"] = {
             "eta_squared": round(eta_squared(sales, labels), 4),
-            **({} if kb is None else _direction_null(x, labels, kb)),
+            **({} if null is None else _direction_null(labels, *null)),
             "silhouette": round(float(silhouette_score(xy, labels)), 4) if len(set(labels)) > 1 else None,
             "adjusted_rand_index": round(float(adjusted_rand_score(score_bands(sales, k), labels)), 4),
         }
     return metrics, plots
 
 
-def _direction_null(traits: np.ndarray, labels: np.ndarray, kb: dict) -> dict:
-    observed = eta_squared(sales_scores(traits, kb), labels)
-    null = np.array([eta_squared(sales_scores(traits, other), labels) for other in other_directions(kb)])
+def _direction_null(labels: np.ndarray, scores: np.ndarray, other_scores: list[np.ndarray]) -> dict:
+    observed = eta_squared(scores, labels)
+    null = np.array([eta_squared(other, labels) for other in other_scores])
     return {"null_directions": int(len(null)), "null_eta_squared_median": round(float(np.median(null)), 4),
             "null_share_at_least_as_high": round(float((null >= observed - 1e-12).mean()), 4)}
 
