@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export DVC_NO_ANALYTICS ?= 1
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install browser demo test stack-services stack-test bench bench-gpu reproduce-table4 table3 airflow serve-model mlflow-ui clean help
+.PHONY: install browser demo test stack-services stack-test bench bench-gpu reproduce-table4 table3 airflow serve-model mlflow-ui docs-screenshot clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -96,6 +96,9 @@ serve-model: install  ## serve the champion MLflow Model on loopback, confined t
 
 mlflow-ui: install  ## MLflow UI on the project's store
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --port 5000
+
+docs-screenshot: install  ## retake docs/candidate_report.png from today's report template (after make demo; needs chromium)
+	$(BIN)/python docs/screenshot_report.py
 
 clean:  ## remove pipeline outputs (keeps .venv and the DVC cache)
 	rm -rf data/faces data/manifests models metrics plots reports

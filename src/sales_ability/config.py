@@ -25,14 +25,16 @@ class SplitFractions(_Strict):
     train: float = Field(0.6, gt=0, lt=1)
     validation: float = Field(0.2, ge=0, lt=1)
     test: float = Field(0.2, gt=0, lt=1)
+    # people the intervals are calibrated on, apart from early stopping's (0: the validation people calibrate)
+    calibration: float = Field(0.0, ge=0, lt=1)
     # people kept apart for choosing between models (promotion): never trained, stopped or calibrated on
     selection: float = Field(0.0, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> SplitFractions:
-        total = self.train + self.validation + self.selection + self.test
+        total = self.train + self.validation + self.calibration + self.selection + self.test
         if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"train + validation + selection + test must be 1, got {total:g}")
+            raise ValueError(f"train + validation + calibration + selection + test must be 1, got {total:g}")
         return self
 
 
@@ -137,6 +139,9 @@ class KnowledgeBaseParams(_Strict):
     distributions: list[Literal["beta", "norm", "skewnorm", "truncnorm", "gamma"]] = Field(
         default_factory=lambda: ["beta", "norm", "skewnorm", "truncnorm", "gamma"], min_length=1
     )
+    # true: each served trait is first mapped onto the label distribution by its rank among the calibration people's
+    # predictions (a regression shrinks towards the mean, so raw predictions pile into the middle bins)
+    map_predictions: bool = False
 
     @model_validator(mode="after")
     def _every_trait_once(self) -> KnowledgeBaseParams:
@@ -148,7 +153,7 @@ class KnowledgeBaseParams(_Strict):
 
 
 class IntervalParams(_Strict):
-    coverage: float = Field(0.9, gt=0, lt=1)  # nominal coverage of every interval (split conformal on validation)
+    coverage: float = Field(0.9, gt=0, lt=1)  # nominal coverage of every interval (split conformal on calibration)
 
 
 class Params(_Strict):

@@ -52,18 +52,19 @@ def pipeline_summary(root: str | Path = ".") -> Table:
         verdict = "beats" if gain > 0 else "does NOT beat"
         table.add_row("evaluate", "metrics/evaluate.json",
                       f"test mean accuracy {ev['mean_accuracy']:.4f} {verdict} the constant-predictor baseline "
-                      f"{ev['baseline_mean_accuracy']:.4f} ({gain:+.4f})")
+                      f"{ev['baseline_mean_accuracy']:.4f} ({gain:+.4f}) over {ev['n']} segments"
+                      + (f" of {ev['people']['people']} people (per person, with intervals: below)" if ev.get("people") else ""))
     intervals = (ev or {}).get("intervals")
     if intervals:
         seg, app = intervals["segments"], intervals["applicants"]
         per_trait = ", ".join(f"{t[0].upper()} {seg[t]['coverage']:.0%}" for t in ("openness", "conscientiousness", "extraversion",
                                                                                  "agreeableness", "neuroticism"))
         table.add_row("intervals", "metrics/evaluate.json",
-                      f"nominal {intervals['nominal']:.0%} (calibrated on {intervals['calibration_segments']} validation segments"
-                      f"{_people_note(intervals)}): "
+                      f"nominal {intervals['nominal']:.0%} (calibrated on {intervals['calibration_segments']} "
+                      f"{intervals.get('calibration_split', 'validation')} segments{_people_note(intervals)}): "
                       f"sales score covered in {seg['sales_score']['coverage']:.1%} of {seg['n']} test segments and "
-                      f"{app['sales_score']['coverage']:.1%} of {app['n']} test applicants (mean width "
-                      f"{app['sales_score']['mean_width']:.2f}); traits per segment {per_trait}"
+                      f"{app['sales_score']['coverage']:.1%} {_ci(app['sales_score'])} of {app['n']} test applicants "
+                      f"(mean width {app['sales_score']['mean_width']:.2f}{_range(intervals)}); traits per segment {per_trait}"
                       + (f", all five at once {seg['all_five_traits']['coverage']:.0%}" if "all_five_traits" in seg else ""))
         table.add_row("applicants", "reports/applicants_test.csv",
                       f"{app['n']} test applicants: Spearman of the sales score with the planted one "
@@ -76,12 +77,24 @@ def pipeline_summary(root: str | Path = ".") -> Table:
                       f"{with_interval(people['baseline_mean_accuracy'], 4)} (95% bootstrap over people)")
     reliability = (ev or {}).get("reliability")
     if reliability and reliability.get("people"):
+        flagged = (intervals or {}).get("answers_disagree") or {}
         table.add_row("reliability", "metrics/evaluate.json",
                       f"split-half across answers, {reliability['people']} test people: sales score "
-                      f"{with_interval(reliability.get('sales_score'), 2)}")
+                      f"{with_interval(reliability.get('sales_score'), 2)}"
+                      + (f"; answers disagree for {flagged['flagged']} of {flagged['of']} test applicants"
+                         if flagged.get("of") else ""))
     promotion = _champion_line(root)
     if promotion:
         table.add_row("registry", "mlflow.db", promotion)
+    validity = _json(root / "metrics/validity.json").get("validity")
+    if validity:
+        quota = validity.get("quota.sales_score", {})
+        profiles = validity.get("profiles", {})
+        table.add_row("validate_outcomes", "reports/validity/validity.html",
+                      f"{validity['people']} demo hires, planted outcomes: sales score vs quota r "
+                      + ("n/a" if quota.get("r") is None else f"{quota['r']:+.2f} [{quota['ci95_low']:+.2f}, {quota['ci95_high']:+.2f}]")
+                      + f"; valid for: {', '.join(validity['valid_for']) or 'nothing'}; profiles offered: "
+                      + (", ".join(o for o, p in profiles.items() if p.get("offered")) or "none"))
     rated = _json(root / "metrics/knowledge_base.json").get("knowledge_base")
     if rated:
         k4 = rated.get("clusters", {}).get("k4", {})
@@ -95,6 +108,18 @@ def pipeline_summary(root: str | Path = ".") -> Table:
         table.add_row("rate", "reports/rated_test.csv",
                       f"{rated['rated']} rated from {rated['traits_source']}, mean sales score {rated['mean_sales_score']}{extra}")
     return table
+
+
+def _ci(entry: dict) -> str:
+    ci = entry.get("coverage_ci95")
+    return f"[{ci[0]:.0%}, {ci[1]:.0%}]" if ci and ci[0] == ci[0] else ""
+
+
+def _range(intervals: dict) -> str:
+    widths = intervals.get("applicant_half_widths", {}).get("sales_score")
+    if not isinstance(widths, dict) or widths.get("median") is None:
+        return ""
+    return f", half-widths per applicant {widths['min']:.2f} to {widths['max']:.2f}"
 
 
 def _people_note(intervals: dict) -> str:
@@ -117,7 +142,9 @@ def learning_table(root: str | Path = ".") -> Table | None:
         return None
     predictions = root / "reports/predictions_test.csv"
     spread = pd.read_csv(predictions)[list(TRAITS)].std() if predictions.is_file() else None
-    table = Table(title=f"Does it learn? test split, {ev['n']} clips (Pearson per trait; Eq. 1 accuracy vs baseline)")
+    people = (ev.get("people") or {}).get("people")
+    table = Table(title=f"Does it learn? test split, {ev['n']} segments" + (f" of {people} people" if people else "")
+                  + " (per segment: Pearson per trait; Eq. 1 accuracy vs baseline; per person with intervals: the model card)")
     for column in ("trait", "Pearson", "accuracy", "baseline", "gain", "prediction sd"):
         table.add_column(column, justify="right")
     for trait in TRAITS:

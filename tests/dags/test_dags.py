@@ -53,6 +53,9 @@ from sales_ability.registry.tracking import EXPERIMENT
 from sales_ability.serving.mlflow_model import build_mlflow_model
 from pathlib import Path
 save_model(build_model("tiny"), {str(tmp / 'model.keras')!r})
+from sales_ability.config import FeaturizeParams
+from sales_ability.registry.models import save_featurize_params
+save_featurize_params(Path({str(tmp)!r}), FeaturizeParams(clip_seconds=4.0))  # the demo's 4.3 s clips: one segment each
 save_knowledge_base(paper_knowledge_base(), {str(tmp / 'kb.json')!r})
 built = build_mlflow_model(Path({str(tmp)!r}), Path({str(tmp / 'kb.json')!r}), "# tiny", Path({str(tmp / 'built')!r}), ["a.mp4"])
 mlflow.set_experiment(EXPERIMENT)

@@ -75,15 +75,20 @@ def _bad_and_good_folder(root: Path, demo_dir: Path) -> dict[str, str]:
     write_video(root / "short.mp4", render_clip(face, background, labels, 30, 15, rng), 15)
     (root / "sub").mkdir()
     write_video(root / "sub" / "recorded.webm", render_clip(face, background, labels, 64, 15, rng), 15, codec="libvpx")
+    # the same 4.3 s as an applicant's answer: one rule with training's cutting (0.75 x 15 s), so refused; a loose
+    # video (above) is a clip already cut, as First Impressions' are, and is taken as it is
+    (root / "ann").mkdir()
+    (root / "ann" / "answer_1.webm").write_bytes((root / "sub" / "recorded.webm").read_bytes())
     return {"zero.mp4": "empty", "text.mp4": "not a readable video", "good.mp4": "kept", "truncated.mp4": "container could not be opened",  # its index (moov) was cut off
-            "noface.mp4": "no face", "short.mp4": "too short", "recorded.webm": "kept"}
+            "noface.mp4": "no face", "short.mp4": "too short", "recorded.webm": "kept",
+            "answer_1.webm": "answer too short: 4.3 s, under the 11.25 s one segment needs"}
 
 
 def test_good_and_bad_files_are_sorted(tmp_path: Path, demo_dir: Path) -> None:
     expected = _bad_and_good_folder(tmp_path / "in", demo_dir)
     run = run_cli("featurize", tmp_path / "in", "--out", tmp_path / "out", "--params", tmp_path / "none.yaml")
     assert run.returncode == 0, run.stderr
-    assert "kept 2, rejected 5" in run.stderr
+    assert "kept 2, rejected 6" in run.stderr
     kept = set(read_face_tensors(tmp_path / "out", columns=["clip_id"]).column("clip_id").to_pylist())
     rejects = pd.read_csv(tmp_path / "out" / "rejects.csv")
     assert list(rejects.columns)[:2] == ["source", "reason"]

@@ -52,14 +52,14 @@ def test_by_participant_is_stable_as_participants_are_added() -> None:
     assert set(shares.index) == {"train", "validation", "test"} and shares["train"] > shares["test"]
 
 
-def test_a_selection_share_keeps_its_people_apart_and_stays_stable() -> None:
-    fractions = SplitFractions(train=0.4, validation=0.2, selection=0.2, test=0.2)
+def test_calibration_and_selection_shares_keep_their_people_apart_and_stay_stable() -> None:
+    fractions = SplitFractions(train=0.3, validation=0.2, calibration=0.15, selection=0.15, test=0.2)
     before = assign_splits(_manifest(40, 2), "by_participant", fractions, seed=3)
     after = assign_splits(_manifest(50, 2), "by_participant", fractions, seed=3)
     old = before.set_index("clip_id")["split"]
     assert (after.set_index("clip_id").loc[old.index, "split"] == old).all()
     people = after.drop_duplicates("participant_id")["split"]
-    assert set(people) == {"train", "validation", "selection", "test"}
+    assert set(people) == {"train", "validation", "calibration", "selection", "test"}
     assert after.groupby("participant_id")["split"].nunique().max() == 1
-    with pytest.raises(DatasetError, match="at least 4"):  # four splits need four people
-        assign_splits(_manifest(3, 2), "by_participant", fractions, seed=3)
+    with pytest.raises(DatasetError, match="at least 5"):  # five splits need five people
+        assign_splits(_manifest(4, 2), "by_participant", fractions, seed=3)

@@ -110,7 +110,7 @@ def test_a_knowledge_base_only_candidate_with_other_settings_is_compared_and_pro
     champion = approve_as_champion(_logged_model(tiny_model, tmp_path, "champ", clip_seconds=4.0))
     flipped = paper_knowledge_base()
     flipped["traits"]["agreeableness"]["direction"] = "positive"  # the same network, another rule and other settings
-    candidate_run = _logged_model(tiny_model, tmp_path, "cand", clip_seconds=6.0, kb=flipped)
+    candidate_run = _logged_model(tiny_model, tmp_path, "cand", clip_seconds=5.0, kb=flipped)  # 4.3 s clips: one segment
     rows = []
     for i, clip in enumerate(sorted(demo_dir.glob("*.mp4"))[:4]):  # four selection people, one answer each
         folder = tmp_path / "raw" / f"person{i}"
@@ -126,7 +126,7 @@ def test_a_knowledge_base_only_candidate_with_other_settings_is_compared_and_pro
     proposal = propose(tmp_path / "candidate.json", tmp_path / "manifest.csv", 0.9, 0.1, tmp_path / "promotion")
     compared = json.loads((tmp_path / "promotion" / "comparison.json").read_text())
     assert compared["champion_version"] == champion and compared["candidate"]["people"] == 4  # not the test person
-    assert compared["candidate"]["featurize"]["clip_seconds"] == 6.0 and compared["champion"]["featurize"]["clip_seconds"] == 4.0
+    assert compared["candidate"]["featurize"]["clip_seconds"] == 5.0 and compared["champion"]["featurize"]["clip_seconds"] == 4.0
     assert compared["candidate"]["knowledge_base_sha256"] != compared["champion"]["knowledge_base_sha256"]
     assert "cannot say yes" in compared["gates"]["audit"]["why"] and not proposal["eligible"]  # 4 people: no audit
     assert compared["selection_split"] == "selection"

@@ -32,7 +32,9 @@ from sales_ability.data.face_tensors import (
     _isnan,
     shard_paths,
 )
+from sales_ability.data.applicant_folder import answer_number
 from sales_ability.data.faces import fill_missing_boxes, locate_faces, make_detector, square_crop
+from sales_ability.data.segments import shortest_segment_seconds
 from sales_ability.data.video import iter_segments, set_decode_threads
 from sales_ability.errors import VideoError
 from sales_ability.io_utils import write_csv_atomic, write_json_atomic
@@ -68,21 +70,45 @@ def featurize_recording(clips: list[dict], params: FeaturizeParams, detector) ->
     def bound(v):
         return None if _isnan(v) else float(v)
 
+    out: list[tuple[dict, ClipFeatures | None, str | None]] = [None] * len(clips)  # in the clips' order
+    short = {i: reason for i, reason in ((i, too_short(c, params)) for i, c in enumerate(clips)) if reason}
+    for i, reason in short.items():
+        out[i] = (clips[i], None, reason)
+    kept = [i for i in range(len(clips)) if i not in short]
+    if not kept:
+        return out
     try:
-        info, segments = iter_segments(clips[0]["source"], [(bound(c.get("start_s")), bound(c.get("end_s"))) for c in clips],
+        info, segments = iter_segments(clips[0]["source"],
+                                       [(bound(clips[i].get("start_s")), bound(clips[i].get("end_s"))) for i in kept],
                                        params.n_frames)
     except VideoError as err:
-        return [(clip, None, str(err)) for clip in clips]
-    out: list[tuple[dict, ClipFeatures | None, str | None]] = [None] * len(clips)  # in the clips' order
+        return [(clip, None, str(err)) if i in kept else out[i] for i, clip in enumerate(clips)]
     for segment in segments:  # at most one segment's frames in memory
-        clip = clips[segment.index]
+        position = kept[segment.index]
+        clip = clips[position]
         try:
             if segment.error is not None:
                 raise segment.error
-            out[segment.index] = (clip, _clip_features(clip, segment, info, params, detector), None)
+            out[position] = (clip, _clip_features(clip, segment, info, params, detector), None)
         except VideoError as err:
-            out[segment.index] = (clip, None, str(err))
+            out[position] = (clip, None, str(err))
     return out
+
+
+def too_short(clip: dict, params: FeaturizeParams) -> str | None:
+    """The reason an answer's segment is refused for being shorter than ``shortest_segment_seconds`` (None when
+    it is long enough, or is a loose, already cut clip such as First Impressions' 15 s clips). Cutting never
+    makes one; only an answer that short is, and its 60 frames would be seen at another density than
+    training's."""
+    start, end = clip.get("start_s"), clip.get("end_s")
+    if answer_number(Path(str(clip.get("source", "")))) is None or _isnan(start) or _isnan(end):
+        return None
+    floor = shortest_segment_seconds(params)
+    if float(end) - float(start) >= floor - 1e-3:
+        return None
+    return (f"answer too short: {float(end) - float(start):.1f} s, under the {floor:.2f} s one segment needs "
+            f"(0.75 x featurize.clip_seconds {params.clip_seconds:g} s); 60 frames of it would be seen at another "
+            "frame density than the model learned from. Record a longer answer.")
 
 
 def featurize_clip(clip: dict, params: FeaturizeParams, detector) -> ClipFeatures:

@@ -1,7 +1,9 @@
-"""Train/validation/selection/test splits of a clip manifest.
+"""Train/validation/calibration/selection/test splits of a clip manifest.
 
-``selection`` (empty unless its fraction is set) holds the people promotion compares models on: the
-validation people are used for early stopping and calibration, test is reported and never used to choose.
+The validation people stop training early (the weights are chosen on them). ``calibration`` (empty unless its
+fraction is set) holds the people the intervals are calibrated on, whom nothing was trained or stopped on;
+without it the validation people calibrate too. ``selection`` (empty unless set) holds the people promotion
+compares models on. Test is reported and never used to choose.
 
 ``by_participant`` never puts one person in two splits. ``paper_2_1_1`` reproduces the paper, which sent
 each participant's 4 clips 2/1/1 to train/validation/test: the same person is then in every split, so its
@@ -36,9 +38,9 @@ def split_by_participant(
     nearest to that split's share moved into it, so every split with a fraction has somebody.
     """
     participants = sorted(manifest["participant_id"].astype(str).unique())
-    edges = np.cumsum([fractions.train, fractions.validation, fractions.selection])
-    bounds = {"train": (0.0, edges[0]), "validation": (edges[0], edges[1]), "selection": (edges[1], edges[2]),
-              "test": (edges[2], 1.0)}
+    edges = np.cumsum([fractions.train, fractions.validation, fractions.calibration, fractions.selection])
+    bounds = {"train": (0.0, edges[0]), "validation": (edges[0], edges[1]), "calibration": (edges[1], edges[2]),
+              "selection": (edges[2], edges[3]), "test": (edges[3], 1.0)}
     needed = max(3, sum(hi > lo for lo, hi in bounds.values()))
     if len(participants) < needed:
         raise DatasetError(f"by_participant needs at least {needed} participants, found {len(participants)}")

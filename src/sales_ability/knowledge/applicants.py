@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sales_ability.knowledge.intervals import Intervals, with_intervals
+from sales_ability.knowledge.intervals import Intervals, person_table, with_intervals
 from sales_ability.knowledge.rate import rate
+from sales_ability.knowledge.reliability import half_differences
 from sales_ability.traits import TRAITS
 
 APPLICANT_COLUMNS: tuple[str, ...] = (
     "applicant_id", "answers", "segments", "face_share", *TRAITS,
     *(f"{t}_{end}" for t in TRAITS for end in ("low", "high")),
     *(f"score_{t}" for t in TRAITS), *(f"score_{t}_{end}" for t in TRAITS for end in ("low", "high")),
-    "sales_score", "sales_score_low", "sales_score_high",
+    "sales_score", "sales_score_low", "sales_score_high", "answers_disagree",
 )
 
 
@@ -46,5 +47,10 @@ def rate_applicants(segments: pd.DataFrame, kb: dict, intervals: Intervals) -> p
     if applicants.empty:
         return applicants.reindex(columns=list(APPLICANT_COLUMNS))
     rated, _ = rate(applicants, kb, id_column="applicant_id")  # mean traits of valid segments are valid
-    rated = with_intervals(rated, kb, intervals.for_applicants())  # calibrated on people
+    halves = intervals.applicant_half_widths(person_table(segments, kb)).reindex(rated["applicant_id"].astype(str))
+    rated = with_intervals(rated, kb, {k: halves[k].to_numpy() for k in halves})  # calibrated on people
+    apart = half_differences(segments, kb).abs().reindex(rated["applicant_id"].astype(str)).to_numpy()
+    flags = pd.array([None if d != d or intervals.disagreement == float("inf") else bool(d > intervals.disagreement)
+                      for d in apart], dtype="boolean")
+    rated["answers_disagree"] = flags
     return rated.sort_values(["sales_score", "applicant_id"], ascending=[False, True], ignore_index=True)

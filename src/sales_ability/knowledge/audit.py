@@ -2,7 +2,8 @@
 
 Per category of sex, of race/ethnicity and of their intersection: the number of applicants, the **scoring
 rate** (the share whose sales score is above the median of the whole sample) and the **impact ratio** (that
-rate divided by the highest rate among the dimension's known categories). Applicants who did not say are
+rate divided by the highest rate among the dimension's known categories). Each rate carries its exact 95%
+(Clopper-Pearson) interval over the category's applicants. Applicants who did not say are
 counted as ``unknown`` (reported, not part of any impact ratio); a category under 2 % of the sample is
 reported and marked ``small`` (its ratio is shown, but it cannot be the reference). Always per applicant,
 never per clip.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from sales_ability.knowledge.intervals import clopper_pearson
 from sales_ability.plotting import pyplot, save_figure
 
 UNKNOWN = "unknown"
@@ -28,7 +30,7 @@ RACE_CATEGORIES: tuple[str, ...] = (
 NOT_SAID = "prefer_not_to_say"
 SMALL_SHARE = 0.02
 AUDIT_COLUMNS: tuple[str, ...] = ("dimension", "category", "applicants", "share", "scoring_rate", "impact_ratio", "small",
-                                  "unknown")
+                                  "unknown", "scoring_rate_ci95_low", "scoring_rate_ci95_high")
 
 
 SELF_REPORT_FILE = "self_report.json"  # beside a collected participant's answers in the demo's dataset
@@ -82,9 +84,11 @@ def bias_audit(applicants: pd.DataFrame) -> pd.DataFrame:
     for dimension in ("sex", "race_ethnicity", "intersection"):
         part = []
         for category, group in frame.groupby(dimension, sort=True):
+            low, high = clopper_pearson(int(group["above"].sum()), len(group))  # a rate of a few people is a guess
             part.append({"dimension": dimension, "category": category, "applicants": int(len(group)),
                          "share": round(len(group) / len(frame), 4), "scoring_rate": round(float(group["above"].mean()), 4),
-                         "small": len(group) / len(frame) < SMALL_SHARE, "unknown": category == UNKNOWN})
+                         "small": len(group) / len(frame) < SMALL_SHARE, "unknown": category == UNKNOWN,
+                         "scoring_rate_ci95_low": low, "scoring_rate_ci95_high": high})
         reference = max((r["scoring_rate"] for r in part if not r["unknown"] and not r["small"]), default=0.0)
         for r in part:
             r["impact_ratio"] = None if r["unknown"] or reference == 0 else round(r["scoring_rate"] / reference, 4)

@@ -84,7 +84,11 @@ class FaceTensorDataset(keras.utils.PyDataset):
             if len(rows):
                 ids = meta.column("clip_id").to_pylist()
                 self.shards.append((shard, rows, [ids[r] for r in rows]))
-                self._metadata.append(meta.select([c for c in (*CLIP_COLUMNS, INTERVIEW) if c in present]).take(rows))
+                kept = meta.select([c for c in (*CLIP_COLUMNS, INTERVIEW) if c in present]).take(rows)
+                if "face_found" in present:  # the share of sampled frames with a face travels with the clip
+                    found = parquet.read(columns=["face_found"]).column("face_found").to_pylist()
+                    kept = kept.append_column("face_share", pa.array([round(float(np.mean(found[r])), 4) for r in rows]))
+                self._metadata.append(kept)
                 self._labels.append(_label_matrix(meta)[rows])
                 frame_bytes = int(np.prod(parquet.schema_arrow.field("frames").type.shape))
                 largest_shard_bytes = max(largest_shard_bytes, parquet.metadata.num_rows * frame_bytes)
@@ -100,9 +104,10 @@ class FaceTensorDataset(keras.utils.PyDataset):
         return [c for _, _, ids in self.shards for c in ids]
 
     def metadata(self) -> pd.DataFrame:
-        """Per clip, in ``clip_ids`` order: the columns that travel with it (``CLIP_COLUMNS``, ``interview``)."""
+        """Per clip, in ``clip_ids`` order: the columns that travel with it (``CLIP_COLUMNS``, ``interview``,
+        ``face_share``: the share of its sampled frames where a face was found)."""
         frame = pa.concat_tables(self._metadata, promote_options="default").to_pandas()
-        return frame.reindex(columns=[*CLIP_COLUMNS, INTERVIEW])
+        return frame.reindex(columns=[*CLIP_COLUMNS, INTERVIEW, "face_share"])
 
     def _make_plan(self) -> list[tuple[int, int]]:
         order = self._rng.permutation(len(self.shards)) if self.shuffle else range(len(self.shards))

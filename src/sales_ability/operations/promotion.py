@@ -35,6 +35,7 @@ import pandas as pd
 from sales_ability.errors import ModelError, SalesAbilityError
 from sales_ability.io_utils import write_json_atomic, write_text_atomic
 from sales_ability.knowledge.audit import bias_audit, lowest_impact_ratios, read_self_reports
+from sales_ability.knowledge.intervals import clopper_pearson
 from sales_ability.knowledge.rate import sales_scores
 from sales_ability.registry.models import CHALLENGER, CHAMPION, champion_version, resolve_model
 from sales_ability.registry.tracking import tracking_uri
@@ -109,18 +110,6 @@ def selection_people(manifest: pd.DataFrame, split: str = "selection", root: Pat
         people[pid] = {"videos": sources,
                        "labels": {t: float(rows[t].astype(float).mean()) for t in TRAITS}}
     return people
-
-
-def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """The exact binomial interval of ``k`` successes in ``n``."""
-    from scipy.stats import beta
-
-    if n == 0:
-        return (math.nan, math.nan)
-    a = (1 - level) / 2
-    low = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
-    high = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
-    return (round(low, 4), round(high, 4))
 
 
 def served_figures(uri: str, people: dict[str, dict], self_reports: pd.DataFrame, coverage: float,

@@ -70,25 +70,42 @@ def card_summary(test: dict) -> str:
         lines.append(_reliability_lines(test))
     iv = test.get("intervals")
     if iv:
-        lines.append(f"Intervals: nominal {iv['nominal']:.0%}, calibrated on {iv['calibration_segments']} validation segments; "
-                     f"the sales score's covered {iv['segments']['sales_score']['coverage']:.1%} of test segments and "
-                     f"{iv['applicants']['sales_score']['coverage']:.1%} of {iv['applicants']['n']} test applicants.")
+        app = iv["applicants"]["sales_score"]
+        lines.append(f"Intervals: nominal {iv['nominal']:.0%}, calibrated on {iv.get('calibration_people', '?')} "
+                     f"{iv.get('calibration_split', 'validation')} people ({iv['calibration_segments']} segments); the sales "
+                     f"score's covered {iv['segments']['sales_score']['coverage']:.1%} of test segments and "
+                     f"{app['coverage']:.1%}{_ci(app)} of {iv['applicants']['n']} test applicants.")
     lines.append(LABEL_CAVEATS)
     return "\n".join(lines)
+
+
+def _ci(entry: dict) -> str:
+    """`` [low, high]`` of a coverage's exact 95% interval (empty where there is none)."""
+    ci = entry.get("coverage_ci95")
+    return f" [{ci[0]:.0%}, {ci[1]:.0%}]" if ci and ci[0] == ci[0] else ""
 
 
 def _interval_lines(test: dict) -> str:
     iv = test.get("intervals")
     if not iv:
         return "No calibration set: scores are shown without intervals."
-    return (f"Split conformal on the validation split (nominal {iv['nominal']:.0%}, {iv['calibration_segments']} segments"
-            f" of {iv.get('calibration_people', '?')} people; an applicant's interval is calibrated on the people, "
-            f"each the mean of their segments, and spans the whole scale with fewer than {iv.get('people_needed', '?')}). "
-            f"Measured on test: the sales score's interval covered {iv['segments']['sales_score']['coverage']:.1%} of "
-            f"{iv['segments']['n']} segments and {iv['applicants']['sales_score']['coverage']:.1%} of {iv['applicants']['n']} "
-            f"applicants; half-widths {', '.join(f'{k} {v}' for k, v in iv['half_widths'].items())}. The trait "
-            f"intervals are per trait: all five held at once for "
-            f"{iv['segments'].get('all_five_traits', {}).get('coverage', float('nan')):.1%} of test segments.")
+    split = iv.get("calibration_split", "validation")
+    apart = ("people nothing was trained or early-stopped on" if split == "calibration"
+             else "the validation people, whom early stopping also chose the weights on (slightly optimistic)")
+    widths = iv.get("applicant_half_widths", {}).get("sales_score")
+    adapt = (f"; the applicants' sales-score half-widths ranged {widths['min']:.2f}-{widths['max']:.2f} (median "
+             f"{widths['median']:.2f})" if isinstance(widths, dict) and widths.get("median") is not None else "")
+    seg, app = iv["segments"], iv["applicants"]
+    return (f"Split conformal (nominal {iv['nominal']:.0%}) on {iv.get('calibration_people', '?')} {split} people "
+            f"({iv['calibration_segments']} segments): {apart}. An applicant's interval is calibrated on the people, "
+            f"each the mean of their segments, scaled by what is known of the applicant (segments, their agreement, "
+            f"face share), and spans the whole scale with fewer than {iv.get('people_needed', '?')} people{adapt}. "
+            f"Measured on test: the sales score's interval covered {seg['sales_score']['coverage']:.1%}{_ci(seg['sales_score'])} "
+            f"of {seg['n']} segments and {app['sales_score']['coverage']:.1%}{_ci(app['sales_score'])} of {app['n']} "
+            f"applicants (exact 95% intervals); segment half-widths "
+            f"{', '.join(f'{k} {v}' for k, v in iv['half_widths'].items())}. The trait intervals are per trait: all "
+            f"five held at once for {seg.get('all_five_traits', {}).get('coverage', float('nan')):.1%} of test segments "
+            f"and {app.get('all_five_traits', {}).get('coverage', float('nan')):.1%} of test applicants.")
 
 
 def with_interval(entry: dict | None, digits: int = 3) -> str:

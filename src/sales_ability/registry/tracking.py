@@ -196,7 +196,8 @@ def log_face_tensor_splits(faces: Path, splits: tuple[str, ...]) -> None:
 
     columns = ["clip_id", "source", "participant_id", "split", "start_s", "end_s", *TRAITS]
     manifest = read_face_tensors(faces, columns=columns).to_pandas()
-    contexts = {"train": "training", "validation": "validation", "selection": "selection", "test": "testing"}
+    contexts = {"train": "training", "validation": "validation", "calibration": "calibration", "selection": "selection",
+                "test": "testing"}
     for split in splits:
         rows = manifest[manifest["split"] == split].reset_index(drop=True)
         if len(rows):

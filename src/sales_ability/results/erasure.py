@@ -223,7 +223,7 @@ def erase_applicant(applicant_id: str, url: str, inbox: str | Path | None = None
         inboxes, outboxes, done.warnings = deployment_places(conn, runs, inbox, outbox)
         targets = _inbox_targets(applicant_id, sources, inboxes)
         shards = _shards_holding(applicant_id, outboxes)
-        for table in (db.applicants, db.segments, db.rejects, db.videos, db.self_reports):
+        for table in (db.applicants, db.segments, db.rejects, db.videos, db.self_reports, db.outcomes):
             done.rows[table.name] = conn.execute(delete(table).where(table.c.applicant_id == applicant_id)).rowcount
         cached = _cached_paths_under(conn, sources, targets)
         if cached:

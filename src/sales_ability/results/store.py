@@ -30,6 +30,7 @@ from pathlib import Path
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -98,6 +99,7 @@ applicants = Table(
     *[Column(c, Float) for c in (*TRAITS, *_BOUNDS)], *[Column(c, Integer) for c in _SCORES],
     Column("sales_score", Float), Column("sales_score_low", Float), Column("sales_score_high", Float),
     *_provenance(),
+    Column("answers_disagree", Boolean),  # revision 0006
     UniqueConstraint("applicant_id", "model_version", name="uq_applicant_version"),
 )
 segments = Table(
@@ -151,6 +153,16 @@ erasure_state = Table(  # revision 0004: one row; its salt keys the tombstones, 
     "erasure_state", metadata,
     Column("id", Integer, primary_key=True),
     Column("salt", String(64), nullable=False), Column("generation", BigInteger, nullable=False),
+)
+outcomes = Table(  # revision 0007: hires' job outcomes, for the validity study (``outcomes/``); erased with the applicant
+    "outcomes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("applicant_id", String(200), nullable=False, index=True),
+    Column("requisition", String(200)), Column("hire_date", UTCDateTime()),
+    Column("outcome", String(100), nullable=False), Column("value", Float, nullable=False),
+    Column("period", String(100), nullable=False),  # what the figure covers, e.g. "2027-Q1" or "first 6 months"
+    Column("import_id", String(64), nullable=False), Column("imported_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("applicant_id", "outcome", "period", name="uq_outcome"),
 )
 file_hashes = Table(
     "file_hashes", metadata,

@@ -41,12 +41,27 @@ def interval_text(value: float, low: float, high: float) -> str:
 STRIPS_PER_APPLICANT = 12  # a report's size is bounded per applicant, however many segments they have
 
 
+def reliability_note(reliability: dict | None) -> str:
+    """One sentence on how far a sales score holds across an applicant's own answers (empty when unmeasured)."""
+    entry = (reliability or {}).get("sales_score") or {}
+    if entry.get("value") is None:
+        return ""
+    spread = (f" [{entry['ci95_low']:.2f}, {entry['ci95_high']:.2f}]" if entry.get("ci95_low") is not None
+              else " (too few people for an interval)")
+    return (f"Reliability of this model's sales score across one person's answers: {entry['value']:.2f}{spread} "
+            f"(split-half, {reliability['people']} held-out people; 0.7 or more is what selection practice asks). "
+            "An applicant marked \"answers disagree\" got scores from their odd and even answers further apart than "
+            "those people's do at the intervals' coverage: read more than one of their answers.")
+
+
 def render_report(applicants: pd.DataFrame, segments: pd.DataFrame, rejects: pd.DataFrame, kb: dict, model: str,
-                  strips: dict[str, bytes] | None = None, coverage: float | None = 0.9, card: str | None = None) -> str:
+                  strips: dict[str, bytes] | None = None, coverage: float | None = 0.9, card: str | None = None,
+                  reliability: dict | None = None) -> str:
     """HTML (escaped) of the ranked applicants, their segments and the rejected videos.
 
     Args:
         strips: clip id -> PNG of face crops (see ``scoring.face_strips``), shown beside each segment.
+        reliability: the model's split-half reliability (``Intervals.reliability``), said once above the list.
     """
     from pathlib import Path
 
@@ -73,12 +88,14 @@ def render_report(applicants: pd.DataFrame, segments: pd.DataFrame, rejects: pd.
         row["sales_text"] = interval_text(row["sales_score"], row.get("sales_score_low"), row.get("sales_score_high"))
         share = row.get("face_share")
         row["face_share"] = None if pd.isna(share) else float(share)
+        row["disagree"] = bool(row.get("answers_disagree")) if not pd.isna(row.get("answers_disagree")) else False
     share = "90%" if coverage is None else f"{coverage:.0%}"
     return render_page("candidate_report.html",
         applicants=rows, rejects=rejects.to_dict("records"), traits=TRAITS,
         directions={t: kb["traits"][t]["direction"] for t in TRAITS}, n_applicants=len(rows),
         n_segments=len(segments), n_answers=int(segments["source"].nunique()) if len(segments) else 0, model=model,
         kb=kb.get("knowledge_base", "?"), caveat=CAVEAT, interval_note=INTERVAL_NOTE.format(coverage=share), card=card,
+        reliability_note=reliability_note(reliability),
         limits=LIMITS, strips_per_applicant=STRIPS_PER_APPLICANT, versions=sorted(ranks),
         when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )

@@ -28,6 +28,7 @@ from sales_ability.io_utils import (
 )
 from sales_ability.knowledge.applicants import APPLICANT_COLUMNS, rate_applicants
 from sales_ability.knowledge.intervals import fit_intervals, with_intervals
+from sales_ability.knowledge.quantile_map import map_traits
 from sales_ability.knowledge.rate import rate
 from sales_ability.registry.models import ResolvedModel, resolve_model
 from sales_ability.serving.run_report import render_report
@@ -132,16 +133,15 @@ def score_videos(
         # tracking server or other featurize settings fail before it, in about a second
         from sales_ability.model.predict import predict_clips
 
-        predictions = predict_clips(model.file, out_dir / "faces")
+        predictions = map_traits(predict_clips(model.file, out_dir / "faces"), kb, model.calibration)  # as served
         strips = face_strips(out_dir / "faces")
-        predictions = predictions.merge(strips[["clip_id", "face_share"]], on="clip_id", how="left")
         bounds = manifest.set_index("clip_id")[["start_s", "end_s"]]
         predictions = predictions.join(bounds, on="clip_id")
         rated, bad = rate(predictions, kb)
         if len(bad):  # a model output outside [0, 1] would be a bug; keep it visible, not lost
             sources = predictions.set_index("clip_id")["source"]
             rejects = pd.concat([rejects, bad.assign(source=bad["clip_id"].map(sources), reason="rating: " + bad["reason"])])
-        rated = with_intervals(rated, kb, intervals)
+        rated = with_intervals(rated, kb, intervals.segment_half_widths())
     else:
         rated = pd.DataFrame(columns=["clip_id", "participant_id", "source", *TRAITS, "sales_score"])
         strips = pd.DataFrame(columns=["clip_id", "face_share", "strip_png"])
@@ -156,7 +156,7 @@ def score_videos(
     applicants = applicants.assign(**provenance).reindex(columns=applicant_columns())
     strips = strips.merge(results[["clip_id", "content_sha256"]], on="clip_id").reindex(columns=list(STRIP_COLUMNS))
     write_results(results, rejects, out_dir, kb, f"{model_uri} (version {model.version})", write_report, strips, applicants,
-                  card=model.card)
+                  card=model.card, reliability=intervals.reliability)
     owners = manifest.drop_duplicates("source").groupby("participant_id")["source"].apply(list)
     write_json_atomic(out_dir / "done.json", {"shard_id": out_dir.name, "applicants": [  # what was scored, for the database
         {"applicant_id": a, "videos": [{"path": str(p), "sha256": hashes[p]} for p in paths]} for a, paths in owners.items()]})
@@ -184,7 +184,7 @@ def read_applicants(out_dir: Path) -> pd.DataFrame:
 
 def write_results(results: pd.DataFrame, rejects: pd.DataFrame, out_dir: Path, kb: dict, model: str,
                   report: bool = True, strips: pd.DataFrame | None = None, applicants: pd.DataFrame | None = None,
-                  card: str | None = None) -> None:
+                  card: str | None = None, reliability: dict | None = None) -> None:
     """Write segment results and applicants (Parquet + CSV), rejects, the face strips and the HTML report
     atomically."""
     strips = strips if strips is not None else pd.DataFrame(columns=list(STRIP_COLUMNS))
@@ -201,4 +201,5 @@ def write_results(results: pd.DataFrame, rejects: pd.DataFrame, out_dir: Path, k
     write_csv_neutralised(out_dir / REJECTS_FILE, rejects.reindex(columns=list(REJECT_COLUMNS)))
     if report:
         pngs = dict(zip(strips["clip_id"], strips["strip_png"], strict=True))
-        write_text_atomic(out_dir / "report.html", render_report(applicants, results, rejects, kb, model, pngs, card=card))
+        write_text_atomic(out_dir / "report.html", render_report(applicants, results, rejects, kb, model, pngs, card=card,
+                                                                        reliability=reliability))

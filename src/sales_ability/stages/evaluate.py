@@ -16,7 +16,8 @@ import pandas as pd
 from sales_ability.config import Params
 from sales_ability.io_utils import write_csv_atomic, write_json_atomic
 from sales_ability.knowledge.applicants import rate_applicants
-from sales_ability.knowledge.intervals import fit_intervals, interval_coverage, people_needed, with_intervals
+from sales_ability.knowledge.intervals import fit_intervals, interval_coverage, people_needed, person_table, with_intervals
+from sales_ability.knowledge.quantile_map import map_traits, maps_predictions
 from sales_ability.knowledge.rate import load_knowledge_base, rate, sales_scores
 from sales_ability.knowledge.reliability import split_half_reliability
 from sales_ability.model.calibration import read_calibration
@@ -64,26 +65,40 @@ def plot_predicted_vs_true(pred: np.ndarray, true: np.ndarray, path: Path, title
     return save_figure(fig, path)
 
 
+def _finite(value: float) -> float | None:
+    return round(float(value), 4) if math.isfinite(value) else None
+
+
 def interval_report(predictions: pd.DataFrame, model_dir: Path, kb: dict, coverage: float) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Test segments and applicants with the model's conformal intervals (calibrated on validation: segments
-    for segments, people for applicants), and their measured coverage per trait and for the sales score, at
-    segment and at applicant level."""
+    """Test segments and applicants with the model's conformal intervals (segments: calibrated on calibration
+    segments; applicants: on calibration people, scaled per applicant), their measured coverage per trait and
+    for the sales score at segment and at applicant level with exact 95% intervals, the applicants'
+    half-widths (median and range: they adapt) and how many test applicants' answers disagree."""
     from scipy.stats import spearmanr
 
     intervals = fit_intervals(read_calibration(model_dir), kb, coverage)
-    segments = with_intervals(rate(predictions, kb)[0], kb, intervals)
+    segments = with_intervals(rate(predictions, kb)[0], kb, intervals.segment_half_widths())
     applicants = rate_applicants(predictions, kb, intervals)
     planted = sales_scores(applicants[[f"true_{t}" for t in TRAITS]].to_numpy(float), kb)
     rho = spearmanr(applicants["sales_score"], planted).statistic if len(applicants) > 2 else float("nan")
+    halves = intervals.applicant_half_widths(person_table(predictions, kb))
+    difficulty = intervals.difficulty
+    flags = applicants["answers_disagree"].dropna()
     report = {
-        "nominal": coverage, "calibration_segments": intervals.n, "calibration_people": intervals.people,
-        "people_needed": people_needed(coverage),
-        "half_widths": {**{t: round(v, 4) for t, v in intervals.trait.items()}, "sales_score": round(intervals.sales_score, 4)},
-        # per applicant, calibrated on the calibration people's means; None: too few people, the whole scale
-        "applicant_half_widths": {k: None if not math.isfinite(v) else round(v, 4) for k, v in
-                                  {**intervals.for_applicants().trait, "sales_score": intervals.applicant_sales_score}.items()},
+        "nominal": coverage, "calibration_split": intervals.split, "calibration_segments": intervals.n,
+        "calibration_people": intervals.people, "people_needed": people_needed(coverage),
+        "half_widths": {k: _finite(v) for k, v in intervals.segment_half_widths().items()},
+        # per applicant, normalised conformal on the calibration people; None: too few people, the whole scale
+        "applicant_half_widths": {k: {"median": _finite(halves[k].median()), "min": _finite(halves[k].min()),
+                                      "max": _finite(halves[k].max())} for k in halves},
+        "difficulty": None if difficulty is None else {"estimated_on": difficulty.split, "people": difficulty.people,
+                                                       "floor": {k: round(v, 6) for k, v in difficulty.floor.items()},
+                                                       "within": {k: round(v, 6) for k, v in difficulty.within.items()}},
         "segments": interval_coverage(segments, kb), "applicants": interval_coverage(applicants, kb),
         "applicant_sales_score_spearman": None if rho != rho else round(float(rho), 4),
+        "answers_disagree": {"threshold": _finite(intervals.disagreement), "calibration_people": intervals.disagreement_people,
+                             "flagged": int(flags.sum()), "of": int(len(flags))},
+        "calibration_reliability": intervals.reliability,
     }
     return segments, applicants, report
 
@@ -107,8 +122,11 @@ def run_evaluate(
     (``log_candidate``) and name that run in ``candidate_file``."""
     from sales_ability.model.predict import traits_and_labels
 
-    predictions, test = test_report(model_dir, faces)
+    predictions, test = test_report(model_dir, faces)  # Eq. 1 and friends: of the model's own outputs
     kb = load_knowledge_base(kb_file)
+    if maps_predictions(kb, read_calibration(model_dir)):  # served traits: mapped onto the labels' distribution
+        raw = predictions[list(TRAITS)].add_prefix("model_")
+        predictions = pd.concat([map_traits(predictions, kb, read_calibration(model_dir)), raw], axis=1)
     segments, applicants, test["intervals"] = interval_report(predictions, model_dir, kb, params.intervals.coverage)
     test["reliability"] = split_half_reliability(predictions, kb)
     bounds = [f"{t}_{end}" for t in TRAITS for end in ("low", "high")]

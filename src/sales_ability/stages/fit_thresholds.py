@@ -22,6 +22,7 @@ def run_fit_thresholds(manifest_file: Path, kb_file: Path, figure_file: Path, pa
     train = manifest[manifest["split"] == "train"]
     kb = fit_knowledge_base(train, dict(params.directions), list(params.distributions),
                             source=f"{manifest_file} (train split)")
+    kb["map_predictions"] = params.map_predictions  # stored with the thresholds, so with every model they serve
     save_knowledge_base(kb, kb_file)
     figure = plot_trait_distributions(train, kb, figure_file)
     with stage_run("fit_thresholds", params={"training_clips": len(train), **params.model_dump()}):

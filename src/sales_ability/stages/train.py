@@ -43,16 +43,24 @@ def _fit_and_save(stage: str, model, faces: Path, means: list[float], params: Pa
     from sales_ability.model.training import fit_model, save_model
 
     with stage_run(stage, params=run_params, tags=tags):
-        log_face_tensor_splits(faces, ("train", "validation"))
+        log_face_tensor_splits(faces, ("train", "validation", "calibration"))
         result = fit_model(model, faces, _settings(getattr(params, stage)), history_file) | extra
         save_model(model, model_dir / "model.keras")
         write_json_atomic(model_dir / "label_means.json", dict(zip(TRAITS, means, strict=True)))
         save_featurize_params(model_dir, params.featurize)
-        try:
-            validation = predict_clips(model, faces, "validation", labelled_only=True)
-        except ValueError:  # no labelled validation segments: intervals will span the whole scale
-            validation = None
-        calibration = calibration_set(validation) if validation is not None else {"split": "validation", "n": 0}
+        held_out = {}
+        for split in ("calibration", "validation"):
+            try:
+                held_out[split] = predict_clips(model, faces, split, labelled_only=True)
+            except ValueError:  # no labelled segments in this split
+                pass
+        # calibrate on people early stopping never saw when there are any; else on validation (said in "split")
+        if "calibration" in held_out:
+            calibration = calibration_set(held_out["calibration"], "calibration", held_out.get("validation"))
+        elif "validation" in held_out:
+            calibration = calibration_set(held_out["validation"], "validation")
+        else:  # no held-out labels: intervals will span the whole scale
+            calibration = {"split": "validation", "n": 0}
         save_calibration(model_dir, calibration)
         result["calibration_segments"] = calibration["n"]
         write_json_atomic(metrics_file, {stage: result})
