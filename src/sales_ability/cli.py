@@ -23,6 +23,7 @@ from sales_ability.io_utils import write_csv_atomic
 from sales_ability.knowledge.rate import load_knowledge_base, paper_knowledge_base, rate, save_knowledge_base
 from sales_ability.operations.batch import merge_shards
 from sales_ability.operations.promotion import AlreadyDecided, decide, propose
+from sales_ability.outcomes.importer import import_outcomes
 from sales_ability.quiet import VERBOSE_ENV, quiet
 from sales_ability.registry.card import card_summary
 from sales_ability.registry.models import champion_uri
@@ -49,6 +50,9 @@ app.add_typer(applicants_app, name="applicants")
 promote_app = typer.Typer(help="How a model reaches applicants: propose the candidate, then a person decides.",
                           no_args_is_help=True)
 app.add_typer(promote_app, name="promote")
+outcomes_app = typer.Typer(help="Hires' job outcomes, for the study of whether the score predicts sales (validate).",
+                           no_args_is_help=True)
+app.add_typer(outcomes_app, name="outcomes")
 
 console = Console(stderr=True, soft_wrap=True)  # paths are never broken across lines
 # Options several commands share, defined once.
@@ -408,6 +412,55 @@ def applicants_delete(
 
     done = erase_applicant(applicant_id, database_url(Path("."), db), inbox, outbox, _kb_or_none(thresholds))
     _print_erasure(done)
+
+
+@outcomes_app.command("import")
+@clear_errors
+def outcomes_import(
+    csv_file: Annotated[Path, typer.Argument(help="CSV: applicant_id, hire_date (YYYY-MM-DD), optionally requisition and "
+                                                  "period, and one or more numeric outcome columns (quota attainment, "
+                                                  "revenue, a supervisor's rating...).")],
+    db: DatabaseUrl = None,
+) -> None:
+    """Import hires' outcomes into the results database in one transaction: every bad row is named with its reason
+    and nothing is imported (exit 2); people the database never scored are imported and counted."""
+    from sales_ability.results.store import database_url
+
+    done = import_outcomes(csv_file, database_url(Path("."), db))
+    console.print(f"imported {done.figures} figures ({', '.join(done.outcomes)}) of {done.people} people"
+                  + (f"; {done.already_held} already held, left as they were" if done.already_held else "")
+                  + (f"; {len(done.never_scored)} of them never scored, so no study can use them"
+                     if done.never_scored else ""), highlight=False)
+
+
+@app.command("validate")
+@clear_errors
+def validate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for validity.json and validity.html.")] = Path("reports/validity"),
+    model_version: Annotated[str | None, typer.Option(help="Study the scores of this model version (default: the one "
+                                                           "that scored the most people with outcomes).")] = None,
+    requisition: Annotated[str | None, typer.Option(help="Only the hires of this requisition.")] = None,
+    period: Annotated[str | None, typer.Option(help="Only the figures of this period (default: each person's mean).")] = None,
+    effect: Annotated[float, typer.Option(help="The correlation the power figures are stated for.", min=0.01, max=0.99)] = 0.2,
+    correct_range: Annotated[bool, typer.Option(help="Also show r corrected for range restriction (Thorndike II), "
+                                                     "labelled, beside r.")] = False,
+    mlflow_run: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log the study as an MLflow run.")] = True,
+    db: DatabaseUrl = None,
+) -> None:
+    """Does the score predict sales? r of the sales score (and of each trait) with each imported outcome, its 95%
+    interval, p (Holm-adjusted across outcomes for the sales score), power and the N needed; per sex and
+    race/ethnicity where the groups allow; a verdict in plain words that never calls the score valid without a
+    significant positive relation."""
+    from sales_ability.outcomes.validate import run_validation
+    from sales_ability.results.store import database_url
+
+    if mlflow_run:
+        fail_fast_tracking()
+    report = run_validation(database_url(Path("."), db), out_dir, model_version, requisition, period, effect,
+                            correct_range, mlflow_run)
+    for outcome, text in report["verdicts"].items():
+        console.print(f"{outcome}: {text}", highlight=False)
+    console.print(f"{report['people']} people -> {out_dir / 'validity.html'}, {out_dir / 'validity.json'}", highlight=False)
 
 
 @applicants_app.command("migrate")

@@ -81,13 +81,14 @@ def test_repro_trains_evaluates_and_registers(reproduced: tuple[Path, dict]) -> 
     pd.testing.assert_frame_equal(predictions[["participant_id", "gender", "age_band"]], expected, check_dtype=False)
     assert {"openness", "openness_low", "openness_high", "true_openness", "true_neuroticism"} <= set(predictions.columns)
     assert (predictions["openness_low"] <= predictions["openness"]).all()
-    intervals = test["intervals"]  # calibrated on validation, measured on test, per segment and per applicant
+    intervals = test["intervals"]  # calibrated on the calibration people, measured on test, per segment and per applicant
     assert intervals["nominal"] == 0.9 and intervals["calibration_segments"] >= 1
     assert 0 <= intervals["segments"]["sales_score"]["coverage"] <= 1 and intervals["applicants"]["n"] >= 1
     applicants = pd.read_csv(root / "reports/applicants_test.csv", dtype={"applicant_id": str})
     assert sorted(applicants["applicant_id"]) == sorted(predictions["participant_id"].unique())
     assert (applicants["sales_score_low"] <= applicants["sales_score"]).all()
-    assert json.loads((root / "models/finetune/calibration.json").read_text())["split"] == "validation"
+    calibration = json.loads((root / "models/finetune/calibration.json").read_text())
+    assert calibration["split"] == "calibration"  # the intervals' people: apart from early stopping's (below)
     rate_deps = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["rate"]["deps"]
     assert not [d for d in rate_deps if "manifests" in d]
     audit = json.loads((root / "metrics/knowledge_base.json").read_text())["knowledge_base"]["audit"]  # per applicant
@@ -117,6 +118,9 @@ def test_repro_trains_evaluates_and_registers(reproduced: tuple[Path, dict]) -> 
     stopping = set(manifest_split.loc[manifest_split["split"] == "validation", "participant_id"])
     assert compared["selection_split"] == "selection" and compared["candidate"]["people"] == len(selection)
     assert selection and not selection & (test_people | stopping)  # chosen on people test and training never see
+    calibrated = set(calibration["participant_id"])
+    assert calibrated and not calibrated & (stopping | selection | test_people)
+    assert set(calibration["difficulty"]["participant_id"]) <= stopping  # the widths' scale: other people's
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     runs = mlflow.search_runs(experiment_names=["sales-ability"])
     assert {"train", "finetune", "evaluate", "fit_thresholds", "rate"} <= set(runs["tags.mlflow.runName"])
@@ -345,7 +349,7 @@ def test_experiments_compare_with_main_in_dvc_and_group_their_runs_in_mlflow(rep
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     runs = mlflow.search_runs(experiment_names=["sales-ability"], filter_string="tags.`dvc.experiment` = 'coverage-80'")
     stages = runs[runs["tags.stage"].notna()]
-    assert set(stages["tags.stage"]) == {"evaluate", "rate"}  # only what the param feeds re-ran
+    assert set(stages["tags.stage"]) == {"evaluate", "rate", "validate_outcomes"}  # only what the param feeds re-ran
     parent = runs[runs["tags.mlflow.runName"] == "dvc exp coverage-80"]
     assert len(parent) == 1 and set(stages["tags.mlflow.parentRunId"]) == {parent["run_id"].iloc[0]}
 

@@ -1,0 +1,54 @@
+"""Role profiles: fitted only where held-out people show they beat the paper's rule, shapes recovered, and the
+nested cross-validation never sees a held-out person's outcome."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold
+
+from sales_ability.knowledge.rate import paper_knowledge_base, sales_scores
+from sales_ability.outcomes.profiles import OUTER_FOLDS, held_out_predictions, study_profile
+from sales_ability.traits import TRAITS
+
+
+def _hires(rng: np.random.Generator, n: int, planted: bool) -> pd.DataFrame:
+    """Hired people's (predicted) traits, the paper's sales score, and an outcome: extraversion up,
+    conscientiousness best at 0.5 (an inverted U), openness irrelevant; or pure noise."""
+    frame = pd.DataFrame(rng.uniform(0, 1, (n, 5)), columns=list(TRAITS))
+    frame["sales_score"] = sales_scores(frame[list(TRAITS)].to_numpy(), paper_knowledge_base())
+    signal = 20 * frame["extraversion"] - 80 * (frame["conscientiousness"] - 0.5) ** 2 if planted else 0.0
+    frame["quota"] = 100 + signal + rng.normal(0, 5, n)
+    frame["sex"] = rng.choice(["female", "male"], n)
+    return frame
+
+
+def test_a_planted_profile_is_offered_with_its_shapes() -> None:
+    study = study_profile(_hires(np.random.default_rng(0), 300, planted=True), "quota")
+    assert study.offered and study.held_out_r > study.default_r and study.p_better < 0.05, study.reason
+    assert study.shapes["extraversion"]["shape"] == "up"
+    peak = study.shapes["conscientiousness"]["shape"]
+    assert peak.startswith("peak at") and 0.35 <= float(peak.split()[-1]) <= 0.65
+    assert study.shapes["openness"]["shape"] == "flat"
+
+
+def test_noise_gets_no_profile_and_too_few_people_get_none_fitted() -> None:
+    noise = study_profile(_hires(np.random.default_rng(1), 200, planted=False), "quota")
+    assert not noise.offered and noise.reason.startswith("not offered")
+    few = study_profile(_hires(np.random.default_rng(2), 30, planted=True), "quota")
+    assert not few.offered and few.reason.startswith("not fitted: 30 people")
+
+
+def test_the_nested_cross_validation_never_sees_a_held_out_outcome() -> None:
+    """Replace the outcomes of one outer fold's people by garbage: their held-out predictions do not move (a
+    leak, such as fitting the scaler or the penalty on everyone, would move them)."""
+    frame = _hires(np.random.default_rng(3), 100, planted=True)
+    traits, y = frame[list(TRAITS)].to_numpy(), frame["quota"].to_numpy()
+    before = held_out_predictions(traits, y, seed=0)
+    _, held = next(iter(KFold(n_splits=OUTER_FOLDS, shuffle=True, random_state=0).split(traits)))
+    changed = y.copy()
+    changed[held] = np.random.default_rng(9).normal(0, 1000, len(held))
+    after = held_out_predictions(traits, changed, seed=0)
+    assert np.allclose(before[held], after[held])
+    others = np.setdiff1d(np.arange(len(y)), held)
+    assert not np.allclose(before[others], after[others])  # the test can fail: everyone else's did move
