@@ -445,6 +445,9 @@ def validate(
     correct_range: Annotated[bool, typer.Option(help="Also show r corrected for range restriction (Thorndike II), "
                                                      "labelled, beside r.")] = False,
     mlflow_run: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log the study as an MLflow run.")] = True,
+    thresholds: Annotated[Path | None, typer.Option("--thresholds", help="The knowledge base the scores were rated with: "
+                                                    "an offered role profile is written beside the report as a knowledge "
+                                                    "base built on it (profile_<outcome>.json).")] = None,
     db: DatabaseUrl = None,
 ) -> None:
     """Does the score predict sales? r of the sales score (and of each trait) with each imported outcome, its 95%
@@ -457,9 +460,12 @@ def validate(
     if mlflow_run:
         fail_fast_tracking()
     report = run_validation(database_url(Path("."), db), out_dir, model_version, requisition, period, effect,
-                            correct_range, mlflow_run)
+                            correct_range, mlflow_run, load_knowledge_base(thresholds) if thresholds else None)
     for outcome, text in report["verdicts"].items():
         console.print(f"{outcome}: {text}", highlight=False)
+    for outcome, profile in report["profiles"].items():
+        console.print(f"{outcome} profile {profile['reason']}" + (f" -> {profile['file']} (score with it: "
+                      f"sales-ability score ... --thresholds {profile['file']})" if profile.get("file") else ""), highlight=False)
     console.print(f"{report['people']} people -> {out_dir / 'validity.html'}, {out_dir / 'validity.json'}", highlight=False)
 
 

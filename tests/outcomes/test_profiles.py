@@ -52,3 +52,27 @@ def test_the_nested_cross_validation_never_sees_a_held_out_outcome() -> None:
     assert np.allclose(before[held], after[held])
     others = np.setdiff1d(np.arange(len(y)), held)
     assert not np.allclose(before[others], after[others])  # the test can fail: everyone else's did move
+
+
+def test_an_offered_profile_is_a_knowledge_base_a_scorer_rates_with_and_names(tmp_path) -> None:
+    from sales_ability.knowledge.rate import load_knowledge_base, rate
+    from sales_ability.outcomes.profiles import profile_report
+    from sales_ability.serving.run_report import render_report
+
+    rng = np.random.default_rng(4)
+    hires = _hires(rng, 300, planted=True)
+    noise = hires.assign(noise=rng.normal(0, 1, len(hires)))
+    report = profile_report(noise, ["quota", "noise"], base=paper_knowledge_base(), out_dir=tmp_path, label="AE-2027")
+    assert report["quota"]["offered"] and not report["noise"]["offered"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["profile_quota.json"]  # only what was offered is served
+    kb = load_knowledge_base(tmp_path / "profile_quota.json")
+    fresh = _hires(np.random.default_rng(5), 400, planted=True).assign(clip_id=lambda f: [f"c{i}" for i in range(len(f))])
+    rated, bad = rate(fresh, kb)
+    assert bad.empty and set(rated["sales_score"]) <= set(range(1, 11)) and rated["sales_score"].nunique() == 10
+    by_profile = np.corrcoef(rated["sales_score"], fresh["quota"])[0, 1]
+    by_paper = np.corrcoef(rate(fresh, paper_knowledge_base())[0]["sales_score"], fresh["quota"])[0, 1]
+    assert by_profile > by_paper + 0.2  # on new hires, the profile ranks by what it was fitted to
+    people = rated.rename(columns={"clip_id": "applicant_id"}).head(3).assign(answers=1, segments=1)
+    html = render_report(people, pd.DataFrame(columns=["clip_id", "applicant_id", "source", "sales_score"]),
+                         pd.DataFrame(columns=["source", "clip_id", "reason"]), kb, "m")
+    assert "role profile quota (AE-2027)" in html and "Williams" in html

@@ -57,8 +57,13 @@ def paper_knowledge_base() -> dict:
 
 def validate_knowledge_base(kb: dict, source: str | Path = "knowledge base") -> dict:
     """Check a knowledge base's structure; raise KnowledgeBaseError naming the problem."""
-    if kb.get("knowledge_base") not in ("fitted", "paper") or not isinstance(kb.get("traits"), dict):
+    if kb.get("knowledge_base") not in ("fitted", "paper", "profile") or not isinstance(kb.get("traits"), dict):
         raise KnowledgeBaseError(f"{source}: not a knowledge base (needs 'knowledge_base' and 'traits')")
+    if kb["knowledge_base"] == "profile":
+        profile = kb.get("profile") or {}
+        shapes = {"mean": 2 * len(TRAITS), "scale": 2 * len(TRAITS), "coef": 2 * len(TRAITS), "deciles": 9}
+        if not profile.get("name") or any(len(profile.get(k) or []) != n for k, n in shapes.items()) or "intercept" not in profile:
+            raise KnowledgeBaseError(f"{source}: a role profile needs name, mean, scale, coef (10 each), intercept and 9 deciles")
     for trait in TRAITS:
         entry = kb["traits"].get(trait)
         if entry is None:
@@ -102,9 +107,21 @@ def trait_score(values: np.ndarray, thresholds: list[float], direction: str) -> 
     return (1 + count) if direction == "positive" else (10 - count)
 
 
+def profile_scores(traits: np.ndarray, profile: dict) -> np.ndarray:
+    """1..10 under a role profile (``outcomes.profiles``): the decile its predicted outcome falls in among the
+    predictions for the hires it was fitted on (each trait enters as ``x - 0.5`` and its square, standardised)."""
+    centred = np.asarray(traits, float).reshape(-1, len(TRAITS)) - 0.5
+    features = (np.hstack([centred, centred ** 2]) - np.asarray(profile["mean"])) / np.asarray(profile["scale"])
+    predicted = features @ np.asarray(profile["coef"]) + float(profile["intercept"])
+    return (1 + np.searchsorted(np.asarray(profile["deciles"], float), predicted, side="right")).astype(float)
+
+
 def sales_scores(traits: np.ndarray, kb: dict) -> np.ndarray:
-    """Sales scores (unrounded) of an (N, 5) trait matrix in ``TRAITS`` order."""
+    """Sales scores (unrounded) of an (N, 5) trait matrix in ``TRAITS`` order: the mean of the five trait
+    scores, or a role profile's score when ``kb`` carries one."""
     traits = np.asarray(traits, float)
+    if kb.get("profile"):
+        return profile_scores(traits, kb["profile"]) if len(traits) else np.zeros(0)
     scores = [trait_score(traits[:, j], kb["traits"][t]["thresholds"], kb["traits"][t]["direction"]) for j, t in enumerate(TRAITS)]
     return np.mean(scores, axis=0) if len(traits) else np.zeros(0)
 
@@ -149,5 +166,8 @@ def rate(traits: pd.DataFrame, kb: dict, id_column: str = "clip_id") -> tuple[pd
         rated[trait] = numeric.loc[~bad_mask, trait]
         entry = kb["traits"][trait]
         rated[f"score_{trait}"] = trait_score(rated[trait].to_numpy(), entry["thresholds"], entry["direction"]).astype(int)
-    rated["sales_score"] = rated[[f"score_{t}" for t in TRAITS]].mean(axis=1).round(2)
+    if kb.get("profile"):  # a role profile's own score; the trait scores stay, for the reader
+        rated["sales_score"] = profile_scores(rated[list(TRAITS)].to_numpy(float), kb["profile"]) if len(rated) else []
+    else:
+        rated["sales_score"] = rated[[f"score_{t}" for t in TRAITS]].mean(axis=1).round(2)
     return rated.reset_index(drop=True), bad.reset_index(drop=True)

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from sales_ability.knowledge.audit import bias_audit
+from sales_ability.knowledge.rate import save_knowledge_base
 from sales_ability.traits import TRAITS
 
 OUTER_FOLDS = 5
@@ -175,6 +177,36 @@ def study_profile(frame: pd.DataFrame, outcome: str, alpha: float = 0.05, seed: 
     return study
 
 
-def profile_report(frame: pd.DataFrame, outcomes: list[str], alpha: float = 0.05) -> dict[str, dict]:
-    """``study_profile`` of each outcome, as JSON-ready dicts."""
-    return {o: asdict(study_profile(frame, o, alpha)) for o in outcomes}
+def profile_report(frame: pd.DataFrame, outcomes: list[str], alpha: float = 0.05, base: dict | None = None,
+                   out_dir: Path | None = None, label: str = "") -> dict[str, dict]:
+    """``study_profile`` of each outcome, as JSON-ready dicts; with ``base`` and ``out_dir``, each offered
+    profile is also written as ``<out_dir>/profile_<outcome>.json`` (a knowledge base; ``file`` names it)."""
+    report = {}
+    for outcome in outcomes:
+        study = study_profile(frame, outcome, alpha)
+        report[outcome] = asdict(study)
+        if study.offered and base is not None and out_dir is not None:
+            path = Path(out_dir) / f"profile_{outcome}.json"
+            save_knowledge_base(profile_knowledge_base(base, frame, study, f"{outcome} ({label})" if label else outcome), path)
+            report[outcome]["file"] = str(path)
+    return report
+
+
+def profile_knowledge_base(base: dict, frame: pd.DataFrame, study: ProfileStudy, name: str, seed: int = 0) -> dict:
+    """An offered profile as a knowledge base a scorer takes (``sales-ability score --thresholds``): ``base``'s
+    per-trait thresholds (still shown per trait) and the profile, whose score 1..10 is the decile of its
+    predicted outcome among the predictions for the hires it was fitted on (``knowledge.rate.profile_scores``).
+    It carries the evidence it was offered on."""
+    if not study.offered:
+        raise ValueError(f"the {study.outcome} profile was not offered ({study.reason}): it must not be served")
+    data = frame.dropna(subset=[*TRAITS, study.outcome])
+    traits = data[list(TRAITS)].to_numpy(float)
+    model = _fit(traits, data[study.outcome].to_numpy(float), seed)
+    scaler, ridge = model[0], model[-1]
+    deciles = np.quantile(model.predict(_features(traits)), np.linspace(0.1, 0.9, 9))
+    return {**{k: v for k, v in base.items() if k != "profile"}, "knowledge_base": "profile",
+            "profile": {"name": name, "outcome": study.outcome, "people": study.people,
+                        "mean": scaler.mean_.round(8).tolist(), "scale": scaler.scale_.round(8).tolist(),
+                        "coef": ridge.coef_.round(8).tolist(), "intercept": round(float(ridge.intercept_), 8),
+                        "deciles": deciles.round(8).tolist(), "shapes": study.shapes,
+                        "evidence": study.reason}}

@@ -71,14 +71,16 @@ def study_frame(url: str, model_version: str | None = None, requisition: str | N
 
 def run_validation(url: str, out_dir: Path, model_version: str | None = None, requisition: str | None = None,
                    period: str | None = None, effect: float = 0.2, correct_range: bool = False,
-                   log_to_mlflow: bool = True) -> dict:
+                   log_to_mlflow: bool = True, base_kb: dict | None = None) -> dict:
     """Study the database's outcomes and write ``validity.json`` and ``validity.html`` into ``out_dir`` (and an
-    MLflow run named ``validate``). Raises ``NoOutcomes`` when there is nothing to study."""
+    MLflow run named ``validate``); with ``base_kb`` (the knowledge base the scores were rated with), each offered
+    role profile as ``profile_<outcome>.json`` there too. Raises ``NoOutcomes`` when there is nothing to study."""
     frame, names, chosen = study_frame(url, model_version, requisition, period)
     report = validation_study(frame, names, effect, chosen["applicant_sd"] if correct_range else None)
-    report["profiles"] = profile_report(frame, names)
-    report = {"chosen": chosen, **report, "written": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
     out_dir.mkdir(parents=True, exist_ok=True)
+    report["profiles"] = profile_report(frame, names, base=base_kb, out_dir=out_dir,
+                                        label=requisition or f"model version {chosen['model_version']}")
+    report = {"chosen": chosen, **report, "written": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
     write_json_atomic(out_dir / "validity.json", report)
     write_text_atomic(out_dir / "validity.html", render_page("validity_report.html", report=report, min_people=MIN_PEOPLE))
     if log_to_mlflow:

@@ -31,6 +31,12 @@ INTERVAL_NOTE = (
 
 
 
+def knowledge_base_name(kb: dict) -> str:
+    """What a reader is told the scores were rated with: ``paper``, ``fitted``, or ``role profile <name>``."""
+    profile = kb.get("profile")
+    return f"role profile {profile['name']}" if profile else str(kb.get("knowledge_base", "?"))
+
+
 def interval_text(value: float, low: float, high: float) -> str:
     """``6.8 (5.9-7.6)``; the bare value when there is no interval."""
     if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (low, high)):
@@ -94,7 +100,7 @@ def render_report(applicants: pd.DataFrame, segments: pd.DataFrame, rejects: pd.
         applicants=rows, rejects=rejects.to_dict("records"), traits=TRAITS,
         directions={t: kb["traits"][t]["direction"] for t in TRAITS}, n_applicants=len(rows),
         n_segments=len(segments), n_answers=int(segments["source"].nunique()) if len(segments) else 0, model=model,
-        kb=kb.get("knowledge_base", "?"), caveat=CAVEAT, interval_note=INTERVAL_NOTE.format(coverage=share), card=card,
+        kb=knowledge_base_name(kb), profile=kb.get("profile"), caveat=CAVEAT, interval_note=INTERVAL_NOTE.format(coverage=share), card=card,
         reliability_note=reliability_note(reliability),
         limits=LIMITS, strips_per_applicant=STRIPS_PER_APPLICANT, versions=sorted(ranks),
         when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

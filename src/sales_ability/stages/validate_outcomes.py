@@ -38,7 +38,8 @@ def run_validate_outcomes(model_dir: Path, faces: Path, kb_file: Path, raw_dir: 
     hires = hires.merge(groups, on="applicant_id", how="left")
     trained_on = int((hires["split"] == "train").sum())
     report = validation_study(hires, OUTCOMES)
-    report["profiles"] = profile_report(hires, OUTCOMES)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report["profiles"] = profile_report(hires, OUTCOMES, base=kb, out_dir=out_dir, label="demo")  # offered ones as files
     report["chosen"] = {"model_version": str(model_dir), "requisition": "demo", "period": "planted",
                         "people_with_outcomes": int(len(hires)), "people_not_scored_by_this_version": 0,
                         "note": (f"demo: outcomes planted (quota: extraversion up, conscientiousness best at 0.5, openness "
