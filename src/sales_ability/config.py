@@ -142,6 +142,9 @@ class KnowledgeBaseParams(_Strict):
     # true: each served trait is first mapped onto the label distribution by its rank among the calibration people's
     # predictions (a regression shrinks towards the mean, so raw predictions pile into the middle bins)
     map_predictions: bool = False
+    # a role profile a person adopted (profiles/<name>.json, written by sales-ability validate where held-out hires
+    # showed it beats this rule): the knowledge base then scores with it, and the next candidate carries it to promotion
+    profile: str | None = Field(None, pattern=r"^profiles/[^/]+\.json$")
 
     @model_validator(mode="after")
     def _every_trait_once(self) -> KnowledgeBaseParams:

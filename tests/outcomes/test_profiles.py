@@ -10,6 +10,7 @@ from sklearn.model_selection import KFold
 from sales_ability.knowledge.rate import paper_knowledge_base, sales_scores
 from sales_ability.outcomes.profiles import OUTER_FOLDS, held_out_predictions, study_profile
 from sales_ability.traits import TRAITS
+from pathlib import Path
 
 
 def _hires(rng: np.random.Generator, n: int, planted: bool) -> pd.DataFrame:
@@ -76,3 +77,32 @@ def test_an_offered_profile_is_a_knowledge_base_a_scorer_rates_with_and_names(tm
     html = render_report(people, pd.DataFrame(columns=["clip_id", "applicant_id", "source", "sales_score"]),
                          pd.DataFrame(columns=["source", "clip_id", "reason"]), kb, "m")
     assert "role profile quota (AE-2027)" in html and "Williams" in html
+
+
+def test_an_adopted_profile_becomes_the_knowledge_base_the_next_candidate_carries(tmp_path, monkeypatch) -> None:
+    """params knowledge_base.profile: the fit_thresholds stage writes a knowledge base that scores with the
+    profile (and so travels in the candidate's bundle to promotion); anything but a profile is refused."""
+    import pytest
+
+    from sales_ability.config import KnowledgeBaseParams
+    from sales_ability.knowledge.rate import KnowledgeBaseError, load_knowledge_base, save_knowledge_base
+    from sales_ability.outcomes.profiles import profile_report
+    from sales_ability.stages.fit_thresholds import run_fit_thresholds
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(6)
+    offered = profile_report(_hires(np.random.default_rng(0), 300, planted=True), ["quota"], base=paper_knowledge_base(),
+                             out_dir=tmp_path / "profiles")
+    assert offered["quota"]["file"] == str(tmp_path / "profiles" / "profile_quota.json")
+    labels = pd.DataFrame(rng.beta(4, 4, (200, 5)), columns=list(TRAITS)).assign(split="train", clip_id=[f"c{i}" for i in range(200)])
+    labels.to_csv("train.csv", index=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    params = KnowledgeBaseParams(distributions=["beta"], profile="profiles/profile_quota.json")
+    run_fit_thresholds(Path("train.csv"), Path("kb.json"), Path("kb.png"), params)
+    kb = load_knowledge_base("kb.json")
+    assert kb["knowledge_base"] == "profile" and kb["profile"]["outcome"] == "quota"
+    assert kb["traits"]["openness"]["distribution"]["name"] == "beta"  # fitted on these labels, for reading
+    save_knowledge_base(paper_knowledge_base(), "profiles/rule.json")
+    with pytest.raises(KnowledgeBaseError, match="not a role profile"):
+        run_fit_thresholds(Path("train.csv"), Path("kb2.json"), Path("kb2.png"),
+                           KnowledgeBaseParams(distributions=["beta"], profile="profiles/rule.json"))

@@ -94,8 +94,11 @@ def save_knowledge_base(kb: dict, path: str | Path) -> None:
 
 
 def with_directions(kb: dict, directions: dict[str, str]) -> dict:
-    """A copy of ``kb`` with other directions (same thresholds)."""
+    """A copy of ``kb`` with other directions (same thresholds; a role profile's own score is not a rule of
+    directions, so the copy is the rule alone)."""
     out = json.loads(json.dumps(kb))
+    if out.pop("profile", None) is not None:
+        out["knowledge_base"] = "fitted"
     for trait, direction in directions.items():
         out["traits"][trait]["direction"] = direction
     return out

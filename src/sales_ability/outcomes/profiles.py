@@ -186,6 +186,7 @@ def profile_report(frame: pd.DataFrame, outcomes: list[str], alpha: float = 0.05
         study = study_profile(frame, outcome, alpha)
         report[outcome] = asdict(study)
         if study.offered and base is not None and out_dir is not None:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
             path = Path(out_dir) / f"profile_{outcome}.json"
             save_knowledge_base(profile_knowledge_base(base, frame, study, f"{outcome} ({label})" if label else outcome), path)
             report[outcome]["file"] = str(path)

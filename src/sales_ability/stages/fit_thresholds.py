@@ -9,7 +9,7 @@ import pandas as pd
 
 from sales_ability.config import KnowledgeBaseParams
 from sales_ability.knowledge.fit import fit_knowledge_base
-from sales_ability.knowledge.rate import save_knowledge_base
+from sales_ability.knowledge.rate import KnowledgeBaseError, load_knowledge_base, save_knowledge_base
 from sales_ability.knowledge.validation import plot_trait_distributions
 from sales_ability.registry.tracking import log_files, stage_run
 
@@ -23,6 +23,11 @@ def run_fit_thresholds(manifest_file: Path, kb_file: Path, figure_file: Path, pa
     kb = fit_knowledge_base(train, dict(params.directions), list(params.distributions),
                             source=f"{manifest_file} (train split)")
     kb["map_predictions"] = params.map_predictions  # stored with the thresholds, so with every model they serve
+    if params.profile:  # adopted by a person: scores with it from now on, and reaches applicants only through promotion
+        adopted = load_knowledge_base(params.profile)
+        if adopted["knowledge_base"] != "profile":
+            raise KnowledgeBaseError(f"{params.profile}: not a role profile (sales-ability validate writes them)")
+        kb = {**kb, "knowledge_base": "profile", "profile": adopted["profile"]}
     save_knowledge_base(kb, kb_file)
     figure = plot_trait_distributions(train, kb, figure_file)
     with stage_run("fit_thresholds", params={"training_clips": len(train), **params.model_dump()}):
