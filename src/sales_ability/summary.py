@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from sales_ability.registry.card import with_interval
+from sales_ability.registry.card import coverage_ci, with_interval
 from sales_ability.registry.models import champion_uri, champion_version, project_model_name
 from sales_ability.registry.tracking import tracking_uri
 from sales_ability.traits import TRAITS
@@ -63,7 +63,7 @@ def pipeline_summary(root: str | Path = ".") -> Table:
                       f"nominal {intervals['nominal']:.0%} (calibrated on {intervals['calibration_segments']} "
                       f"{intervals.get('calibration_split', 'validation')} segments{_people_note(intervals)}): "
                       f"sales score covered in {seg['sales_score']['coverage']:.1%} of {seg['n']} test segments and "
-                      f"{app['sales_score']['coverage']:.1%} {_ci(app['sales_score'])} of {app['n']} test applicants "
+                      f"{app['sales_score']['coverage']:.1%}{coverage_ci(app['sales_score'])} of {app['n']} test applicants "
                       f"(mean width {app['sales_score']['mean_width']:.2f}{_range(intervals)}); traits per segment {per_trait}"
                       + (f", all five at once {seg['all_five_traits']['coverage']:.0%}" if "all_five_traits" in seg else ""))
         table.add_row("applicants", "reports/applicants_test.csv",
@@ -108,11 +108,6 @@ def pipeline_summary(root: str | Path = ".") -> Table:
         table.add_row("rate", "reports/rated_test.csv",
                       f"{rated['rated']} rated from {rated['traits_source']}, mean sales score {rated['mean_sales_score']}{extra}")
     return table
-
-
-def _ci(entry: dict) -> str:
-    ci = entry.get("coverage_ci95")
-    return f"[{ci[0]:.0%}, {ci[1]:.0%}]" if ci and ci[0] == ci[0] else ""
 
 
 def _range(intervals: dict) -> str:

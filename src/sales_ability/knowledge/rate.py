@@ -169,8 +169,6 @@ def rate(traits: pd.DataFrame, kb: dict, id_column: str = "clip_id") -> tuple[pd
         rated[trait] = numeric.loc[~bad_mask, trait]
         entry = kb["traits"][trait]
         rated[f"score_{trait}"] = trait_score(rated[trait].to_numpy(), entry["thresholds"], entry["direction"]).astype(int)
-    if kb.get("profile"):  # a role profile's own score; the trait scores stay, for the reader
-        rated["sales_score"] = profile_scores(rated[list(TRAITS)].to_numpy(float), kb["profile"]) if len(rated) else []
-    else:
-        rated["sales_score"] = rated[[f"score_{t}" for t in TRAITS]].mean(axis=1).round(2)
+    # the mean of the trait scores, or a role profile's own score (the trait scores stay, for the reader)
+    rated["sales_score"] = sales_scores(rated[list(TRAITS)].to_numpy(float), kb).round(2)
     return rated.reset_index(drop=True), bad.reset_index(drop=True)

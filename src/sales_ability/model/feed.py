@@ -73,7 +73,7 @@ class FaceTensorDataset(keras.utils.PyDataset):
         for shard in shard_paths(self.folder):
             parquet = pq.ParquetFile(shard)
             present = set(parquet.schema_arrow.names)
-            meta = parquet.read(columns=[c for c in (*CLIP_COLUMNS, INTERVIEW, *TRAITS) if c in present])
+            meta = parquet.read(columns=[c for c in (*CLIP_COLUMNS, INTERVIEW, *TRAITS, "face_found") if c in present])
             if labelled_only:
                 mask = pc.invert(pc.is_null(meta.column(TRAITS[0])))
             else:
@@ -86,8 +86,8 @@ class FaceTensorDataset(keras.utils.PyDataset):
                 self.shards.append((shard, rows, [ids[r] for r in rows]))
                 kept = meta.select([c for c in (*CLIP_COLUMNS, INTERVIEW) if c in present]).take(rows)
                 if "face_found" in present:  # the share of sampled frames with a face travels with the clip
-                    found = parquet.read(columns=["face_found"]).column("face_found").to_pylist()
-                    kept = kept.append_column("face_share", pa.array([round(float(np.mean(found[r])), 4) for r in rows]))
+                    found = meta.column("face_found").take(rows).to_pylist()
+                    kept = kept.append_column("face_share", pa.array([round(float(np.mean(f)), 4) for f in found]))
                 self._metadata.append(kept)
                 self._labels.append(_label_matrix(meta)[rows])
                 frame_bytes = int(np.prod(parquet.schema_arrow.field("frames").type.shape))

@@ -15,11 +15,10 @@ from pathlib import Path
 import pandas as pd
 
 from sales_ability.errors import SalesAbilityError
-from sales_ability.io_utils import write_json_atomic, write_text_atomic
 from sales_ability.outcomes.profiles import profile_report
-from sales_ability.outcomes.study import MIN_PEOPLE, validation_study
-from sales_ability.pages import render_page
-from sales_ability.registry.tracking import log_files, stage_run
+from sales_ability.outcomes.report import log_study, write_study
+from sales_ability.outcomes.study import validation_study
+from sales_ability.registry.tracking import stage_run
 from sales_ability.traits import TRAITS
 
 
@@ -77,25 +76,11 @@ def run_validation(url: str, out_dir: Path, model_version: str | None = None, re
     role profile as ``profile_<outcome>.json`` there too. Raises ``NoOutcomes`` when there is nothing to study."""
     frame, names, chosen = study_frame(url, model_version, requisition, period)
     report = validation_study(frame, names, effect, chosen["applicant_sd"] if correct_range else None)
-    out_dir.mkdir(parents=True, exist_ok=True)
     report["profiles"] = profile_report(frame, names, base=base_kb, out_dir=out_dir,
                                         label=requisition or f"model version {chosen['model_version']}")
     report = {"chosen": chosen, **report, "written": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
-    write_json_atomic(out_dir / "validity.json", report)
-    write_text_atomic(out_dir / "validity.html", render_page("validity_report.html", report=report, min_people=MIN_PEOPLE))
+    files = write_study(report, out_dir)
     if log_to_mlflow:
-        _log(report, out_dir)
+        with stage_run("validate", tags={"model_version": chosen["model_version"]}, pipeline=False):
+            log_study(report, files)
     return report
-
-
-def _log(report: dict, out_dir: Path) -> None:
-    import mlflow
-
-    with stage_run("validate", tags={"model_version": report["chosen"]["model_version"]}, pipeline=False):
-        mlflow.log_metric("people", report["people"])
-        for c in report["correlations"]:
-            if c["r"] is not None:
-                mlflow.log_metrics({f"{c['outcome']}.{c['predictor']}.r": c["r"], f"{c['outcome']}.{c['predictor']}.n": c["n"],
-                                    f"{c['outcome']}.{c['predictor']}.power": c["power"]})
-        mlflow.set_tag("valid_for", ",".join(report["valid_for"]) or "none")
-        log_files([out_dir / "validity.json", out_dir / "validity.html"], artifact_path="validity")

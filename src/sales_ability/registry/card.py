@@ -74,12 +74,12 @@ def card_summary(test: dict) -> str:
         lines.append(f"Intervals: nominal {iv['nominal']:.0%}, calibrated on {iv.get('calibration_people', '?')} "
                      f"{iv.get('calibration_split', 'validation')} people ({iv['calibration_segments']} segments); the sales "
                      f"score's covered {iv['segments']['sales_score']['coverage']:.1%} of test segments and "
-                     f"{app['coverage']:.1%}{_ci(app)} of {iv['applicants']['n']} test applicants.")
+                     f"{app['coverage']:.1%}{coverage_ci(app)} of {iv['applicants']['n']} test applicants.")
     lines.append(LABEL_CAVEATS)
     return "\n".join(lines)
 
 
-def _ci(entry: dict) -> str:
+def coverage_ci(entry: dict) -> str:
     """`` [low, high]`` of a coverage's exact 95% interval (empty where there is none)."""
     ci = entry.get("coverage_ci95")
     return f" [{ci[0]:.0%}, {ci[1]:.0%}]" if ci and ci[0] == ci[0] else ""
@@ -100,8 +100,8 @@ def _interval_lines(test: dict) -> str:
             f"({iv['calibration_segments']} segments): {apart}. An applicant's interval is calibrated on the people, "
             f"each the mean of their segments, scaled by what is known of the applicant (segments, their agreement, "
             f"face share), and spans the whole scale with fewer than {iv.get('people_needed', '?')} people{adapt}. "
-            f"Measured on test: the sales score's interval covered {seg['sales_score']['coverage']:.1%}{_ci(seg['sales_score'])} "
-            f"of {seg['n']} segments and {app['sales_score']['coverage']:.1%}{_ci(app['sales_score'])} of {app['n']} "
+            f"Measured on test: the sales score's interval covered {seg['sales_score']['coverage']:.1%}{coverage_ci(seg['sales_score'])} "
+            f"of {seg['n']} segments and {app['sales_score']['coverage']:.1%}{coverage_ci(app['sales_score'])} of {app['n']} "
             f"applicants (exact 95% intervals); segment half-widths "
             f"{', '.join(f'{k} {v}' for k, v in iv['half_widths'].items())}. The trait intervals are per trait: all "
             f"five held at once for {seg.get('all_five_traits', {}).get('coverage', float('nan')):.1%} of test segments "

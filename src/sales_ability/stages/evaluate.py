@@ -69,14 +69,14 @@ def _finite(value: float) -> float | None:
     return round(float(value), 4) if math.isfinite(value) else None
 
 
-def interval_report(predictions: pd.DataFrame, model_dir: Path, kb: dict, coverage: float) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def interval_report(predictions: pd.DataFrame, calibration: dict | None, kb: dict, coverage: float) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Test segments and applicants with the model's conformal intervals (segments: calibrated on calibration
     segments; applicants: on calibration people, scaled per applicant), their measured coverage per trait and
     for the sales score at segment and at applicant level with exact 95% intervals, the applicants'
     half-widths (median and range: they adapt) and how many test applicants' answers disagree."""
     from scipy.stats import spearmanr
 
-    intervals = fit_intervals(read_calibration(model_dir), kb, coverage)
+    intervals = fit_intervals(calibration, kb, coverage)
     segments = with_intervals(rate(predictions, kb)[0], kb, intervals.segment_half_widths())
     applicants = rate_applicants(predictions, kb, intervals)
     planted = sales_scores(applicants[[f"true_{t}" for t in TRAITS]].to_numpy(float), kb)
@@ -124,10 +124,11 @@ def run_evaluate(
 
     predictions, test = test_report(model_dir, faces)  # Eq. 1 and friends: of the model's own outputs
     kb = load_knowledge_base(kb_file)
-    if maps_predictions(kb, read_calibration(model_dir)):  # served traits: mapped onto the labels' distribution
+    calibration = read_calibration(model_dir)
+    if maps_predictions(kb, calibration):  # served traits: mapped onto the labels' distribution
         raw = predictions[list(TRAITS)].add_prefix("model_")
-        predictions = pd.concat([map_traits(predictions, kb, read_calibration(model_dir)), raw], axis=1)
-    segments, applicants, test["intervals"] = interval_report(predictions, model_dir, kb, params.intervals.coverage)
+        predictions = pd.concat([map_traits(predictions, kb, calibration), raw], axis=1)
+    segments, applicants, test["intervals"] = interval_report(predictions, calibration, kb, params.intervals.coverage)
     test["reliability"] = split_half_reliability(predictions, kb)
     bounds = [f"{t}_{end}" for t in TRAITS for end in ("low", "high")]
     predictions = predictions.join(segments.set_index("clip_id")[bounds], on="clip_id")

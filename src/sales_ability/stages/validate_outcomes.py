@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sales_ability.io_utils import write_json_atomic, write_text_atomic
+from sales_ability.io_utils import write_json_atomic
 from sales_ability.knowledge.applicants import rate_applicants
 from sales_ability.knowledge.audit import read_self_reports
 from sales_ability.knowledge.intervals import fit_intervals
@@ -13,8 +13,7 @@ from sales_ability.knowledge.quantile_map import map_traits
 from sales_ability.knowledge.rate import load_knowledge_base
 from sales_ability.model.calibration import read_calibration
 from sales_ability.outcomes.demo import plant_outcomes
-from sales_ability.pages import render_page
-from sales_ability.registry.tracking import flatten_metrics, log_files, stage_run
+from sales_ability.registry.tracking import stage_run
 
 OUTCOMES = ["quota", "noise_outcome"]
 
@@ -24,11 +23,10 @@ def run_validate_outcomes(model_dir: Path, faces: Path, kb_file: Path, raw_dir: 
     """Score every demo hire (all of phase 2's people, each the mean of their segments), plant their outcomes,
     and study whether the sales score predicts them, per sex and race/ethnicity too (the demo's self-reports in
     ``raw_dir``); write ``validity.json``/``.html`` and the metrics."""
-    import mlflow
-
     from sales_ability.model.predict import predict_clips
     from sales_ability.outcomes.profiles import profile_report
-    from sales_ability.outcomes.study import MIN_PEOPLE, validation_study
+    from sales_ability.outcomes.study import validation_study
+    from sales_ability.outcomes.report import log_study, study_metrics, write_study
 
     kb = load_knowledge_base(kb_file)
     calibration = read_calibration(model_dir)
@@ -38,7 +36,6 @@ def run_validate_outcomes(model_dir: Path, faces: Path, kb_file: Path, raw_dir: 
     hires = hires.merge(groups, on="applicant_id", how="left")
     trained_on = int((hires["split"] == "train").sum())
     report = validation_study(hires, OUTCOMES)
-    out_dir.mkdir(parents=True, exist_ok=True)
     report["profiles"] = profile_report(hires, OUTCOMES, base=kb, out_dir=out_dir, label="demo")  # offered ones as files
     report["chosen"] = {"model_version": str(model_dir), "requisition": "demo", "period": "planted",
                         "people_with_outcomes": int(len(hires)), "people_not_scored_by_this_version": 0,
@@ -47,16 +44,8 @@ def run_validate_outcomes(model_dir: Path, faces: Path, kb_file: Path, raw_dir: 
                                  "the model's training split, so its scores of them are closer to their labels than a "
                                  "new hire's would be")}
     report["written"] = "by dvc repro (validate_outcomes)"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out_dir / "validity.json", report)
-    write_text_atomic(out_dir / "validity.html", render_page("validity_report.html", report=report, min_people=MIN_PEOPLE))
-    metrics = {"people": report["people"], "valid_for": report["valid_for"],
-               **{f"{c['outcome']}.{c['predictor']}": {k: c[k] for k in ("r", "ci95_low", "ci95_high", "p", "p_holm", "power")}
-                  for c in report["correlations"]},
-               "profiles": {o: {k: p[k] for k in ("offered", "held_out_r", "default_r", "p_better")} | {
-                   "shapes": {t: s["shape"] for t, s in p["shapes"].items()}} for o, p in report["profiles"].items()}}
-    write_json_atomic(metrics_file, {"validity": metrics})
-    with stage_run("validate_outcomes", tags={"valid_for": ",".join(report["valid_for"]) or "none"}):
-        mlflow.log_metrics(flatten_metrics({k: v for k, v in metrics.items() if k not in ("valid_for", "profiles")}))
-        log_files([out_dir / "validity.json", out_dir / "validity.html", metrics_file], artifact_path="validity")
+    files = write_study(report, out_dir)
+    write_json_atomic(metrics_file, {"validity": study_metrics(report)})
+    with stage_run("validate_outcomes"):
+        log_study(report, [*files, metrics_file])
     return report
