@@ -123,7 +123,7 @@ def test_the_frozen_revisions_build_exactly_the_tables_the_code_uses(tmp_path: P
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = [d for d in compare_metadata(context, db.metadata) if d[0] != "remove_table" or d[1].name != "alembic_version"]
         head = context.get_current_revision()
-    assert differences == [] and head == "0007"
+    assert differences == [] and head == "0008"
 
 
 def test_timestamps_written_as_text_become_times_and_compare_as_times(tmp_path: Path) -> None:
@@ -163,9 +163,9 @@ def test_a_deployment_migrates_once_and_commands_then_find_the_schema_current(tm
 
     url = f"sqlite:///{tmp_path / 'deployed.db'}"
     first = run_cli("applicants", "migrate", "--database-url", url)
-    assert first.returncode == 0 and "at revision 0007 (was empty)" in first.stderr, first.stdout + first.stderr
+    assert first.returncode == 0 and "at revision 0008 (was empty)" in first.stderr, first.stdout + first.stderr
     again = run_cli("applicants", "migrate", "--database-url", url)
-    assert "at revision 0007" in again.stderr and "was" not in again.stderr  # the console writes to stderr
+    assert "at revision 0008" in again.stderr and "was" not in again.stderr  # the console writes to stderr
     lock = tmp_path / "deployed.db.migrate.lock"
     lock.unlink()
     db.engine(url)  # at the head: used as it is, no migration lock taken

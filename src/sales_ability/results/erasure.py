@@ -9,6 +9,8 @@
   batch run which scored the applicant recorded (``batch_runs.inbox/outbox``), and those of the deployment's
   settings (``SALES_ABILITY_INBOX``/``SALES_ABILITY_OUTBOX``). Where no inbox or outbox is known at all, it
   warns by name. Shards are scrubbed row by row: neighbours in the same shard keep their results.
+- **The review keeps no one.** The applicant's application and queued hand-offs go; their decisions and review
+  events lose the id and the note/detail and keep the rest (no personal data), and the erasure itself is logged.
 - **Cannot be undone.** It writes a tombstone (an HMAC of the id under the database's own salt, no personal
   data). Erasure and merge both update the one ``erasure_state`` row first, which serialises them. A merge then
   skips every applicant tombstoned after its shard was listed (the listing's watermark) and scrubs them from
@@ -223,8 +225,13 @@ def erase_applicant(applicant_id: str, url: str, inbox: str | Path | None = None
         inboxes, outboxes, done.warnings = deployment_places(conn, runs, inbox, outbox)
         targets = _inbox_targets(applicant_id, sources, inboxes)
         shards = _shards_holding(applicant_id, outboxes)
-        for table in (db.applicants, db.segments, db.rejects, db.videos, db.self_reports, db.outcomes):
+        for table in (db.applicants, db.segments, db.rejects, db.videos, db.self_reports, db.outcomes,
+                      db.applications, db.webhook_events):
             done.rows[table.name] = conn.execute(delete(table).where(table.c.applicant_id == applicant_id)).rowcount
+        # the review's decisions and events stay, without the person (the oversight rates and the log's steps)
+        for table, personal in ((db.decisions, "note"), (db.review_events, "detail")):
+            done.rows[table.name] = conn.execute(update(table).where(table.c.applicant_id == applicant_id)
+                                                 .values(applicant_id=None, **{personal: None})).rowcount
         cached = _cached_paths_under(conn, sources, targets)
         if cached:
             conn.execute(delete(db.file_hashes).where(db.file_hashes.c.path.in_(cached)))
@@ -241,6 +248,8 @@ def erase_applicant(applicant_id: str, url: str, inbox: str | Path | None = None
         conn.execute(db.tombstones.insert().values(
             applicant_hash=applicant_hash(key, applicant_id), erased_at=_now(), request=request,
             removed=json.dumps(done.removed())))
+        conn.execute(db.review_events.insert().values(at=_now(), actor=request, action="erasure",
+                                                      detail=json.dumps(done.removed(), sort_keys=True)))
     for root in outboxes:
         for run_id in sorted(runs):
             report = run_report_path(root, run_id)

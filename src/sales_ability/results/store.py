@@ -12,6 +12,11 @@ Tables (schema in ``results/migrations``, applied once per deployment by ``migra
 - ``batch_runs``: per run, the model version, knowledge base, counts and timings;
 - ``file_hashes``: the listing's cache of content hashes, keyed by path with size, mtime and inode;
 - ``self_reports``: the screening website's optional sex and race/ethnicity, for ``sales-ability audit`` only;
+- the review workspace's (revision 0008, ``sales_ability.review``): ``accounts`` and ``review_sessions`` (people
+  who sign in, hashed passwords and hashed session tokens), ``requisitions`` with ``requisition_recruiters``,
+  ``applications`` (which job and tracking-system reference an applicant came with), ``decisions`` (each with
+  the score, interval and model version the reviewer saw), ``review_events`` (the append-only log) and
+  ``webhook_events`` (the hand-off to the tracking system, delivered with retries);
 - ``tombstones`` and ``erasure_state``: who was erased (a salted hash, never the id) and the one lock row that
   erasure and merge both take first, so a shard in flight never brings an erased applicant back
   (``sales_ability.results.erasure``).
@@ -163,6 +168,66 @@ outcomes = Table(  # revision 0007: hires' job outcomes, for the validity study 
     Column("period", String(100), nullable=False),  # what the figure covers, e.g. "2027-Q1" or "first 6 months"
     Column("import_id", String(64), nullable=False), Column("imported_at", UTCDateTime(), nullable=False),
     UniqueConstraint("applicant_id", "outcome", "period", name="uq_outcome"),
+)
+# revision 0008: the review workspace (sales_ability.review); erasure empties the applicant's fields in decisions and
+# events (kept, without personal data, for the oversight rates) and deletes their application and webhook events
+accounts = Table(
+    "accounts", metadata,
+    Column("username", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),  # recruiter | auditor | admin
+    Column("password_hash", String(200), nullable=False),  # Argon2id
+    Column("disabled", Boolean, nullable=False),
+    Column("failed_sign_ins", Integer, nullable=False),
+    Column("locked_until", UTCDateTime()), Column("created_at", UTCDateTime(), nullable=False),
+)
+review_sessions = Table(
+    "review_sessions", metadata,
+    Column("token_sha256", String(64), primary_key=True),  # the cookie's token is never stored, only its hash
+    Column("username", String(64), nullable=False), Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False), Column("expires_at", UTCDateTime(), nullable=False),
+)
+requisitions = Table(
+    "requisitions", metadata,
+    Column("requisition_id", String(64), primary_key=True), Column("title", String(200), nullable=False),
+    Column("knowledge_base", String(64), nullable=False), Column("created_at", UTCDateTime(), nullable=False),
+)
+requisition_recruiters = Table(
+    "requisition_recruiters", metadata,
+    Column("requisition_id", String(64), primary_key=True), Column("username", String(64), primary_key=True),
+)
+applications = Table(
+    "applications", metadata,
+    Column("applicant_id", String(200), primary_key=True),
+    Column("requisition_id", String(64), nullable=False, index=True),
+    Column("ats_reference", String(100)), Column("applied_at", UTCDateTime()),
+)
+decisions = Table(
+    "decisions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("applicant_id", String(200), index=True),  # emptied by erasure
+    Column("requisition_id", String(64), nullable=False), Column("reviewer", String(64), nullable=False),
+    Column("decision", String(16), nullable=False), Column("reason", String(64), nullable=False),
+    Column("note", Text),  # emptied by erasure
+    Column("sales_score", Float), Column("sales_score_low", Float), Column("sales_score_high", Float),
+    Column("band", String(16)), Column("model_version", String(64)),
+    Column("answers_played", Integer, nullable=False), Column("unwatched", Boolean, nullable=False),
+    Column("decided_at", UTCDateTime(), nullable=False),
+)
+review_events = Table(
+    "review_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False), Column("actor", String(64), nullable=False),
+    Column("action", String(40), nullable=False), Column("requisition_id", String(64)),
+    Column("applicant_id", String(200), index=True),  # emptied by erasure
+    Column("model_version", String(64)), Column("detail", Text),  # detail emptied by erasure
+)
+webhook_events = Table(
+    "webhook_events", metadata,
+    Column("event_id", String(64), primary_key=True),  # the receiver's idempotency key, the same on every retry
+    Column("kind", String(40), nullable=False), Column("requisition_id", String(64)),
+    Column("applicant_id", String(200), index=True), Column("payload", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False), Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime()), Column("delivered_at", UTCDateTime()), Column("last_error", Text),
 )
 file_hashes = Table(
     "file_hashes", metadata,
