@@ -103,13 +103,18 @@ def neutralise_cell(value: object) -> object:
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
-def write_csv_neutralised(path: str | Path, frame: pd.DataFrame) -> None:
-    """``write_csv_atomic`` with every text cell (and column name) spreadsheet-safe (``neutralise_cell``)."""
+def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with every text cell (and column name) spreadsheet-safe (``neutralise_cell``)."""
     safe = frame.rename(columns=neutralise_cell)
     for column in safe.columns:
         if not pd.api.types.is_numeric_dtype(safe[column]) and not pd.api.types.is_bool_dtype(safe[column]):
             safe[column] = safe[column].map(neutralise_cell)
-    write_csv_atomic(path, safe)
+    return safe
+
+
+def write_csv_neutralised(path: str | Path, frame: pd.DataFrame) -> None:
+    """``write_csv_atomic`` of ``neutralised(frame)``."""
+    write_csv_atomic(path, neutralised(frame))
 
 
 def read_csv_neutralised(path: str | Path) -> pd.DataFrame:

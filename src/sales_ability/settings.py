@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None  # the website's admin API (at least 32 characters)
     serve_root: Path | None = None  # the only folder `mlflow models serve` reads videos from (default: ./inbox)
     serve_token: SecretStr | None = None  # a request to the model server must carry it as the `token` param
+    # the review workspace (sales-ability review serve)
+    review_webhook_url: SecretStr | None = None  # the tracking system's endpoint for decisions and scored applicants
+    review_webhook_secret: SecretStr | None = None  # HMAC-SHA256 key of the webhook's signature (at least 32 characters)
+    review_cookie_secure: bool = True  # the session cookie is sent over HTTPS only (false only for a loopback trial)
     # output
     verbose: bool = False  # let third-party libraries' output through
 

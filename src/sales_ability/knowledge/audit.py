@@ -74,12 +74,15 @@ def with_categories(applicants: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def bias_audit(applicants: pd.DataFrame) -> pd.DataFrame:
-    """The LL144 table of ``applicants`` (one row each: ``sales_score``, ``sex``, ``race_ethnicity``)."""
+def bias_audit(applicants: pd.DataFrame, selected: str | None = None) -> pd.DataFrame:
+    """The LL144 table of ``applicants`` (one row each: ``sales_score``, ``sex``, ``race_ethnicity``).
+
+    ``selected`` names a boolean column (a person's decision to advance): its share is then the rate, LL144's
+    **selection rate** form (the columns keep their names; the caller says which form it shows)."""
     frame = with_categories(applicants)
     frame["intersection"] = [UNKNOWN if UNKNOWN in (s, r) else f"{s} x {r}" for s, r in zip(frame["sex"], frame["race_ethnicity"], strict=True)]
     median = float(frame["sales_score"].median()) if len(frame) else float("nan")
-    frame["above"] = frame["sales_score"] > median
+    frame["above"] = frame[selected].astype(bool) if selected else frame["sales_score"] > median
     rows = []
     for dimension in ("sex", "race_ethnicity", "intersection"):
         part = []
