@@ -19,7 +19,7 @@ from sales_ability.data.featurize import featurize_manifest
 from sales_ability.data.ipip50 import score_sheet
 from sales_ability.dvc_plots import PlotsTemplateError, install_offline_template
 from sales_ability.errors import IPIPError, SalesAbilityError
-from sales_ability.io_utils import write_csv_atomic
+from sales_ability.io_utils import write_csv_atomic, write_json_atomic
 from sales_ability.knowledge.rate import load_knowledge_base, paper_knowledge_base, rate, save_knowledge_base
 from sales_ability.operations.batch import merge_shards
 from sales_ability.operations.promotion import AlreadyDecided, decide, propose
@@ -53,6 +53,13 @@ app.add_typer(promote_app, name="promote")
 outcomes_app = typer.Typer(help="Hires' job outcomes, for the study of whether the score predicts sales (validate).",
                            no_args_is_help=True)
 app.add_typer(outcomes_app, name="outcomes")
+review_app = typer.Typer(help="The recruiters' review workspace: accounts, requisitions, the web app, exports and the "
+                              "tracking system's webhook.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+account_app = typer.Typer(help="Personal accounts of the review workspace (recruiter, auditor, admin).", no_args_is_help=True)
+review_app.add_typer(account_app, name="account")
+requisition_app = typer.Typer(help="Requisitions (jobs) and the recruiters assigned to them.", no_args_is_help=True)
+review_app.add_typer(requisition_app, name="requisition")
 
 console = Console(stderr=True, soft_wrap=True)  # paths are never broken across lines
 # Options several commands share, defined once.
@@ -592,7 +599,7 @@ def collect_serve(
     if mode == "screening" and (inbox is None or outbox is None):  # a withdrawal must reach both
         raise typer.BadParameter("--mode screening needs --inbox and --outbox (the batch scoring DAG's folders, or "
                                  f"${INBOX_ENV} and ${OUTBOX_ENV}): a withdrawal erases the applicant from both")
-    on_withdraw = on_self_report = None
+    on_withdraw = on_self_report = on_apply = None
     if mode == "screening":  # a withdrawal leaves no trace anywhere the system wrote: the same erasure as the CLI's
         from sales_ability.results.erasure import erase_applicant
         from sales_ability.results.store import database_url
@@ -607,13 +614,18 @@ def collect_serve(
 
             record_self_report(url, pid, report)
 
+        def on_apply(pid: str, application: dict) -> None:  # the link's job and tracking reference, for the review
+            from sales_ability.review.requisitions import record_application
+
+            record_application(url, pid, application["requisition"], application.get("reference"))
+
     try:
         site = WebsiteSettings(export_dir=export_dir, max_upload_bytes=max_upload_mb * 1024 * 1024, docs=docs,
                                retention_days=retention_days, create_per_minute=create_per_minute, mode=mode,
                                inbox=inbox, limits=RecordingLimits(max_pixels=max_pixels), max_checks=max_checks,
                                max_open_per_address=max_open_per_address,
                                min_free_bytes=None if min_free_mb is None else min_free_mb * 1024 * 1024)
-        app_ = create_app(data_dir, site, on_withdraw=on_withdraw, on_self_report=on_self_report)
+        app_ = create_app(data_dir, site, on_withdraw=on_withdraw, on_self_report=on_self_report, on_apply=on_apply)
     except ConfigurationError as err:
         raise typer.BadParameter(str(err)) from None
     uvicorn.Server(server_config(app_, host, port, forwarded_allow_ips)).run()
@@ -700,3 +712,165 @@ def plots_offline(root: Annotated[Path, typer.Argument(help="The DVC project fol
         console.print(f"[bold red]error:[/] {err}; `dvc plots show` keeps DVC's page (Vega from a CDN)", highlight=False)
         raise typer.Exit(2) from None
     console.print(f"dvc plots show renders offline: {target}")
+
+
+def _review_url(db: str | None) -> str:
+    from sales_ability.results.store import database_url
+
+    return database_url(Path("."), db)
+
+
+@account_app.command("create")
+@clear_errors
+def account_create(
+    username: Annotated[str, typer.Argument(help="Lower-case letters, digits, . _ - (2-64 characters).")],
+    role: Annotated[str, typer.Option("--role", help="recruiter, auditor or admin.")] = "recruiter",
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input "
+                                                 "(scripts) instead of prompting twice.")] = False,
+    db: DatabaseUrl = None,
+) -> None:
+    """Create a personal account (the password is stored as an Argon2id hash, at least 12 characters)."""
+    import sys
+
+    from sales_ability.review.accounts import create_account
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("Password", hide_input=True,
+                                                                                      confirmation_prompt=True)
+    create_account(_review_url(db), username, role, password)
+    console.print(f"account {username} ({role}) created", highlight=False)
+
+
+@account_app.command("disable")
+@clear_errors
+def account_disable(
+    username: Annotated[str, typer.Argument(help="The account to disable (its sessions end at once).")],
+    enable: Annotated[bool, typer.Option("--enable", help="Enable a disabled account again instead.")] = False,
+    db: DatabaseUrl = None,
+) -> None:
+    """Disable an account (its sessions end at once), or enable it again with --enable."""
+    from sales_ability.review.accounts import set_disabled
+
+    set_disabled(_review_url(db), username, disabled=not enable)
+    console.print(f"account {username} {'enabled' if enable else 'disabled'}", highlight=False)
+
+
+@requisition_app.command("create")
+@clear_errors
+def requisition_create(
+    requisition_id: Annotated[str, typer.Argument(help="The job's id, as the screening link carries it "
+                                                      "(?requisition=ID&ref=TRACKING_REFERENCE).")],
+    title: Annotated[str, typer.Option("--title", help="The job's title, as recruiters see it.")],
+    knowledge_base: Annotated[str, typer.Option("--knowledge-base", help="sales (the paper's sales profile) or a role "
+                                                "profile's name.")] = "sales",
+    recruiter: Annotated[list[str] | None, typer.Option("--recruiter", help="Assign this account (repeatable).")] = None,
+    db: DatabaseUrl = None,
+) -> None:
+    """Open a requisition and assign its recruiters."""
+    from sales_ability.review.requisitions import assign, create_requisition
+
+    url = _review_url(db)
+    create_requisition(url, requisition_id, title, knowledge_base)
+    for name in recruiter or []:
+        assign(url, requisition_id, name)
+    console.print(f"requisition {requisition_id} opened ({', '.join(recruiter or []) or 'no recruiter yet'})", highlight=False)
+
+
+@requisition_app.command("assign")
+@clear_errors
+def requisition_assign(
+    requisition_id: Annotated[str, typer.Argument(help="The requisition.")],
+    username: Annotated[str, typer.Argument(help="The recruiter's account.")],
+    db: DatabaseUrl = None,
+) -> None:
+    """Assign a recruiter to a requisition."""
+    from sales_ability.review.requisitions import assign
+
+    assign(_review_url(db), requisition_id, username)
+    console.print(f"{username} assigned to {requisition_id}", highlight=False)
+
+
+@review_app.command("serve")
+@clear_errors
+def review_serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8010,
+    insecure_cookie: Annotated[bool, typer.Option("--insecure-cookie", help="Send the session cookie over plain HTTP "
+                                                  "too (a loopback trial only; behind TLS leave it off).")] = False,
+    forwarded_allow_ips: Annotated[str | None, typer.Option(help="Trust X-Forwarded-* from these proxy addresses.")] = None,
+    db: DatabaseUrl = None,
+) -> None:
+    """Run the review workspace: sign-in, requisitions by band, answers played in the browser, decisions, the event
+    log and oversight figures; decisions and scored applicants go to $SALES_ABILITY_REVIEW_WEBHOOK_URL when set."""
+    import uvicorn
+
+    from sales_ability.collect.server import server_config
+    from sales_ability.review.app import ReviewSettings, create_app
+
+    deployment = settings()
+    secret = deployment.review_webhook_secret.get_secret_value() if deployment.review_webhook_secret else None
+    hook = deployment.review_webhook_url.get_secret_value() if deployment.review_webhook_url else None
+    config = ReviewSettings(database_url=_review_url(db), webhook_url=hook, webhook_secret=secret,
+                            cookie_secure=deployment.review_cookie_secure and not insecure_cookie)
+    uvicorn.Server(server_config(create_app(config), host, port, forwarded_allow_ips)).run()
+
+
+@review_app.command("export")
+@clear_errors
+def review_export(
+    requisition_id: Annotated[str, typer.Argument(help="The requisition.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for <requisition>.csv and <requisition>.json.")] = Path("outbox/exports"),
+    db: DatabaseUrl = None,
+) -> None:
+    """Write a requisition's applicants and decisions as CSV (spreadsheet-safe) and JSON for the tracking system."""
+    from sales_ability.review.handoff import write_export
+    from sales_ability.review.requisitions import RequisitionError, find_requisition
+
+    url = _review_url(db)
+    requisition = find_requisition(url, requisition_id)
+    if requisition is None:
+        raise RequisitionError(f"no requisition {requisition_id!r}")
+    paths = write_export(url, requisition, out)
+    console.print(f"wrote {paths['csv']} and {paths['json']}", highlight=False)
+
+
+@review_app.command("deliver")
+@clear_errors
+def review_deliver(db: DatabaseUrl = None) -> None:
+    """Queue newly scored applicants and send every due webhook event once (what the workspace's sender does every
+    few seconds), e.g. from cron when the workspace is not running."""
+    from sales_ability.review.handoff import WebhookError, deliver_due, queue_scored_applicants
+
+    deployment = settings()
+    if deployment.review_webhook_url is None:
+        raise WebhookError("set SALES_ABILITY_REVIEW_WEBHOOK_URL (and _SECRET) to deliver")
+    url = _review_url(db)
+    queued = queue_scored_applicants(url)
+    counts = deliver_due(url, deployment.review_webhook_url.get_secret_value(),
+                         deployment.review_webhook_secret.get_secret_value() if deployment.review_webhook_secret else "")
+    console.print(f"queued {queued} scored applicants; delivered {counts['delivered']}, failed {counts['failed']} "
+                  f"(retried later), gave up {counts['gave_up']}", highlight=False)
+
+
+@review_app.command("oversight")
+@clear_errors
+def review_oversight(
+    mlflow: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log the aggregates (no applicant ids) to MLflow.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the figures as JSON here.")] = None,
+    db: DatabaseUrl = None,
+) -> None:
+    """Print per requisition the selection rate, decisions against the score band and decisions without a played
+    answer, each with n and a 95% interval (the same figures auditors see in the workspace)."""
+    from sales_ability.review.oversight import log_oversight, oversight
+
+    figures = oversight(_review_url(db))
+    if not figures["requisitions"]:
+        console.print("no decision recorded yet", highlight=False)
+    for req, f in figures["requisitions"].items():
+        parts = [f"{label} {f[key]['rate']:.2f} [{f[key]['ci95'][0]:.2f}, {f[key]['ci95'][1]:.2f}]"
+                 for key, label in (("selection", "selection rate"), ("against_band", "against the band"),
+                                    ("unwatched", "no answer played"))]
+        console.print(f"{req}: {f['decisions']} decisions; " + "; ".join(parts), highlight=False)
+    if out:
+        write_json_atomic(out, figures)
+    if mlflow and figures["requisitions"]:
+        console.print(f"logged to MLflow run {log_oversight(figures)}", highlight=False)

@@ -118,6 +118,7 @@ def create_app(
     settings: WebsiteSettings | None = None,
     on_withdraw: Callable[[str], object] | None = None,
     on_self_report: Callable[[str, dict], object] | None = None,
+    on_apply: Callable[[str, dict], object] | None = None,
 ) -> FastAPI:
     """The website and its API over the participant folders in ``data_dir``, run as ``settings`` say.
 
@@ -126,6 +127,9 @@ def create_app(
             screening CLI erases the applicant from the results database, inbox, outbox and reports).
         on_self_report: called with the participant id and the screening self-report (the CLI records it in the
             results database's ``self_reports`` table, for ``sales-ability audit``).
+        on_apply: called with the participant id and ``{"requisition", "reference"}`` when a screening link named
+            a requisition (the CLI records the application for the review workspace); an error it raises (a job
+            that is not open) removes the new folder and answers 422.
 
     Raises:
         ConfigurationError: the admin token (``SALES_ABILITY_ADMIN_TOKEN``) is short or the example's placeholder.
@@ -189,7 +193,16 @@ def create_app(
             if len(still_open) >= settings.max_open_per_address:
                 raise HTTPException(429, f"{len(still_open)} unfinished participations from this address: finish one first",
                                     headers={"Retry-After": "600"})
-            pid = store.create(body.agree, dict(body.profile))
+            if body.reference and not body.requisition:
+                raise ParticipantError(422, "a tracking-system reference needs its requisition")
+            application = {"requisition": body.requisition, "reference": body.reference} if body.requisition else None
+            pid = store.create(body.agree, dict(body.profile), application)
+            if application and on_apply is not None:
+                try:
+                    on_apply(pid, application)
+                except Exception as err:  # noqa: BLE001 - nothing is kept of a participation that cannot be filed
+                    shutil.rmtree(store.root / pid, ignore_errors=True)
+                    raise ParticipantError(422, f"this screening link cannot be used: {err}") from None
             opened[address] = [*still_open, pid]
         return {"participant_id": pid}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from sales_ability.collect.storage import ParticipantError
 from sales_ability.data.ipip50 import ITEM_COLUMNS
@@ -17,6 +17,9 @@ class _Strict(BaseModel):
 class NewParticipant(_Strict):
     agree: StrictBool
     profile: dict[StrictStr, StrictStr] = {}
+    # screening: the link's job and the applicant's reference in the company's tracking system (review workspace)
+    requisition: StrictStr | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    reference: StrictStr | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/#-]{0,99}$")
 
 
 class ProfileBody(_Strict):

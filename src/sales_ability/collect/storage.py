@@ -110,11 +110,16 @@ class ParticipantStore:
             raise ParticipantError(404, "unknown participant id")
         return folder
 
-    def create(self, agreed: bool, profile: dict[str, str] | None = None) -> str:
-        """A new participant who consents now (random, URL-safe id). Without consent nothing is written."""
+    def create(self, agreed: bool, profile: dict[str, str] | None = None, application: dict[str, str] | None = None) -> str:
+        """A new participant who consents now (random, URL-safe id). Without consent nothing is written.
+
+        ``application``: screening only, the requisition and tracking-system reference the screening link carried
+        (kept in ``metadata.json``, so they travel with the answers)."""
         if agreed is not True:
             raise ParticipantError(400, "consent must be given to take part")
         self._no_profile_in_screening(profile)
+        if application and self.mode != "screening":
+            raise ParticipantError(422, "a requisition belongs to a screening link, not to research participation")
         check_profile(profile or {})
         while True:
             participant_id = secrets.token_urlsafe(12)
@@ -126,7 +131,8 @@ class ParticipantStore:
         write_json_atomic(folder / CONSENT_FILE, {"agreed": True, "version": CONSENT_VERSION, "purpose": self.mode, "at": at})
         # no User-Agent: the consent text does not mention it, and nothing needs it
         write_json_atomic(folder / METADATA_FILE, {"participant_id": participant_id, "created": at, "status": "consented",
-                                                      **({"profile": profile} if profile else {})})
+                                                      **({"profile": profile} if profile else {}),
+                                                      **({"application": application} if application else {})})
         return participant_id
 
     def open_folder(self, participant_id: str) -> Path:

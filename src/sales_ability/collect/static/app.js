@@ -61,7 +61,9 @@ $("consent-form").addEventListener("submit", async (event) => {
   if (!$("consent-check").checked) { $("consent-error").textContent = "Please tick the box to agree before continuing."; return; }
   try {
     await loadQuestions();
-    const body = state.mode === "screening" ? { agree: true }
+    const link = new URLSearchParams(window.location.search);  // a screening link: ?requisition=...&ref=...
+    const application = link.get("requisition") ? { requisition: link.get("requisition"), ...(link.get("ref") ? { reference: link.get("ref") } : {}) } : {};
+    const body = state.mode === "screening" ? { agree: true, ...application }
       : { agree: true, profile: { gender: $("profile-gender").value, age_band: $("profile-age").value } };
     state.participant = (await api("POST", "/api/participants", body)).participant_id;
     sessionStorage.setItem(KEY, state.participant);
