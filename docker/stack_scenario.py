@@ -362,6 +362,8 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
         if state != "success":
             raise RuntimeError(f"batch run after the kill: {state} {[(t['map_index'], t['state'], t['hostname']) for t in kill_tis]}")
     final = ledger(results_url)
+    with step("review_workspace"):
+        review_figures = review_on_postgres(stack, results_url, env, final)
     from sales_ability.registry.models import resolve_model
 
     champion_kb = resolve_model(f"models:/sales-ability/{champion.version}", tracking=mlflow_uri).knowledge_base_sha256
@@ -404,6 +406,7 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
             "lost": expected - int(counts.size), "duplicated": int((counts > 1).sum()),
             "results_rows": len(results), "results_duplicated": int(results["clip_id"].duplicated().sum()),
         },
+        "review": review_figures,
         "timings_s": stack.timings,
     }
     checks = {
@@ -422,6 +425,8 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
         "retraining recorded dvc.lock on a branch and pushed its outputs": lock_recorded and "in sync" in cloud_after
                                                                          and retraining_tasks.get("push_outputs") == "success",
         "a failed run was notified on the webhook": failing_state == "failed" and "project folder not found" in notice["reason"],
+        "a recruiter's decision in the review workspace (PostgreSQL) reached the tracking system's webhook":
+            review_figures["decision_delivered"] and review_figures["signature_refused"] == 0,
         "every result row names the champion's knowledge base": bool(champion_kb)
                                                                 and set(results["knowledge_base_sha256"]) == {champion_kb},
     }
@@ -430,3 +435,37 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
     if failed:
         raise RuntimeError(f"checks failed: {failed}; figures: {json.dumps(figures, default=str)[:3000]}")
     return figures
+
+
+def review_on_postgres(stack: Stack, results_url: str, env: dict, scored: pd.DataFrame) -> dict:
+    """The review workspace as the compose file's ``review`` service runs it, over the results database the batch
+    filled: an admin opens a requisition for one scored applicant, a recruiter signs in and
+    decides, and the decision reaches a loopback tracking system's webhook with a valid signature (the stack's
+    inbox holds loose clips, not answer folders, so there is no answer to play: the decision is flagged)."""
+    from sales_ability.review.accounts import create_account
+    from sales_ability.review.requisitions import assign, create_requisition, record_application
+    from tests.review.loopback import SECRET, Receiver
+
+    applicant = sorted(scored.loc[scored["outcome"] == "scored", "applicant_id"])[0]
+    create_account(results_url, "rita", "recruiter", "stack-test-password")
+    create_requisition(results_url, "STACK-1", "Field sales (stack test)")
+    assign(results_url, "STACK-1", "rita")
+    record_application(results_url, applicant, "STACK-1", "ATS-STACK-1")
+    tracking, port = Receiver(), free_port()
+    review_env = {**env, "SALES_ABILITY_DATABASE_URL": results_url, "SALES_ABILITY_REVIEW_WEBHOOK_URL": tracking.url,
+                  "SALES_ABILITY_REVIEW_WEBHOOK_SECRET": SECRET, "SALES_ABILITY_REVIEW_COOKIE_SECURE": "false"}
+    stack.start("review", [str(BIN / "sales-ability"), "review", "serve", "--port", str(port)], env=review_env)
+    base = f"http://127.0.0.1:{port}"
+    wait_for("review workspace", lambda: httpx.get(f"{base}/signin", timeout=5).status_code == 200, 120, 1)
+    with httpx.Client(base_url=base, timeout=30) as browser:
+        signed = browser.post("/signin", data={"username": "rita", "password": "stack-test-password"})
+        page = browser.get("/requisitions/STACK-1").text
+        csrf = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+        version = re.search(r"Model version <strong>([^<]+)</strong>", page).group(1)
+        decided = browser.post(f"/requisitions/STACK-1/applicants/{applicant}/decision",
+                               data={"csrf_token": csrf, "decision": "hold", "reason": "second_opinion", "version": version})
+    wait_for("the decision at the webhook", lambda: any(e["kind"] == "decision" for e in tracking.events.values()), 60, 0.5)
+    tracking.close()
+    return {"applicant_in_list": applicant in page, "signed_in": signed.status_code, "decided": decided.status_code, "model_version": version, "signature_refused": tracking.refused,
+            "webhook_events": sorted(e["kind"] for e in tracking.events.values()),
+            "decision_delivered": any(e["kind"] == "decision" and e["applicant_id"] == applicant for e in tracking.events.values())}

@@ -12,7 +12,7 @@ from tests.conftest import REPO
 DOCKER = REPO / "docker"
 SERVICES = {
     "postgres", "redis", "minio", "minio-init", "mlflow", "airflow-init", "airflow-apiserver", "airflow-scheduler",
-    "airflow-dag-processor", "airflow-triggerer", "airflow-worker", "collect",
+    "airflow-dag-processor", "airflow-triggerer", "airflow-worker", "collect", "review",
 }
 
 
