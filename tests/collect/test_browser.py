@@ -3,60 +3,28 @@
 from __future__ import annotations
 
 import json
-import shutil
-import threading
 import time
 from pathlib import Path
 
 import pytest
-import uvicorn
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from benchmarks.bench_collect import free_port
 from sales_ability.collect.app import WebsiteSettings, create_app
 from sales_ability.data.ipip50 import ITEM_COLUMNS, score_answers
 from sales_ability.data.video import count_frames
-
-
-def _serve(app):
-    """Run ``app`` on a free loopback port in a thread; yields its URL."""
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+from tests.browser import chromium, serve
 
 
 @pytest.fixture()
 def server(tmp_path: Path):
     # a floor of 5 s instead of the 11.25 s featurize needs keeps the six takes short (Stop after 6 s, as before)
-    for url in _serve(create_app(tmp_path / "data", WebsiteSettings(min_seconds=5.0))):
+    for url in serve(create_app(tmp_path / "data", WebsiteSettings(min_seconds=5.0))):
         yield url, tmp_path / "data"
 
 
-@pytest.fixture()
-def browser(tmp_path: Path):
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream",
-                 "--use-fake-ui-for-media-stream", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    yield driver
-    driver.quit()
 
 
 def _shot(browser, folder: Path, name: str) -> None:
@@ -193,20 +161,21 @@ def screening(tmp_path: Path):
     reports: list[tuple[str, dict]] = []
     app = create_app(tmp_path / "site", WebsiteSettings(mode="screening", inbox=tmp_path / "inbox", min_seconds=2.5),
                      on_self_report=lambda pid, report: reports.append((pid, report)))
-    for url in _serve(app):
+    for url in serve(app):
         yield url, tmp_path / "inbox", reports
+
+
+@pytest.fixture()
+def browser(tmp_path: Path):
+    driver = chromium(tmp_path / "profile")
+    yield driver
+    driver.quit()
 
 
 @pytest.fixture()
 def face_browser(tmp_path: Path, face_y4m: Path):
     """Headless Chromium whose fake camera films a demo face (so the recordings can be scored)."""
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream",
-                 "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={face_y4m}",
-                 "--disable-dev-shm-usage", "--no-first-run", f"--user-data-dir={tmp_path / 'face-profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+    driver = chromium(tmp_path / "face-profile", f"--use-file-for-fake-video-capture={face_y4m}")
     yield driver
     driver.quit()
 
