@@ -97,8 +97,9 @@ serve-model: install  ## serve the champion MLflow Model on loopback, confined t
 mlflow-ui: install  ## MLflow UI on the project's store
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --port 5000
 
-docs-screenshot: install  ## retake docs/candidate_report.png from today's report template (after make demo; needs chromium)
+docs-screenshot: install  ## retake docs/candidate_report.png (after make demo) and the review workspace's docs/review_*.png (needs chromium)
 	$(BIN)/python docs/screenshot_report.py
+	DOCS_SCREENSHOT_DIR=$(abspath docs) $(BIN)/python -m pytest -q tests/review/test_review_browser.py
 
 clean:  ## remove pipeline outputs (keeps .venv and the DVC cache)
 	rm -rf data/faces data/manifests models metrics plots reports
