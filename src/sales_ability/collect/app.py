@@ -45,6 +45,7 @@ from sales_ability.collect.storage import ParticipantError, ParticipantStore
 from sales_ability.collect.video_check import RecordingError, RecordingLimits, check_recording
 from sales_ability.config import FeaturizeParams
 from sales_ability.data.applicant_folder import PROFILE_CHOICES, QUESTIONS, SELF_REPORT_CHOICES
+from sales_ability.data.datasets import participant_problem
 from sales_ability.data.ipip50 import load_key, score_answers
 from sales_ability.data.segments import shortest_segment_seconds
 from sales_ability.data.video import remux
@@ -315,7 +316,7 @@ def create_app(
     async def export() -> dict:
         if export_dir is None:
             raise HTTPException(409, "no export folder configured (--export-dir)")
-        return await run_in_threadpool(store.export, export_dir)
+        return await run_in_threadpool(store.export, export_dir, participant_problem)  # the ingest's rule
 
     @app.delete("/api/admin/participants/{participant_id}", dependencies=[Depends(admin)])
     async def delete(participant_id: str) -> dict:

@@ -339,9 +339,12 @@ class ParticipantStore:
         """Where the export stages copies: beside the export folder (same file system), never inside it."""
         return export_dir.parent / f".{export_dir.name}.staging"
 
-    def export(self, export_dir: str | Path) -> dict:
-        """Copy complete participants into the collected-dataset folder DVC tracks; drop withdrawn ones (no
-        longer here at all). A complete record is locked, so an exported participant is never dropped.
+    def export(self, export_dir: str | Path, accept: Callable[[Path], str | None] | None = None) -> dict:
+        """Copy complete, consented participants into the collected-dataset folder DVC tracks; drop withdrawn
+        ones (no longer here at all). A complete record is locked, so an exported participant is never dropped.
+
+        ``accept`` returns why a participant's folder cannot be used (None when it can); such a participant is
+        not copied (and leaves the export folder), and is listed in ``rejected`` with the reason.
 
         One export at a time; each participant's copy is made under their lock (a withdrawal waits for it,
         then removes both copies). Copies are staged beside the export folder, and the staging folder is
@@ -355,11 +358,15 @@ class ParticipantStore:
             for leftover in export_dir.glob(".*.tmp"):  # what an older version staged inside the tracked folder
                 shutil.rmtree(leftover, ignore_errors=True)
             staging_root.mkdir()
-            exported = 0
+            exported, rejected = 0, {}
             try:
-                for pid in [s["participant_id"] for s in self.list() if s["status"] == COMPLETE]:
+                for pid in [s["participant_id"] for s in self.list() if s["status"] == COMPLETE and s["consent"]]:
                     with self.locked(pid):
                         if not (self.root / pid).is_dir():  # withdrawn while the export ran
+                            continue
+                        if accept is not None and (problem := accept(self.root / pid)) is not None:
+                            rejected[pid] = problem
+                            shutil.rmtree(export_dir / pid, ignore_errors=True)
                             continue
                         staging = staging_root / pid
                         shutil.copytree(self.root / pid, staging, ignore=shutil.ignore_patterns(".*"))
@@ -375,7 +382,7 @@ class ParticipantStore:
                         removed.append(p.name)
             finally:
                 shutil.rmtree(staging_root, ignore_errors=True)
-        return {"exported": exported, "removed": removed, "export_dir": str(export_dir)}
+        return {"exported": exported, "removed": removed, "rejected": rejected, "export_dir": str(export_dir)}
 
     @staticmethod
     def _meta(folder: Path) -> dict:

@@ -208,22 +208,38 @@ def collected_manifest(folder: str | Path, settings: FeaturizeParams | None = No
     rows = []
     for person in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
-            traits = _participant_traits(person)
+            traits, durations = _usable_participant(person)
         except DatasetError as err:
             skipped[person.name] = str(err)
             continue
         profile = read_metadata(person).get("profile", {})
         groups = {g: (None if profile.get(g) in (None, "prefer_not_to_say") else profile[g]) for g in GROUP_COLUMNS}
-        answers = answer_files(person)
-        durations = {answer: recording_duration(answer) for answer in answers}
-        if not any(math.isfinite(d) and d > 0 for d in durations.values()):
-            skipped[person.name] = f"{person}: no usable answer ({len(answers)} recordings, none readable)"
-            continue
         for answer, duration in durations.items():
             recording = Recording(person.name, answer_number(answer), answer)
             for row in segment_rows(recording, settings, duration):
                 rows.append({**row, "split": np.nan, **traits, INTERVIEW: np.nan, **groups})
     return pd.DataFrame(rows, columns=[*MANIFEST_COLUMNS, *GROUP_COLUMNS])
+
+
+def _usable_participant(person: Path) -> tuple[dict[str, float], dict[Path, float]]:
+    """A participant's traits and each answer's duration; DatasetError with the reason they cannot be trained on
+    (the questionnaire missing or invalid, or no answer recording readable)."""
+    traits = _participant_traits(person)
+    answers = answer_files(person)
+    durations = {answer: recording_duration(answer) for answer in answers}
+    if not any(math.isfinite(d) and d > 0 for d in durations.values()):
+        raise DatasetError(f"{person}: no usable answer ({len(answers)} recordings, none readable)")
+    return traits, durations
+
+
+def participant_problem(person: str | Path) -> str | None:
+    """Why a collected participant's folder cannot be trained on, or None: the rule ``collected_manifest``
+    applies, for the ingest to leave them out of the versioned dataset with the same reason."""
+    try:
+        _usable_participant(Path(person))
+    except DatasetError as err:
+        return str(err)
+    return None
 
 
 def _participant_traits(person: Path) -> dict[str, float]:
