@@ -22,6 +22,7 @@ from sales_ability.errors import IPIPError, SalesAbilityError
 from sales_ability.io_utils import write_csv_atomic, write_json_atomic
 from sales_ability.knowledge.rate import load_knowledge_base, paper_knowledge_base, rate, save_knowledge_base
 from sales_ability.operations.batch import merge_shards
+from sales_ability.operations.ingest import IngestError, ingest_collected
 from sales_ability.operations.promotion import AlreadyDecided, decide, propose
 from sales_ability.outcomes.importer import import_outcomes
 from sales_ability.quiet import VERBOSE_ENV, quiet
@@ -184,6 +185,32 @@ def manifest(
     write_csv_atomic(out, table)
     counts = table["split"].value_counts().to_dict()
     console.print(f"{len(table)} clips, {table['participant_id'].nunique()} participants, splits {counts} -> {out}")
+
+
+@app.command("ingest")
+@clear_errors
+def ingest(
+    website_data: Annotated[Path | None, typer.Option("--from", help="The website's data folder (collect serve "
+                                                      "--data-dir; default $SALES_ABILITY_COLLECT_DATA).")] = None,
+    project: Annotated[Path, typer.Option("--project", help="The DVC project folder.")] = Path("."),
+    mlflow_log: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="Log the counts (no ids) to MLflow's "
+                                             "sales-ability-ingest experiment.")] = True,
+) -> None:
+    """Take the website's complete, consented participants into data/raw/collected and record its new DVC version
+    (`dvc add`); the withdrawn are dropped, those that cannot be trained on left out with the reason."""
+    website_data = website_data or settings().collect_data
+    if website_data is None:
+        raise IngestError("no website data folder: pass --from or set SALES_ABILITY_COLLECT_DATA")
+    result = ingest_collected(website_data, project, log_to_mlflow=mlflow_log)
+    for participant, reason in result.rejected.items():
+        console.print(f"left out {participant}: {reason}", highlight=False)
+    counts = result.counts()
+    state = f"new version {result.version}" if result.changed else "unchanged (no new version)"
+    console.print(f"{result.dataset}: {counts['participants']} participants, {counts['new']} new, {counts['withdrawn']} "
+                  f"withdrawn, {counts['rejected']} left out; {state}", highlight=False)
+    if result.changed:
+        console.print(f"commit it: git add {result.dataset}.dvc && git commit (the retraining DAG records it on its "
+                      "branch)", highlight=False)
 
 
 @app.command("featurize")
