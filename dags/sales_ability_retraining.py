@@ -8,24 +8,30 @@ the workspace, so the repro is never fanned out), then publishes the promotion d
    A missing project folder or `dvc.yaml` fails the run at once (no retries): retrying cannot fix it.
 2. **pull_data**: `dvc pull -r $SALES_ABILITY_DVC_REMOTE` when that variable names a remote (docker/ sets
    `minio`); skipped otherwise. A remote the project does not define fails at once. 3 retries (network).
-3. **reproduce**: `dvc repro <target>` in the pool `sales_ability_training` (one slot: one repro at a time
+3. **ingest_collected**: the website's complete, consented participants (`$SALES_ABILITY_COLLECT_DATA`, the
+   website's `--data-dir`) into `data/raw/collected`, the withdrawn dropped, those that cannot be trained on
+   left out with their reason, and `dvc add` records the new version (`sales_ability.operations.ingest`;
+   counts in the log and in MLflow's `sales-ability-ingest` experiment). Skipped when the variable is unset.
+4. **reproduce**: skipped when `dvc status` finds data, code and params as `dvc.lock` records them (nothing
+   new: nothing is trained again) unless `force`; else
+   `dvc repro <target>` in the pool `sales_ability_training` (one slot: one repro at a time
    across the cluster), no retries, bounded by `SALES_ABILITY_REPRO_TIMEOUT_H` (12 h): featurize, train,
    finetune, evaluate (which logs the serving bundle as a *candidate*, `models/candidate.json`, and touches
    no registry), fit_thresholds, rate. Unchanged inputs are skipped by DVC; a bad param fails in
    `check_params` before any output is removed.
-4. **propose_candidate**: registers the candidate under `challenger` and compares it with the champion on
+5. **propose_candidate**: registers the candidate under `challenger` and compares it with the champion on
    the selection people (validation, never test), each model with its own featurize settings and knowledge
    base, on what a recruiter receives (`sales_ability.operations.promotion`). Skipped when the candidate was
    decided before (nothing new was trained).
-5. **review_candidate**: a person decides (Airflow's human-in-the-loop form: Approve or Reject, a reason,
+6. **review_candidate**: a person decides (Airflow's human-in-the-loop form: Approve or Reject, a reason,
    and an override for a failed gate), shown the comparison. No answer within
    `SALES_ABILITY_APPROVAL_TIMEOUT_H` (72 h) means Reject. **apply_decision** records who, when, why and what
    they saw on the version; only an approval moves `champion` (a failed gate needs the override).
-6. **push_outputs**: `dvc push -r $SALES_ABILITY_DVC_REMOTE`, so every worker pulls the new model (skipped
+7. **push_outputs**: `dvc push -r $SALES_ABILITY_DVC_REMOTE`, so every worker pulls the new model (skipped
    without a remote). **record_lock**: `dvc.lock` and the git-versioned metrics committed on the branch
-   `retraining/<run id>` (the checkout's HEAD, index and files untouched; pushed to
-   `$SALES_ABILITY_GIT_REMOTE` when set): a reviewer merges it.
-7. **publish_champion**: when the champion changed, updates the `sales_ability_champion` Asset, which
+   `retraining/<run id>` with the ingest's `data/raw/collected.dvc` (the checkout's HEAD, index and files
+   untouched; pushed to `$SALES_ABILITY_GIT_REMOTE` when set): a reviewer merges it.
+8. **publish_champion**: when the champion changed, updates the `sales_ability_champion` Asset, which
    triggers batch scoring with the new model; otherwise skipped.
 
 Unattended: every task has an `execution_timeout` and the run a `dagrun_timeout` (20 h); any failure (a
@@ -133,15 +139,39 @@ def sales_ability_retraining():
             raise AirflowSkipException(f"{REMOTE_ENV} is not set: using the data in the workspace")
         return run_dvc(project, "pull", "-r", remote)[-2000:]
 
+    @task(trigger_rule="none_failed", retries=1, execution_timeout=timedelta(hours=1))  # after a skipped pull too
+    def ingest_collected() -> dict:
+        """The website's participants completed since the last ingest: a new DVC version of data/raw/collected."""
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+        from sales_ability.operations.ingest import IngestError, ingest_collected
+        from sales_ability.settings import settings
+
+        website = settings().collect_data
+        if website is None:
+            raise AirflowSkipException("SALES_ABILITY_COLLECT_DATA is not set: no website data to ingest")
+        try:
+            result = ingest_collected(website, _project(), run_id=get_current_context()["run_id"])
+        except IngestError as err:  # a missing folder: retrying cannot help
+            raise AirflowFailException(str(err)) from None
+        for participant, reason in result.rejected.items():  # the operator's to follow up, in the task's log only
+            print(f"ingest: left out {participant}: {reason}")
+        return {**result.counts(), "version": result.version}  # XCom keeps no participant id
+
     # no retries: a failed repro is a code, data or params error (a killed one resumes from its finished
     # featurize shards when triggered again); the pool keeps one repro at a time across the cluster
     @task(trigger_rule="none_failed", retries=0, pool=TRAINING_POOL,
           execution_timeout=hours(SETTINGS.repro_timeout_h))
     def reproduce() -> str:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from sales_ability.operations.ingest import pipeline_up_to_date
         from sales_ability.operations.retraining import run_dvc
 
         project = _project()
         params = get_current_context()["params"]
+        if not params["force"] and pipeline_up_to_date(project):
+            raise AirflowSkipException("dvc status: data, code and params as dvc.lock records them; nothing to train")
         args = ["repro", *(["--force"] if params["force"] else []), *([params["target"]] if params["target"] else [])]
         return run_dvc(project, *args)[-4000:]
 
@@ -154,7 +184,7 @@ def sales_ability_retraining():
             raise AirflowSkipException(f"champion unchanged (version {after})")
         return {"previous": before, "champion": after}
 
-    @task(retries=3, execution_timeout=timedelta(hours=1))
+    @task(trigger_rule="none_failed", retries=3, execution_timeout=timedelta(hours=1))
     def push_outputs() -> str:
         """`dvc push` of the new outputs, so another worker pulls this model, not the old one."""
         from airflow.sdk.exceptions import AirflowSkipException
@@ -167,7 +197,7 @@ def sales_ability_retraining():
             raise AirflowSkipException(f"{REMOTE_ENV} is not set: the outputs stay in this workspace's cache")
         return run_dvc(project, "push", "-r", remote)[-2000:]
 
-    @task(retries=1)
+    @task(trigger_rule="none_failed", retries=1)
     def record_lock() -> dict:
         """dvc.lock and the git-versioned metrics, committed on branch retraining/<run id> (HEAD untouched)."""
         from airflow.sdk.exceptions import AirflowSkipException
@@ -179,15 +209,18 @@ def sales_ability_retraining():
         except NothingToRecord as why:
             raise AirflowSkipException(str(why)) from None
 
-    @task(retries=1, execution_timeout=timedelta(hours=2))  # scores the selection people with both models
+    @task(trigger_rule="none_failed", retries=1, execution_timeout=timedelta(hours=2))  # scores the selection people with both models
     def propose_candidate() -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from sales_ability.operations.promotion import AlreadyDecided
+        from sales_ability.operations.promotion import CANDIDATE_FILE, AlreadyDecided
         from sales_ability.operations.retraining import propose_in_project
 
+        project = _project()
+        if not (project / "models" / CANDIDATE_FILE).is_file():  # after a skipped repro of a fresh project
+            raise AirflowSkipException(f"{project / 'models' / CANDIDATE_FILE}: no candidate (nothing trained yet)")
         try:
-            return propose_in_project(_project())
+            return propose_in_project(project)
         except AlreadyDecided as why:
             raise AirflowSkipException(str(why)) from None
 
@@ -224,7 +257,9 @@ def sales_ability_retraining():
     recorded = record_lock()
     proposal = propose_candidate()
     decision = apply_decision(proposal)
-    before >> pull_data() >> repro >> [pushed, recorded]
+    # a skipped repro (nothing new) still lets the ingest's version be pushed and recorded, and a candidate
+    # reproduced by hand be proposed (none_failed); an undecided one is only proposed once
+    before >> pull_data() >> ingest_collected() >> repro >> [pushed, recorded]
     repro >> proposal >> review >> decision >> publish_champion(before)
 
 

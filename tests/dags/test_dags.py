@@ -135,9 +135,10 @@ def _tables(url: str) -> list[pd.DataFrame]:
 
 def test_configuration_errors_fail_at_once_and_a_fresh_install_is_green(airflow_env: dict, tmp_path: Path,
                                                                         demo_dir: Path) -> None:
-    """One Airflow process, six runs: a fresh install's batch scoring (no inbox, knowledge base or model yet) is
+    """One Airflow process, seven runs: a fresh install's batch scoring (no inbox, knowledge base or model yet) is
     green with nothing to score; a missing explicit inbox or knowledge base, a missing project folder, a folder
-    without dvc.yaml and a remote the project does not define each fail at once, retries configured and unused."""
+    without dvc.yaml and a remote the project does not define each fail at once, retries configured and unused;
+    a retraining with nothing new ingests, skips the repro and proposes nothing."""
     fresh = tmp_path / "fresh"
     fresh.mkdir()
     runs = [{"dag_id": "sales_ability_batch_scoring", "conf": {}, "keep_retries": True,
@@ -163,8 +164,14 @@ def test_configuration_errors_fail_at_once_and_a_fresh_install_is_green(airflow_
             env["SALES_ABILITY_DVC_REMOTE"] = "nowhere"
         runs.append({"dag_id": "sales_ability_retraining", "conf": {"project_dir": str(project)}, "keep_retries": True,
                      "env": env})
+    nothing_new = tmp_path / "nothing_new"  # a DVC project as recorded, and a website with nobody complete yet
+    (nothing_new / "website").mkdir(parents=True)
+    subprocess.run([str(Path(sys.executable).parent / "dvc"), "init", "--no-scm", "-q"], cwd=nothing_new, check=True)
+    (nothing_new / "dvc.yaml").write_text("stages: {}\n")
+    runs.append({"dag_id": "sales_ability_retraining", "conf": {"project_dir": str(nothing_new)}, "keep_retries": True,
+                 "env": {"SALES_ABILITY_COLLECT_DATA": str(nothing_new / "website")}})
     results = run_dags(runs, airflow_env)
-    fresh_install, batch_errors, retraining_errors = results[0], results[1:3], results[3:]
+    fresh_install, batch_errors, retraining_errors, unchanged = results[0], results[1:3], results[3:6], results[6]
 
     assert fresh_install["state"] == "success", fresh_install
     assert fresh_install["tasks"]["list_new_applicants"] == "success"
@@ -183,6 +190,11 @@ def test_configuration_errors_fail_at_once_and_a_fresh_install_is_green(airflow_
         assert result["tasks"][failed] == "failed" and result["tries"][failed] == 1, (name, result)
         assert result["configured_retries"][failed] >= 1
         assert result["tasks"]["reproduce"] in ("upstream_failed", "None"), (name, result)  # nothing was reproduced
+
+    # nothing new: the ingest records the (empty) collected folder, `dvc status` is clean, nothing is trained
+    assert unchanged["state"] == "success", unchanged
+    assert unchanged["tasks"]["ingest_collected"] == "success" and (nothing_new / "data/raw/collected.dvc").is_file()
+    assert unchanged["tasks"]["reproduce"] == "skipped" and unchanged["tasks"]["propose_candidate"] == "skipped"
 
 
 def test_retraining_configuration_errors_name_the_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

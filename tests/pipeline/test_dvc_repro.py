@@ -1,6 +1,7 @@
 """`dvc repro` of the whole pipeline, for real, in a temporary git + DVC repository on demo data."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -204,16 +205,23 @@ def test_score_is_quiet_and_says_what_it_wrote(reproduced: tuple[Path, dict], tm
 
 
 def test_retraining_reruns_the_stale_stage_and_publishes_the_new_champion(
-    airflow_env: dict, reproduced_project: tuple[Path, dict]
+    airflow_env: dict, reproduced_project: tuple[Path, dict], tmp_path: Path
 ) -> None:
-    """The DAG's wiring on the session's reproduced project: only `evaluate` (and `rate`) are stale (the
-    intervals' nominal changed) and the registry has no champion (as on a fresh one): the DAG re-evaluates,
-    proposes the candidate, waits for a person, who approves through the HITL REST route, then moves the
-    champion and publishes the Asset; nothing is trained again."""
+    """The DAG's wiring on the session's reproduced project: the website's one new participant is ingested
+    into data/raw/collected (a new DVC version, recorded on the run's branch); only `evaluate` (and `rate`) are
+    stale (the intervals' nominal changed) and the registry has no champion (as on a fresh one): the DAG
+    re-evaluates, proposes the candidate, waits for a person, who approves through the HITL REST route, then
+    moves the champion and publishes the Asset; nothing is trained again."""
     from mlflow import MlflowClient
 
+    from sales_ability.collect.storage import ParticipantStore
+    from tests.participants import QUESTIONNAIRE, website_participant
+
     project, project_env = reproduced_project
-    env = {**airflow_env, "MLFLOW_TRACKING_URI": project_env["MLFLOW_TRACKING_URI"]}
+    website = ParticipantStore(tmp_path / "website")
+    newcomer = website_participant(website, sorted((project / "data/raw/demo").glob("*.mp4"))[0], QUESTIONNAIRE)
+    env = {**airflow_env, "MLFLOW_TRACKING_URI": project_env["MLFLOW_TRACKING_URI"],
+           "SALES_ABILITY_COLLECT_DATA": str(website.root)}
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     versions = len(client.search_model_versions("name='sales-ability'"))
     client.delete_registered_model_alias("sales-ability", "champion")
@@ -229,6 +237,8 @@ def test_retraining_reruns_the_stale_stage_and_publishes_the_new_champion(
         assert result["state"] == "success", result
         assert result["tasks"]["champion_before"] == "success"
         assert result["tasks"]["pull_data"] == "skipped"  # no DVC remote here
+        assert result["tasks"]["ingest_collected"] == "success"
+        assert [p.name for p in (project / "data/raw/collected").iterdir()] == [newcomer]
         assert result["tasks"]["reproduce"] == "success"
         for task in ("propose_candidate", "review_candidate", "apply_decision"):
             assert result["tasks"][task] == "success", result
@@ -242,6 +252,8 @@ def test_retraining_reruns_the_stale_stage_and_publishes_the_new_champion(
         assert subprocess.run([*git, "show", f"{branches[0]}:metrics/evaluate.json"], capture_output=True,
                               text=True).stdout == (project / "metrics/evaluate.json").read_text()
         assert subprocess.run([*git, "show", "HEAD:dvc.lock"], capture_output=True, text=True).stdout == lock  # HEAD untouched
+        version = subprocess.run([*git, "show", f"{branches[0]}:data/raw/collected.dvc"], capture_output=True, text=True)
+        assert version.stdout == (project / "data/raw/collected.dvc").read_text() != ""  # the ingest's version beside it
         champion = client.get_model_version_by_alias("sales-ability", "champion")
         assert int(champion.version) == versions + 1
         assert champion.tags["decided_by"] == "rita reviewer" and "selection" in champion.tags["decision_reason"]
@@ -250,6 +262,8 @@ def test_retraining_reruns_the_stale_stage_and_publishes_the_new_champion(
         assert "up to date" in status.stdout, status.stdout
     finally:  # the project is shared by the session's tests: put params, lock and outputs back as committed
         subprocess.run(["git", "checkout", "HEAD", "--", "params.yaml", "dvc.lock", "metrics", "plots"], cwd=project)
+        shutil.rmtree(project / "data/raw/collected", ignore_errors=True)
+        (project / "data/raw/collected.dvc").unlink(missing_ok=True)
         subprocess.run(["dvc", "checkout", "-q"], cwd=project, env=project_env)
 
 

@@ -85,7 +85,8 @@ def _git(project: Path, *args: str, env: dict | None = None) -> str:
 
 def git_versioned_outputs(project: Path) -> list[str]:
     """``dvc.lock`` and the outputs DVC leaves to git (``cache: false``), plus the ``.gitignore`` files DVC
-    writes for its cached outputs: what a retraining changes in git."""
+    writes for its cached outputs, and the raw datasets' ``.dvc`` files (the ingest's new version of the
+    collected data): what a retraining changes in git."""
     import yaml
 
     stages = (yaml.safe_load((project / "dvc.yaml").read_text()) or {}).get("stages", {})
@@ -98,6 +99,7 @@ def git_versioned_outputs(project: Path) -> list[str]:
                     paths.add(path)
                 else:  # DVC git-ignores a cached output in its folder's .gitignore
                     paths.add(str(Path(path).parent / ".gitignore"))
+    paths.update(str(p.relative_to(project)) for p in (project / "data/raw").glob("*.dvc"))
     return sorted(p for p in paths if (project / p).exists())
 
 
@@ -130,7 +132,8 @@ def record_outputs(project: str | Path, run_id: str) -> dict:
     identity = {"GIT_AUTHOR_NAME": "sales-ability retraining", "GIT_AUTHOR_EMAIL": "retraining@sales-ability.invalid",
                 "GIT_COMMITTER_NAME": "sales-ability retraining", "GIT_COMMITTER_EMAIL": "retraining@sales-ability.invalid"}
     commit = _git(project, "commit-tree", tree, "-p", "HEAD", "-m",
-                  f"Retraining {run_id}: dvc.lock and metrics\n\nRecorded by the sales_ability_retraining DAG.", env=identity)
+                  f"Retraining {run_id}: dvc.lock, metrics and the ingested data's version\n\n"
+                  "Recorded by the sales_ability_retraining DAG.", env=identity)
     _git(project, "update-ref", f"refs/heads/{branch}", commit)
     if remote := settings().git_remote:
         _git(project, "push", remote, f"{branch}:{branch}")
