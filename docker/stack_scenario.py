@@ -263,7 +263,9 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
         "SALES_ABILITY_SHARD_SIZE": "2",
         "SALES_ABILITY_DATABASE_URL": results_url,
         "SALES_ABILITY_ALERT_WEBHOOK": alert_url,
+        "SALES_ABILITY_COLLECT_DATA": str(root / "website"),  # the website's data folder the retraining ingests
     }
+    (root / "website").mkdir()  # nobody complete yet: a scheduled slot ingests an empty folder
     airflow = str(BIN / "airflow")
     with step("airflow_start"):
         run([airflow, "db", "migrate"], env=airflow_env, timeout=600)
@@ -297,6 +299,11 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
     params["intervals"]["coverage"] = 0.85  # makes `evaluate` stale for the retraining DAG
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
+    from sales_ability.collect.storage import ParticipantStore
+    from tests.participants import QUESTIONNAIRE, website_participant
+
+    newcomer = website_participant(ParticipantStore(root / "website"), sorted((project / "data/raw/demo").glob("*.mp4"))[0],
+                                   QUESTIONNAIRE)  # completed on the website since the last night
     inbox = project / "inbox"
     write_inbox(inbox, INBOX_CLIPS, seed=21, bad=True)
     inbox_files = len([p for p in inbox.iterdir() if p.is_file()])
@@ -311,11 +318,14 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
             raise RuntimeError(f"retraining run {run_id}: {state} {retraining_tasks}")
     reproduce_pool = next(t["pool"] for t in retraining_tis if t["task_id"] == "reproduce")
     branches = run(["git", "branch", "--list", "retraining/*"], cwd=project).split()
-    branch = branches[-1] if branches else None
+    mine = "retraining/" + re.sub(r"[^A-Za-z0-9._-]+", "-", run_id).strip("-.")  # a scheduled slot may have its own
+    branch = mine if mine in branches else None
     recorded_lock = run(["git", "show", f"{branch}:dvc.lock"], cwd=project) if branch else ""
     lock_recorded = recorded_lock == (project / "dvc.lock").read_text() and recorded_lock != run(
         ["git", "show", "HEAD:dvc.lock"], cwd=project)
     cloud_after = run(["dvc", "status", "-c", "-r", "minio"], cwd=project, env=env).strip()
+    ingested = (project / "data/raw/collected" / newcomer / "ipip50.json").is_file() and branch is not None and run(
+        ["git", "show", f"{branch}:data/raw/collected.dvc"], cwd=project) == (project / "data/raw/collected.dvc").read_text()
     with step("failure_notice"):
         failing = api.trigger(RETRAINING, {"project_dir": str(root / "no_such_project")})
         failing_state = api.wait_run(RETRAINING, failing, 300)
@@ -387,7 +397,7 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
         "mlflow": {"tracking_uri": "http://127.0.0.1 (mlflow server)", "backend_store": "postgresql", "artifact_uri": artifact_uri,
                    "champion_version": str(champion.version), "s3_objects": mlflow_objects},
         "retraining": {"tasks": retraining_tasks, "reproduce_pool": reproduce_pool, "lock_branch": branch,
-                       "remote_status_after": cloud_after},
+                       "remote_status_after": cloud_after, "ingested_newcomer": ingested},
         "failure_notice": {"run_state": failing_state, "webhook_posts": len(alerts), "text": notice["text"][:300]},
         "results_database": {"url": "postgresql (database results)", "ledger_rows": len(final),
                              "segment_rows": len(results)},
@@ -424,6 +434,8 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
         "retraining's repro ran in the training pool": reproduce_pool == "sales_ability_training",
         "retraining recorded dvc.lock on a branch and pushed its outputs": lock_recorded and "in sync" in cloud_after
                                                                          and retraining_tasks.get("push_outputs") == "success",
+        "the retraining run ingested the website's new participant, recorded the version and pushed it to S3":
+            ingested and retraining_tasks.get("ingest_collected") == "success" and "in sync" in cloud_after,
         "a failed run was notified on the webhook": failing_state == "failed" and "project folder not found" in notice["reason"],
         "a recruiter's decision in the review workspace (PostgreSQL) reached the tracking system's webhook":
             review_figures["decision_delivered"] and review_figures["signature_refused"] == 0,
