@@ -49,11 +49,16 @@ def featurized_demo(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture()
-def isolated_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh SQLite MLflow store for one test."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def isolated_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A fresh SQLite MLflow store for one test: the variable, and MLflow's in-process URI, which an earlier
+    test's ``mlflow.set_tracking_uri`` in the same worker would otherwise keep (it outranks the variable)."""
+    import mlflow
+
+    session_uri, uri = os.environ["MLFLOW_TRACKING_URI"], f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    return uri
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    mlflow.set_tracking_uri(session_uri)
 
 
 def copy_project(dest: Path) -> Path:
@@ -217,3 +222,4 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
                               "predicted": {t: (np.array(v) + rng.normal(0, 0.05, 40)).clip(0, 1).tolist() for t, v in truth.items()},
                               "true": truth})
     return folder / "model.keras"
+
