@@ -165,8 +165,7 @@ def sales_ability_retraining():
     def reproduce() -> str:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from sales_ability.operations.ingest import pipeline_up_to_date
-        from sales_ability.operations.retraining import run_dvc
+        from sales_ability.operations.retraining import pipeline_up_to_date, run_dvc
 
         project = _project()
         params = get_current_context()["params"]

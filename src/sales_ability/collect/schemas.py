@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from sales_ability.collect.storage import ParticipantError
+from sales_ability.data.applicant_folder import ATS_REFERENCE, REQUISITION_ID
 from sales_ability.data.ipip50 import ITEM_COLUMNS
 
 class _Strict(BaseModel):
@@ -18,8 +19,8 @@ class NewParticipant(_Strict):
     agree: StrictBool
     profile: dict[StrictStr, StrictStr] = {}
     # screening: the link's job and the applicant's reference in the company's tracking system (review workspace)
-    requisition: StrictStr | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-    reference: StrictStr | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/#-]{0,99}$")
+    requisition: StrictStr | None = Field(None, pattern=REQUISITION_ID.pattern)
+    reference: StrictStr | None = Field(None, pattern=ATS_REFERENCE.pattern)
 
 
 class ProfileBody(_Strict):

@@ -4,7 +4,8 @@ cuts, the batch scores, erasure removes and the demo imitates (beside ``face_ten
     <participant_id>/
         answer_<n>.<ext>   the recording of question n (1..5, ``QUESTIONS``), webm or mp4
         consent.json       {"agreed": true, "version": CONSENT_VERSION, "purpose": research | screening, "at"}
-        metadata.json      {"participant_id", "created", "status", "profile"?: PROFILE_CHOICES}
+        metadata.json      {"participant_id", "created", "status", "profile"?: PROFILE_CHOICES,
+                            "application"?: screening's {"requisition": REQUISITION_ID, "reference": ATS_REFERENCE}}
         ipip50.json        research: {"answers": 50 items 1..5, "scores": the five traits, "submitted"}
         complete.json      screening: written last, when the folder is published into the scoring inbox
 
@@ -19,6 +20,9 @@ import re
 from pathlib import Path
 
 PARTICIPANT_ID = re.compile(r"^[A-Za-z0-9_-]{16}$")  # a folder's name: made by the server, never a path
+# what a screening link carries (?requisition=...&ref=...): the job and the applicant's tracking-system reference
+REQUISITION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+ATS_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/#-]{0,99}$")
 QUESTIONS: tuple[str, ...] = (
     "Introduce yourself: your name, age, speciality and a few things that describe you.",
     "What skills do you have that will help you work in a potential company, and where would you like to work?",

@@ -96,9 +96,3 @@ def ingest_collected(website_data: str | Path, project: str | Path, dataset: Pat
             mlflow.log_metrics({k: float(v) for k, v in result.counts().items()})
     return result
 
-
-def pipeline_up_to_date(project: str | Path) -> bool:
-    """``dvc status`` finds every stage's code, params and data as recorded in ``dvc.lock``."""
-    import json
-
-    return json.loads(run_dvc(project, "status", "--json") or "{}") == {}

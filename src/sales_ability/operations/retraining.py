@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -45,6 +46,11 @@ def run_dvc(project: str | Path, *args: str, timeout: float = 6 * 3600) -> str:
     if proc.returncode != 0:
         raise RuntimeError(f"dvc {' '.join(args)} failed in {project}:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc.stdout
+
+
+def pipeline_up_to_date(project: str | Path) -> bool:
+    """``dvc status`` finds every stage's code, params and data as recorded in ``dvc.lock``."""
+    return json.loads(run_dvc(project, "status", "--json") or "{}") == {}
 
 
 REMOTE_ENV = "SALES_ABILITY_DVC_REMOTE"

@@ -14,12 +14,11 @@ import base64
 import hmac
 import math
 import time
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from urllib.parse import urlencode
-
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -38,7 +37,15 @@ from sales_ability.review.decisions import DECISIONS, REASONS, DecisionError, re
 from sales_ability.review.events import EVENTS_PAGE, log_event, read_events
 from sales_ability.review.handoff import Sender, export_frame, export_records
 from sales_ability.review.oversight import oversight
-from sales_ability.review.requisitions import BAND_TEXT, BANDS, PAGE_SIZE, find_requisition, may_open, pool
+from sales_ability.review.requisitions import (
+    BAND_TEXT,
+    BANDS,
+    PAGE_SIZE,
+    find_requisition,
+    may_open,
+    pool,
+    requisitions_for,
+)
 from sales_ability.serving.run_report import CAVEAT, INTERVAL_NOTE, interval_text
 from sales_ability.traits import TRAITS
 
@@ -168,8 +175,6 @@ def create_app(config: ReviewSettings) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     def home(request: Request) -> HTMLResponse:
-        from sales_ability.review.requisitions import requisitions_for
-
         session = current(request)
         return page("review_home.html", session, requisitions=requisitions_for(url, session.username, session.role))
 
@@ -263,10 +268,9 @@ def create_app(config: ReviewSettings) -> FastAPI:
         session = current(request)
         check_csrf(session, csrf_token)
         requisition = opened(session, requisition_id)
-        applicant_row(requisition, applicant_id, version or None)
         if not session.can_decide():
             raise HTTPException(403, f"{session.role}s do not record decisions")
-        try:
+        try:  # record_decision reads the pool and refuses an applicant not in it; the page then answers 404
             record_decision(url, session, requisition, applicant_id, decision, reason, note, version or None)
         except DecisionError as err:
             return applicant_page(session, requisition_id, applicant_id, version or None, error=str(err), status=422)

@@ -28,8 +28,8 @@ from sqlalchemy import select, update
 from sales_ability.errors import SalesAbilityError
 from sales_ability.io_utils import write_csv_neutralised, write_json_atomic
 from sales_ability.results import store as db
-from sales_ability.review.events import queue_webhook
-from sales_ability.review.requisitions import Requisition, pool
+from sales_ability.review.events import event_id, queue_webhook
+from sales_ability.review.requisitions import Requisition, pools
 
 EXPORT_COLUMNS: tuple[str, ...] = (
     "requisition_id", "applicant_id", "ats_reference", "model_version", "knowledge_base", "scored_at", "sales_score",
@@ -50,9 +50,7 @@ class WebhookError(SalesAbilityError):
 
 def export_frame(url: str, requisition: Requisition) -> pd.DataFrame:
     """Every applicant of the requisition, per model version that scored them, with their latest decision."""
-    first = pool(url, requisition)
-    parts = [first] + [pool(url, requisition, v) for v in first.versions if v != first.model_version]
-    frames = [p.rows.assign(requisition_id=requisition.requisition_id) for p in parts if len(p.rows)]
+    frames = [p.rows.assign(requisition_id=requisition.requisition_id) for p in pools(url, requisition) if len(p.rows)]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(EXPORT_COLUMNS))
     for column in EXPORT_COLUMNS:
         if column not in frame:
@@ -102,15 +100,16 @@ def queue_scored_applicants(url: str) -> int:
                             .join(db.applications, db.applications.c.applicant_id == db.applicants.c.applicant_id)).fetchall()
         new = 0
         for r in rows:
+            if event_id("applicant.scored", r.applicant_id, r.model_version) in queued:
+                continue
             payload = {"requisition_id": r.requisition_id, "applicant_id": r.applicant_id, "ats_reference": r.ats_reference,
                        "model_version": r.model_version, "knowledge_base": r.knowledge_base, "sales_score": r.sales_score,
                        "sales_score_low": r.sales_score_low, "sales_score_high": r.sales_score_high,
                        "scored_at": r.scored_at.isoformat(timespec="seconds") if r.scored_at else None,
                        "answers_disagree": r.answers_disagree,
                        "note": "decision support: a person reviews the answers and decides"}
-            eid = queue_webhook(conn, "applicant.scored", payload, r.requisition_id, r.applicant_id,
-                                key=(r.applicant_id, r.model_version))
-            new += eid not in queued
+            queue_webhook(conn, "applicant.scored", payload, r.requisition_id, r.applicant_id, key=(r.applicant_id, r.model_version))
+            new += 1
     return new
 
 

@@ -13,18 +13,16 @@ Applicants scored by different model versions are never in one pool.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
 from sqlalchemy import select
 
+from sales_ability.data.applicant_folder import ATS_REFERENCE, REQUISITION_ID
 from sales_ability.errors import SalesAbilityError
 from sales_ability.results import store as db
 
-REQUISITION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-ATS_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/#-]{0,99}$")
 SALES = "sales"  # the paper's sales profile: E, C, O up; A, N reversed
 BANDS: tuple[str, ...] = ("above", "overlaps", "below")
 BAND_TEXT = {"above": "above the pool's median", "overlaps": "overlaps the median", "below": "below the pool's median"}
@@ -54,13 +52,18 @@ def check_reference(reference: str) -> str:
     return reference
 
 
+def _exists(conn, requisition_id: str) -> bool:
+    return conn.execute(select(db.requisitions.c.requisition_id)
+                        .where(db.requisitions.c.requisition_id == requisition_id)).first() is not None
+
+
 def create_requisition(url: str, requisition_id: str, title: str, knowledge_base: str = SALES) -> Requisition:
     """A new job (``RequisitionError`` when the id is malformed or taken)."""
     check_requisition_id(requisition_id)
     if not title.strip():
         raise RequisitionError("a requisition needs a title")
     with db.engine(url).begin() as conn:
-        if conn.execute(select(db.requisitions.c.requisition_id).where(db.requisitions.c.requisition_id == requisition_id)).first():
+        if _exists(conn, requisition_id):
             raise RequisitionError(f"requisition {requisition_id!r} exists already")
         conn.execute(db.requisitions.insert().values(requisition_id=requisition_id, title=title.strip(),
                                                      knowledge_base=knowledge_base, created_at=datetime.now(UTC)))
@@ -70,7 +73,7 @@ def create_requisition(url: str, requisition_id: str, title: str, knowledge_base
 def assign(url: str, requisition_id: str, username: str) -> None:
     """Assign a recruiter to a requisition (once; unknown names refused)."""
     with db.engine(url).begin() as conn:
-        if not conn.execute(select(db.requisitions.c.requisition_id).where(db.requisitions.c.requisition_id == requisition_id)).first():
+        if not _exists(conn, requisition_id):
             raise RequisitionError(f"no requisition {requisition_id!r}")
         if not conn.execute(select(db.accounts.c.username).where(db.accounts.c.username == username)).first():
             raise RequisitionError(f"no account {username!r}")
@@ -94,7 +97,7 @@ def record_application(url: str, applicant_id: str, requisition_id: str, referen
     if reference is not None:
         check_reference(reference)
     with db.engine(url).begin() as conn:
-        if not conn.execute(select(db.requisitions.c.requisition_id).where(db.requisitions.c.requisition_id == requisition_id)).first():
+        if not _exists(conn, requisition_id):
             raise RequisitionError(f"no requisition {requisition_id!r}: the screening link names a job that is not open")
         db.insert_new(conn, db.applications, [{"applicant_id": applicant_id, "requisition_id": requisition_id,
                                                 "ats_reference": reference, "applied_at": datetime.now(UTC)}])
@@ -127,6 +130,19 @@ class Pool:
 def pool(url: str, requisition: Requisition, model_version: str | None = None) -> Pool:
     """The requisition's applicants as scored by ``model_version`` (default: the one that scored most of them), banded,
     each with its latest decision; ordered by band, then by reference (never by score)."""
+    return _pool(requisition, *_scored(url, requisition), model_version)
+
+
+def pools(url: str, requisition: Requisition) -> list[Pool]:
+    """Every model version's pool of the requisition, the default one first, from one read of the database."""
+    scored = _scored(url, requisition)
+    first = _pool(requisition, *scored, None)
+    return [first] + [_pool(requisition, *scored, v) for v in first.versions if v != first.model_version]
+
+
+def _scored(url: str, requisition: Requisition) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """The requisition's applicants scored under its knowledge base, their latest decisions, and how many
+    applicants were scored under another knowledge base."""
     columns = [db.applicants.c[c] for c in ("applicant_id", "answers", "segments", "face_share", "sales_score",
                                             "sales_score_low", "sales_score_high", "model_version", "knowledge_base",
                                             "scored_at", "answers_disagree")]
@@ -136,9 +152,14 @@ def pool(url: str, requisition: Requisition, model_version: str | None = None) -
                               .where(db.applications.c.requisition_id == requisition.requisition_id))
         frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
         latest = latest_decisions(conn, requisition.requisition_id)
-    fits = frame["knowledge_base"].map(lambda k: _kb_matches(requisition, k)) if len(frame) else pd.Series(dtype=bool)
-    other = int((~fits).sum()) if len(frame) else 0
-    frame = frame[fits] if len(frame) else frame
+    if frame.empty:
+        return frame, latest, 0
+    fits = frame["knowledge_base"].map(lambda k: _kb_matches(requisition, k))
+    return frame[fits], latest, int((~fits).sum())
+
+
+def _pool(requisition: Requisition, frame: pd.DataFrame, latest: pd.DataFrame, other: int,
+          model_version: str | None) -> Pool:
     # the version that scored most of the requisition's applicants first (the newest among equals), then the rest
     per_version = (frame.groupby("model_version").agg(n=("applicant_id", "size"), newest=("scored_at", "max"))
                    .sort_values(["n", "newest"], ascending=False) if len(frame) else pd.DataFrame(columns=["n"]))
