@@ -12,6 +12,9 @@ the workspace, so the repro is never fanned out), then publishes the promotion d
    website's `--data-dir`) into `data/raw/collected`, the withdrawn dropped, those that cannot be trained on
    left out with their reason, and `dvc add` records the new version (`sales_ability.operations.ingest`;
    counts in the log and in MLflow's `sales-ability-ingest` experiment). Skipped when the variable is unset.
+   First, every withdrawal the website recorded is forgotten everywhere (`sales_ability.operations.forget`:
+   every DVC version in the cache and on `$SALES_ABILITY_DVC_REMOTE`, MLflow's artifacts, the results
+   database; models trained on them flagged), and requests older than 30 days not complete raise a notice.
 4. **reproduce**: skipped when `dvc status` finds data, code and params as `dvc.lock` records them (nothing
    new: nothing is trained again) unless `force`; else
    `dvc repro <target>` in the pool `sales_ability_training` (one slot: one repro at a time
@@ -144,19 +147,33 @@ def sales_ability_retraining():
         """The website's participants completed since the last ingest: a new DVC version of data/raw/collected."""
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+        from sales_ability.operations.alerts import Alert, send_alert
+        from sales_ability.operations.forget import DEADLINE_DAYS, erasure_status, forget_requested
         from sales_ability.operations.ingest import IngestError, ingest_collected
         from sales_ability.settings import settings
 
-        website = settings().collect_data
+        website, context = settings().collect_data, get_current_context()
         if website is None:
             raise AirflowSkipException("SALES_ABILITY_COLLECT_DATA is not set: no website data to ingest")
+        remote = settings().dvc_remote
+        # the website's withdrawals first: each person leaves every version, store and model's artifacts
+        # (a failure leaves the request pending; the retry, or the next night, resumes it)
+        forgotten = forget_requested(website, _project(), remotes=[remote] if remote else [])
+        for done in forgotten:
+            print(f"forget: {done.record.request} complete, record {done.path.name}")
+        late = [r for r in erasure_status(_project(), website) if r.overdue]
+        if late:  # the deadline notice: the erasure itself never blocks the night
+            send_alert(Alert(context["dag_run"].dag_id, context["run_id"], "ingest_collected", None,
+                             f"{len(late)} erasure request(s) older than {DEADLINE_DAYS} days and not complete "
+                             "(sales-ability forget --status)", None))
         try:
-            result = ingest_collected(website, _project(), run_id=get_current_context()["run_id"])
+            result = ingest_collected(website, _project(), run_id=context["run_id"])
         except IngestError as err:  # a missing folder: retrying cannot help
             raise AirflowFailException(str(err)) from None
         for participant, reason in result.rejected.items():  # the operator's to follow up, in the task's log only
             print(f"ingest: left out {participant}: {reason}")
-        return {**result.counts(), "version": result.version}  # XCom keeps no participant id
+        return {**result.counts(), "version": result.version, "forgotten": len(forgotten),
+                "erasures_overdue": len(late)}  # XCom keeps no participant id
 
     # no retries: a failed repro is a code, data or params error (a killed one resumes from its finished
     # featurize shards when triggered again); the pool keeps one repro at a time across the cluster

@@ -22,6 +22,7 @@ from sales_ability.errors import IPIPError, SalesAbilityError
 from sales_ability.io_utils import write_csv_atomic, write_json_atomic
 from sales_ability.knowledge.rate import load_knowledge_base, paper_knowledge_base, rate, save_knowledge_base
 from sales_ability.operations.batch import merge_shards
+from sales_ability.operations.forget import DEADLINE_DAYS, erasure_status, forget as forget_person, forget_requested
 from sales_ability.operations.ingest import IngestError, ingest_collected
 from sales_ability.operations.promotion import AlreadyDecided, decide, propose
 from sales_ability.outcomes.importer import import_outcomes
@@ -211,6 +212,75 @@ def ingest(
     if result.changed:
         console.print(f"commit it: git add {result.dataset}.dvc && git commit (the retraining DAG records it on its "
                       "branch)", highlight=False)
+
+
+@app.command("forget")
+@clear_errors
+def forget(
+    person_id: Annotated[str | None, typer.Argument(help="The participant's or applicant's id (the website's 16 "
+                                                       "characters). Omit with --requested or --status.")] = None,
+    project: Annotated[Path, typer.Option("--project", help="The DVC project folder.")] = Path("."),
+    website_data: Annotated[Path | None, typer.Option("--from", help="The website's data folder (default "
+                                                      "$SALES_ABILITY_COLLECT_DATA): its copy goes too.")] = None,
+    remote: Annotated[list[str] | None, typer.Option("--remote", help="A DVC remote to purge (repeatable; default: "
+                                                     "every remote the project configures, each must answer).")] = None,
+    requested: Annotated[bool, typer.Option("--requested", help="Forget everyone the website's withdrawals asked "
+                                            "for (what the retraining DAG's ingest does).")] = False,
+    status: Annotated[bool, typer.Option("--status", help="List the erasure requests with their age; exit 1 when one "
+                                         "is older than --days and not complete.")] = False,
+    days: Annotated[float, typer.Option("--days", help="The deadline for --status.")] = DEADLINE_DAYS,
+    commit: Annotated[bool, typer.Option("--commit/--no-commit", help="Commit the new version and the record on "
+                                         "the current branch.")] = True,
+    db: DatabaseUrl = None,
+) -> None:
+    """Forget a person everywhere: the website, the collected dataset (a new version), every DVC object holding
+    their answers or crops in any version, locally and on the remotes (face-tensor shards, manifests and
+    calibration sets rewritten without them), MLflow's artifacts and the results database. Models trained with
+    them are flagged and the stages that used them left to re-run. An interrupted run resumes; the erasure record
+    (erasures/<request>.json) holds no personal data."""
+    website_data = website_data or settings().collect_data
+    if status:
+        _print_erasure_status(project, website_data, days)
+        return
+    kwargs = {"remotes": remote, "results_db": db, "commit": commit,
+              "progress": lambda line: console.print(f"  {line}", highlight=False)}
+    if requested:
+        if website_data is None:
+            raise SalesAbilityError("--requested needs the website's data folder: pass --from or set "
+                                    "SALES_ABILITY_COLLECT_DATA")
+        results = forget_requested(website_data, project, **kwargs)
+    elif person_id:
+        results = [forget_person(person_id, project, website_data, **kwargs)]
+    else:
+        raise typer.BadParameter("name the person, or pass --requested or --status")
+    for done in results:
+        r = done.record
+        deleted = r.removed.get("dvc_objects_deleted", {})
+        console.print(f"{r.request}: complete; person {r.person[:12]}; DVC objects deleted "
+                      f"{', '.join(f'{k} {v}' for k, v in deleted.items())}; {len(r.no_longer_reproducible)} earlier "
+                      f"outputs no longer reproducible; {len(r.models_flagged)} MLflow runs and versions flagged; "
+                      f"stages to re-run: {', '.join(r.stale_stages) or 'none'}", highlight=False)
+        console.print(f"  record: {done.path}" + (f" (commit {done.committed[:10]})" if done.committed else
+                                                 " (not committed)"), highlight=False)
+    if requested and not results:
+        console.print("no withdrawal waiting")
+
+
+def _print_erasure_status(project: Path, website_data: Path | None, days: float) -> None:
+    from rich.table import Table
+
+    rows = erasure_status(project, website_data)
+    view = Table(title=f"erasure requests (deadline {days:g} days)")
+    for column in ("request", "person (salted hash)", "requested", "age (days)", "status", "completed"):
+        view.add_column(column)
+    late = [r for r in rows if r.status != "complete" and r.age_days > days]
+    for r in rows:
+        style = "red" if r in late else None
+        view.add_row(r.request, r.person, r.requested, f"{r.age_days:g}", r.status, r.completed or "-", style=style)
+    console.print(view)
+    if late:
+        console.print(f"[red]{len(late)} request(s) older than {days:g} days and not complete[/]")
+        raise typer.Exit(1)
 
 
 @app.command("featurize")

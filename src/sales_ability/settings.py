@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     retry_delay_s: float | None = Field(None, gt=0)  # overrides every task's first retry delay
     dvc_remote: str | None = None  # `dvc pull`/`dvc push -r` this remote (unset: the workspace's data)
     git_remote: str | None = None  # push the retraining branch here
+    erasure_salt: SecretStr | None = None  # salts the erasure records' hash of an id (unset: the project's erasures/.salt)
     collect_data: Path | None = None  # the website's data folder the retraining DAG ingests from (unset: no ingest)
     # failure notices
     alert_webhook: SecretStr | None = None  # a URL that may carry a token: never printed whole

@@ -70,6 +70,9 @@ def check_profile(profile: dict[str, str]) -> None:
 
 MODES: tuple[str, ...] = ("research", "screening")
 WITHDRAWALS_DIR = ".withdrawals"  # a withdrawal not finished yet (its database part failed): a retry completes it
+# a withdrawal the project has not forgotten everywhere yet (DVC versions, remotes, MLflow): the retraining DAG's
+# ingest runs `sales-ability forget` on each (sales_ability.operations.forget), which removes the request when done
+REQUESTS_DIR = ".erasure_requests"
 SELF_REPORTS_DIR = ".self_reports"  # screening's optional sex and race/ethnicity, for the bias audit only
 
 
@@ -306,7 +309,8 @@ class ParticipantStore:
                then: Callable[[str], object] | None = None) -> None:
         """Withdrawal: the participant's raw files go, here, in the export (dropped from the next featurize)
         and in the scoring inbox (screening mode); then ``then`` (the results database's erasure) runs under
-        the same lock.
+        the same lock. An erasure request (``.erasure_requests/<id>.json``) is left for the project, whose copies
+        (DVC versions, remotes, MLflow) the next ingest forgets.
 
         Idempotent and retryable to completion: a marker (``.withdrawals/<id>``) is written before anything is
         removed and cleared only after ``then`` succeeded, so when ``then`` fails (a busy database) the files
@@ -320,6 +324,10 @@ class ParticipantStore:
                 raise ParticipantError(404, "unknown participant id")
             pending.parent.mkdir(exist_ok=True)
             write_json_atomic(pending, {"requested": now()})
+            request = self.root / REQUESTS_DIR / f"{participant_id}.json"
+            if not request.is_file():  # the deadline counts from the first request
+                request.parent.mkdir(exist_ok=True)
+                write_json_atomic(request, {"participant_id": participant_id, "requested": now()})
             shutil.rmtree(self.root / participant_id, ignore_errors=True)
             for where in (export_dir, self.inbox):
                 if where is not None:
