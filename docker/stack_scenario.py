@@ -302,7 +302,8 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
     from sales_ability.collect.storage import ParticipantStore
     from tests.participants import QUESTIONNAIRE, website_participant
 
-    newcomer = website_participant(ParticipantStore(root / "website"), sorted((project / "data/raw/demo").glob("*.mp4"))[0],
+    own_clip = write_inbox(root / "newcomer_clip", 1, seed=99, bad=False)[0]  # bytes no one else in the project has
+    newcomer = website_participant(ParticipantStore(root / "website"), own_clip,
                                    QUESTIONNAIRE)  # completed on the website since the last night
     inbox = project / "inbox"
     write_inbox(inbox, INBOX_CLIPS, seed=21, bad=True)
@@ -326,6 +327,9 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
     cloud_after = run(["dvc", "status", "-c", "-r", "minio"], cwd=project, env=env).strip()
     ingested = (project / "data/raw/collected" / newcomer / "ipip50.json").is_file() and branch is not None and run(
         ["git", "show", f"{branch}:data/raw/collected.dvc"], cwd=project) == (project / "data/raw/collected.dvc").read_text()
+    with step("forget_on_s3"):
+        forgotten = forget_on_s3(project, root / "website", newcomer, own_clip.read_bytes(), env, endpoint, settings,
+                                 results_url)
     with step("failure_notice"):
         failing = api.trigger(RETRAINING, {"project_dir": str(root / "no_such_project")})
         failing_state = api.wait_run(RETRAINING, failing, 300)
@@ -398,6 +402,7 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
                    "champion_version": str(champion.version), "s3_objects": mlflow_objects},
         "retraining": {"tasks": retraining_tasks, "reproduce_pool": reproduce_pool, "lock_branch": branch,
                        "remote_status_after": cloud_after, "ingested_newcomer": ingested},
+        "forget": forgotten,
         "failure_notice": {"run_state": failing_state, "webhook_posts": len(alerts), "text": notice["text"][:300]},
         "results_database": {"url": "postgresql (database results)", "ledger_rows": len(final),
                              "segment_rows": len(results)},
@@ -436,6 +441,9 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
                                                                          and retraining_tasks.get("push_outputs") == "success",
         "the retraining run ingested the website's new participant, recorded the version and pushed it to S3":
             ingested and retraining_tasks.get("ingest_collected") == "success" and "in sync" in cloud_after,
+        "a withdrawn participant left no byte in the S3 remote, the cache or the workspace (searched by content)":
+            forgotten["on_s3_before"] > 0 and forgotten["on_s3_after"] == 0 and forgotten["in_cache_after"] == 0
+            and forgotten["in_workspace_after"] == 0 and forgotten["status"] == "complete",
         "a failed run was notified on the webhook": failing_state == "failed" and "project folder not found" in notice["reason"],
         "a recruiter's decision in the review workspace (PostgreSQL) reached the tracking system's webhook":
             review_figures["decision_delivered"] and review_figures["signature_refused"] == 0,
@@ -447,6 +455,38 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
     if failed:
         raise RuntimeError(f"checks failed: {failed}; figures: {json.dumps(figures, default=str)[:3000]}")
     return figures
+
+
+def forget_on_s3(project: Path, website: Path, person: str, answer: bytes, env: dict, endpoint: str, settings: dict,
+                 results_url: str) -> dict:
+    """The newcomer withdraws on the website; `sales-ability forget --requested` removes them from every DVC version
+    in the cache and on the S3 remote (and MLflow's S3 artifacts); their answer's bytes and their id are then
+    searched for in every object of the bucket, the cache and the workspace."""
+    import boto3
+
+    from sales_ability.collect.storage import ParticipantStore
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=settings["MINIO_ROOT_USER"],
+                      aws_secret_access_key=settings["MINIO_ROOT_PASSWORD"], region_name="us-east-1")
+    pieces = [answer[i:i + 64] for i in range(1024, len(answer) - 64, max(64, len(answer) // 8))] + [person.encode()]
+
+    def holding_in_bucket() -> int:
+        keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="dvc")
+                for o in page.get("Contents", [])]
+        return sum(any(p in s3.get_object(Bucket="dvc", Key=k)["Body"].read() for p in pieces) for k in keys)
+
+    def holding_under(folder: Path) -> int:
+        return sum(any(p in f.read_bytes() for p in pieces) for f in folder.rglob("*") if f.is_file())
+
+    before = holding_in_bucket()
+    ParticipantStore(website).delete(person)  # the website's withdrawal: its files go, a request is left
+    printed = run([str(BIN / "sales-ability"), "forget", "--requested", "--from", str(website), "--project", str(project),
+                   "--remote", "minio", "--database-url", results_url], cwd=project, env=env, timeout=600)
+    record = json.loads(next((project / "erasures").glob("E-*.json")).read_text())
+    return {"on_s3_before": before, "on_s3_after": holding_in_bucket(),
+            "in_cache_after": holding_under(project / ".dvc" / "cache"),
+            "in_workspace_after": holding_under(project / "data"), "status": record["status"],
+            "deleted": record["removed"].get("dvc_objects_deleted"), "printed": printed.strip()[-600:]}
 
 
 def review_on_postgres(stack: Stack, results_url: str, env: dict, scored: pd.DataFrame) -> dict:

@@ -221,6 +221,12 @@ def test_the_websites_withdrawal_reaches_the_project_through_its_request(
     store.delete(ann)  # the website's withdrawal: its files go, a request is left for the project
     [waiting] = erasure_status(project, store.root)
     assert waiting.status == "waiting" and not waiting.overdue
+    run(project, DVC, "remote", "add", "unreachable", "s3://nowhere/dvc")
+    run(project, DVC, "remote", "modify", "unreachable", "endpointurl", "http://127.0.0.1:9")
+    with pytest.raises(ForgetError, match="remote 'unreachable' cannot be listed"):  # before anything is removed
+        forget_requested(store.root, project, commit=False)
+    assert (project / "data/raw/collected" / ann).is_dir() and list((store.root / REQUESTS_DIR).glob("*.json"))
+    run(project, DVC, "remote", "remove", "unreachable")
     [done] = forget_requested(store.root, project, commit=False)
     assert done.record.requested_by == "website" and done.record.requested == waiting.requested
     assert not list((store.root / REQUESTS_DIR).glob("*.json"))

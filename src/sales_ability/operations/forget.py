@@ -243,10 +243,18 @@ def versions(project: Path) -> Iterator[tuple[str, str, dict]]:
                     if blob not in parsed:
                         parsed[blob] = yaml.safe_load(_git(project, "cat-file", "-p", blob)) or {}
                     yield commit, path, parsed[blob]
-    for path in sorted([project / "dvc.lock", *project.glob("**/*.dvc")]):
-        rel = path.relative_to(project).as_posix()
-        if path.is_file() and _is_dvc_file(rel) and not rel.startswith((".venv/", ".git/")):
-            yield "workspace", rel, yaml.safe_load(path.read_text()) or {}
+    for rel in _workspace_dvc_files(project):
+        yield "workspace", rel, yaml.safe_load((project / rel).read_text()) or {}
+
+
+def _workspace_dvc_files(project: Path) -> list[str]:
+    """``dvc.lock`` and the ``.dvc`` files of the workspace (hidden folders such as .git, .dvc and .venv skipped)."""
+    found = []
+    for folder, subfolders, files in os.walk(project):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".") and d not in ("__pycache__", "node_modules")]
+        rel = Path(folder).relative_to(project)
+        found += [(rel / f).as_posix() for f in files if _is_dvc_file((rel / f).as_posix())]
+    return sorted(found)
 
 
 def tracked_outs(file: str, content: dict) -> Iterator[dict]:
@@ -262,7 +270,9 @@ def tracked_outs(file: str, content: dict) -> Iterator[dict]:
 
 
 class Stores:
-    """The local cache and the remotes, read and written through DVC's own object databases."""
+    """The local cache and the remotes, read and written through DVC's own object databases. Every remote is
+    listed once at the start: an unreachable one stops the erasure before anything is removed (s3fs's
+    ``exists`` answers False for a bucket it cannot reach, which would pass for "nothing there")."""
 
     def __init__(self, project: Path, remotes: list[str] | None) -> None:
         from dvc.repo import Repo
@@ -272,36 +282,36 @@ class Stores:
         names = list(remotes) if remotes is not None else list(self.repo.config.get("remote", {}))
         self.remotes = {}
         for name in names:
-            try:
-                self.remotes[name] = self.repo.cloud.get_remote_odb(name, "forget")
-            except Exception as err:  # noqa: BLE001 - DVC raises many kinds; the remote is named either way
-                raise ForgetError(f"DVC remote {name!r} cannot be opened ({type(err).__name__}: {err}); the request "
-                                  "stays pending: rerun when it is reachable, or name the remotes with --remote") from None
+            self.remotes[name] = self._call(name, "opened", lambda: self.repo.cloud.get_remote_odb(name, "forget"))
+            odb = self.remotes[name]
+            self._call(name, "listed", lambda: _list_or_absent(odb))
+
+    @staticmethod
+    def _call(name: str, what: str, action: Callable):
+        try:
+            return action()
+        except Exception as err:  # noqa: BLE001 - DVC and fsspec raise many kinds; the remote is named either way
+            raise ForgetError(f"DVC remote {name!r} cannot be {what} ({type(err).__name__}: {str(err)[:300]}); the "
+                              "request stays pending: rerun when it answers, or name the remotes to purge with "
+                              "--remote") from None
 
     def local(self, oid: str) -> Path | None:
         """The object in the local cache, fetched from the first remote holding it when the cache lacks it."""
         if not self.cache.exists(oid):
             for name, odb in self.remotes.items():
-                if self._exists(name, odb, oid):
-                    self.cache.add(odb.oid_to_path(oid), odb.fs, oid)
+                if self._call(name, "read", lambda: odb.exists(oid)):
+                    self._call(name, "read", lambda: self.cache.add(odb.oid_to_path(oid), odb.fs, oid))
                     break
             else:
                 return None
         return Path(self.cache.oid_to_path(oid))
 
-    def _exists(self, name: str, odb, oid: str) -> bool:
-        try:
-            return odb.exists(oid)
-        except Exception as err:  # noqa: BLE001
-            raise ForgetError(f"DVC remote {name!r} cannot be read ({type(err).__name__}: {err}); the request stays "
-                              "pending: rerun when it is reachable") from None
-
     def push(self, oids: list[str]) -> int:
         pushed = 0
         for oid in oids:
             for name, odb in self.remotes.items():
-                if not self._exists(name, odb, oid):
-                    odb.add(self.cache.oid_to_path(oid), self.cache.fs, oid)
+                if not self._call(name, "read", lambda: odb.exists(oid)):
+                    self._call(name, "written", lambda: odb.add(self.cache.oid_to_path(oid), self.cache.fs, oid))
                     pushed += 1
         return pushed
 
@@ -312,10 +322,18 @@ class Stores:
                 self.cache.delete(oid)
                 counts["cache"] += 1
             for name, odb in self.remotes.items():
-                if self._exists(name, odb, oid):
-                    odb.delete(oid)
+                if self._call(name, "read", lambda: odb.exists(oid)):
+                    self._call(name, "written", lambda: odb.delete(oid))
                     counts[f"remote {name}"] += 1
         return counts
+
+
+def _list_or_absent(odb) -> None:
+    """List the remote's root: a folder never pushed to is fine, any other failure is the remote's."""
+    try:
+        odb.fs.ls(odb.path)
+    except FileNotFoundError:
+        pass
 
 
 @dataclass
