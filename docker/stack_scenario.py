@@ -442,7 +442,8 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
         "the retraining run ingested the website's new participant, recorded the version and pushed it to S3":
             ingested and retraining_tasks.get("ingest_collected") == "success" and "in sync" in cloud_after,
         "a withdrawn participant left no byte in the S3 remote, the cache or the workspace (searched by content)":
-            forgotten["on_s3_before"] > 0 and forgotten["on_s3_after"] == 0 and forgotten["in_cache_after"] == 0
+            forgotten["on_s3_before"] > 0 and forgotten["answer_on_s3_before"] and not forgotten["answer_on_s3_after"]
+            and forgotten["on_s3_after"] == 0 and forgotten["in_cache_after"] == 0
             and forgotten["in_workspace_after"] == 0 and forgotten["status"] == "complete",
         "a failed run was notified on the webhook": failing_state == "failed" and "project folder not found" in notice["reason"],
         "a recruiter's decision in the review workspace (PostgreSQL) reached the tracking system's webhook":
@@ -478,12 +479,21 @@ def forget_on_s3(project: Path, website: Path, person: str, answer: bytes, env: 
     def holding_under(folder: Path) -> int:
         return sum(any(p in f.read_bytes() for p in pieces) for f in folder.rglob("*") if f.is_file())
 
-    before = holding_in_bucket()
+    import hashlib
+
+    digest = hashlib.md5(answer).hexdigest()
+    answer_key = f"files/md5/{digest[:2]}/{digest[2:]}"
+
+    def answer_on_s3() -> bool:
+        return s3.list_objects_v2(Bucket="dvc", Prefix=answer_key).get("KeyCount", 0) > 0
+
+    before, answer_before = holding_in_bucket(), answer_on_s3()
     ParticipantStore(website).delete(person)  # the website's withdrawal: its files go, a request is left
     printed = run([str(BIN / "sales-ability"), "forget", "--requested", "--from", str(website), "--project", str(project),
                    "--remote", "minio", "--database-url", results_url], cwd=project, env=env, timeout=600)
     record = json.loads(next((project / "erasures").glob("E-*.json")).read_text())
-    return {"on_s3_before": before, "on_s3_after": holding_in_bucket(),
+    return {"on_s3_before": before, "on_s3_after": holding_in_bucket(), "answer_on_s3_before": answer_before,
+            "answer_on_s3_after": answer_on_s3(),
             "in_cache_after": holding_under(project / ".dvc" / "cache"),
             "in_workspace_after": holding_under(project / "data"), "status": record["status"],
             "deleted": record["removed"].get("dvc_objects_deleted"), "printed": printed.strip()[-600:]}

@@ -25,3 +25,10 @@ def test_dvc_add_of_a_raw_dataset_tracks_its_dvc_file_and_ignores_the_videos(tmp
                             capture_output=True, text=True, check=True).stdout
     assert "data/raw/collected.dvc" in status and "data/raw/first_impressions.dvc" in status
     assert ".webm" not in status and ".mp4" not in status  # the bytes live in DVC, never in git
+    # DVC itself must find the .dvc files: its own ignore matcher reads `/data/raw/*` as ignoring data/raw/,
+    # and then `dvc push` and `dvc status` (no targets) silently skip both datasets
+    subprocess.run([dvc, "remote", "add", "-d", "local", str(tmp_path / "remote")], cwd=tmp_path, check=True)
+    pushed = subprocess.run([dvc, "push"], cwd=tmp_path, capture_output=True, text=True)
+    assert pushed.returncode == 0 and "files pushed" in pushed.stdout, pushed.stdout + pushed.stderr
+    remote = b"".join(p.read_bytes() for p in (tmp_path / "remote").rglob("*") if p.is_file())
+    assert b"video bytes collected/p1/answer_1.webm" in remote and b"video bytes first_impressions" in remote
