@@ -237,7 +237,7 @@ def test_the_websites_withdrawal_reaches_the_project_through_its_request(
         p.name for p in (store.root / ben).iterdir() if not p.name.startswith("."))
     cached = b"".join(p.read_bytes() for p in (project / ".dvc/cache").rglob("*") if p.is_file())
     assert ann.encode() not in cached and ben.encode() in cached  # listings name folders; theirs is gone
-    with pytest.raises(ForgetError, match="not a participant"):
+    with pytest.raises(ForgetError, match="not a website participant.s or applicant.s id"):
         forget("../etc", project)
     shutil.rmtree(project / ".dvc")
     with pytest.raises(ForgetError, match="must be a DVC project"):

@@ -342,7 +342,7 @@ class Plan:
 
     delete: list[str] = field(default_factory=list)  # objects holding the person
     new: list[str] = field(default_factory=list)  # objects written in their place (pushed to every remote)
-    workspace: dict[str, dict[str, dict]] = field(default_factory=dict)  # file -> out path -> {old, new, entries}
+    workspace: dict[str, dict[str, dict]] = field(default_factory=dict)  # file -> out path -> {old, new, changed}
     held: list[str] = field(default_factory=list)  # output hashes that held them (a run naming one trained on them)
     no_longer_reproducible: list[dict] = field(default_factory=list)
     missing: int = 0  # listings no store holds any more (nothing to remove from them)
@@ -351,7 +351,7 @@ class Plan:
 class _Planner:
     def __init__(self, stores: Stores, person_id: str, scratch: Path) -> None:
         self.stores, self.person_id, self.scratch = stores, person_id, scratch
-        self.files: dict[str, str | None] = {}  # oid -> None (keep), "" (delete), new oid (rewritten)
+        self.files: dict[str, str | None] = {}  # oid -> None (kept as is) | the rewritten object's oid
         self.trees: dict[str, dict | None] = {}  # .dir oid -> None (kept as is) | {"new": oid, "changed": [relpath]}
         self.kept: set[str] = set()  # objects another entry still needs (content-addressed: same bytes, one object)
         self.plan = Plan()
@@ -490,8 +490,10 @@ def _rewrite_dvc_file(path: Path, outs: dict[str, dict], project: Path) -> None:
     content = yaml.safe_load(path.read_text()) or {}
     file = path.relative_to(project).as_posix()
     base = PurePosixPath(file).parent
-    entries = content.get("outs") or [] if file.endswith(".dvc") else [
-        o for stage in (content.get("stages") or {}).values() for o in (stage.get("outs") or [])]
+    if file.endswith(".dvc"):
+        entries = content.get("outs") or []
+    else:
+        entries = [o for stage in (content.get("stages") or {}).values() for o in (stage.get("outs") or [])]
     changed = False
     for entry in entries:
         change = outs.get((base / entry.get("path", "")).as_posix())
@@ -656,7 +658,11 @@ def forget(person_id: str, project: str | Path = ".", website_data: str | Path |
     """
     project = Path(project).resolve()
     if not PARTICIPANT_ID.fullmatch(person_id or ""):
-        raise ForgetError(f"{person_id!r}: not a participant or applicant id (16 letters, digits, - or _)")
+        # the website's ids are 16 random characters, so a file naming one names that person; an applicant scored
+        # from a loose video or folder is not in any DVC version: `applicants delete` forgets them
+        raise ForgetError(f"{person_id!r}: not a website participant's or applicant's id (16 letters, digits, - or "
+                          "_); for an applicant scored from a loose video or folder, use `sales-ability applicants "
+                          "delete ID`")
     if not (project / ".dvc").is_dir():
         raise ForgetError(f"{project / '.dvc'}: not found; the project must be a DVC project")
     state = _find_pending(project, person_id)
