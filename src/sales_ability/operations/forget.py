@@ -270,21 +270,23 @@ def tracked_outs(file: str, content: dict) -> Iterator[dict]:
 
 
 class Stores:
-    """The local cache and the remotes, read and written through DVC's own object databases. Every remote is
-    listed once at the start: an unreachable one stops the erasure before anything is removed (s3fs's
-    ``exists`` answers False for a bucket it cannot reach, which would pass for "nothing there")."""
+    """The local cache and the remotes, read and written through DVC's own object databases, in both layouts
+    (DVC 3's ``files/md5/`` and the DVC 2 layout at the root, which DVC 3 still reads and sometimes writes).
+    Every remote is listed once at the start: an unreachable one stops the erasure before anything is removed
+    (s3fs's ``exists`` answers False for a bucket it cannot reach, which would pass for "nothing there")."""
 
     def __init__(self, project: Path, remotes: list[str] | None) -> None:
         from dvc.repo import Repo
 
         self.repo = Repo(str(project))
-        self.cache = self.repo.cache.local
+        self.cache = self.repo.cache.local  # where new objects go
+        self.caches = [self.cache, self.repo.cache.legacy]
         names = list(remotes) if remotes is not None else list(self.repo.config.get("remote", {}))
-        self.remotes = {}
+        self.remotes: dict[str, list] = {}
         for name in names:
-            self.remotes[name] = self._call(name, "opened", lambda: self.repo.cloud.get_remote_odb(name, "forget"))
-            odb = self.remotes[name]
-            self._call(name, "listed", lambda: _list_or_absent(odb))
+            self.remotes[name] = self._call(name, "opened", lambda: [
+                self.repo.cloud.get_remote_odb(name, "forget", hash_name=h) for h in ("md5", "md5-dos2unix")])
+            self._call(name, "listed", lambda: _list_or_absent(self.remotes[name][1]))
 
     @staticmethod
     def _call(name: str, what: str, action: Callable):
@@ -297,19 +299,20 @@ class Stores:
 
     def local(self, oid: str) -> Path | None:
         """The object in the local cache, fetched from the first remote holding it when the cache lacks it."""
-        if not self.cache.exists(oid):
-            for name, odb in self.remotes.items():
+        for cache in self.caches:
+            if cache.exists(oid):
+                return Path(cache.oid_to_path(oid))
+        for name, odbs in self.remotes.items():
+            for odb in odbs:
                 if self._call(name, "read", lambda: odb.exists(oid)):
                     self._call(name, "read", lambda: self.cache.add(odb.oid_to_path(oid), odb.fs, oid))
-                    break
-            else:
-                return None
-        return Path(self.cache.oid_to_path(oid))
+                    return Path(self.cache.oid_to_path(oid))
+        return None
 
     def push(self, oids: list[str]) -> int:
         pushed = 0
         for oid in oids:
-            for name, odb in self.remotes.items():
+            for name, (odb, _legacy) in self.remotes.items():
                 if not self._call(name, "read", lambda: odb.exists(oid)):
                     self._call(name, "written", lambda: odb.add(self.cache.oid_to_path(oid), self.cache.fs, oid))
                     pushed += 1
@@ -318,18 +321,21 @@ class Stores:
     def delete(self, oids: list[str]) -> dict[str, int]:
         counts = {"cache": 0, **{f"remote {n}": 0 for n in self.remotes}}
         for oid in oids:
-            if self.cache.exists(oid):
-                self.cache.delete(oid)
-                counts["cache"] += 1
-            for name, odb in self.remotes.items():
-                if self._call(name, "read", lambda: odb.exists(oid)):
-                    self._call(name, "written", lambda: odb.delete(oid))
-                    counts[f"remote {name}"] += 1
+            for cache in self.caches:
+                if cache.exists(oid):
+                    cache.delete(oid)
+                    counts["cache"] += 1
+            for name, odbs in self.remotes.items():
+                for odb in odbs:
+                    if self._call(name, "read", lambda: odb.exists(oid)):
+                        self._call(name, "written", lambda: odb.delete(oid))
+                        counts[f"remote {name}"] += 1
         return counts
 
 
 def _list_or_absent(odb) -> None:
-    """List the remote's root: a folder never pushed to is fine, any other failure is the remote's."""
+    """List the remote's root (the DVC 2 layout's path): a folder never pushed to is fine, any other failure is
+    the remote's."""
     try:
         odb.fs.ls(odb.path)
     except FileNotFoundError:
@@ -378,11 +384,11 @@ class _Planner:
 
         if oid in self.trees:
             return self.trees[oid]
-        if self.stores.local(oid) is None:
+        if (listing := self.stores.local(oid)) is None:
             self.plan.missing += 1
             self.trees[oid] = None
             return None
-        old, new, removed = Tree.load(self.stores.cache, HashInfo("md5", oid)), Tree(), []
+        old, new, removed = Tree.from_list(json.loads(listing.read_text())), Tree(), []
         for key, meta, info in old:
             if names_person(key, self.person_id):
                 removed.append("/".join(key))
