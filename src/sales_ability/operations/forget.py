@@ -360,7 +360,28 @@ class _Planner:
         self.files: dict[str, str | None] = {}  # oid -> None (kept as is) | the rewritten object's oid
         self.trees: dict[str, dict | None] = {}  # .dir oid -> None (kept as is) | {"new": oid, "changed": [relpath]}
         self.kept: set[str] = set()  # objects another entry still needs (content-addressed: same bytes, one object)
+        self.created: set[str] = set()  # objects this plan wrote into the cache
         self.plan = Plan()
+
+    def _add(self, path: str, fs, oid: str) -> None:
+        if not self.stores.cache.exists(oid):
+            self.created.add(oid)
+        self.stores.cache.add(path, fs, oid)
+
+    def drop_unused(self) -> None:
+        """Only the workspace's version gets new listings and rewritten files; those made while reading earlier
+        versions leave the cache again (they hold everyone else, and no version would name them)."""
+        used: set[str] = set()
+        for outs in self.plan.workspace.values():
+            for change in outs.values():
+                if change["new"]:
+                    used.add(change["new"])
+                    if change["new"].endswith(".dir"):
+                        listing = json.loads(Path(self.stores.cache.oid_to_path(change["new"])).read_text())
+                        used.update(entry["md5"] for entry in listing)
+        for oid in self.created - used:
+            self.stores.cache.delete(oid)
+        self.plan.new = [oid for oid in self.plan.new if oid in used]
 
     def file(self, oid: str, name: str) -> str | None:
         if oid not in self.files:
@@ -371,7 +392,7 @@ class _Planner:
                     dest.parent.mkdir(parents=True)
                     rewrite_without(path, dest, self.person_id)
                     new = hashlib.md5(dest.read_bytes()).hexdigest()
-                    self.stores.cache.add(str(dest), self.stores.cache.fs, new)
+                    self._add(str(dest), self.stores.cache.fs, new)
                     self.files[oid] = new
                     self.plan.new.append(new)
                     self.plan.delete.append(oid)
@@ -404,7 +425,7 @@ class _Planner:
         result = None
         if removed:
             new.digest()
-            self.stores.cache.add(new.path, new.fs, new.oid)
+            self._add(new.path, new.fs, new.oid)
             self.plan.new.append(new.oid)
             self.plan.delete.append(oid)
             result = {"new": new.oid, "changed": removed}
@@ -441,6 +462,7 @@ def plan_erasure(project: Path, stores: Stores, person_id: str, scratch: Path,
             planner.out(commit, file, out)
         if commit != "workspace":
             progress(f"read {file} at {commit[:10]}")
+    planner.drop_unused()
     plan = planner.plan
     plan.delete = sorted(set(plan.delete) - set(plan.new) - planner.kept)
     plan.new, plan.held = sorted(set(plan.new)), sorted(set(plan.held))
