@@ -231,6 +231,9 @@ def forget(
     days: Annotated[float, typer.Option("--days", help="The deadline for --status.")] = DEADLINE_DAYS,
     commit: Annotated[bool, typer.Option("--commit/--no-commit", help="Commit the new version and the record on "
                                          "the current branch.")] = True,
+    sweep: Annotated[bool, typer.Option("--sweep/--no-sweep", help="Then `dvc gc` every object no commit, branch, "
+                                        "tag, experiment or the workspace names, in the cache and on the remotes "
+                                        "(outputs of runs never committed hold everyone of their time).")] = True,
     db: DatabaseUrl = None,
 ) -> None:
     """Forget a person everywhere: the website, the collected dataset (a new version), every DVC object holding
@@ -242,7 +245,7 @@ def forget(
     if status:
         _print_erasure_status(project, website_data, days)
         return
-    kwargs = {"remotes": remote, "results_db": db, "commit": commit,
+    kwargs = {"remotes": remote, "results_db": db, "commit": commit, "sweep": sweep,
               "progress": lambda line: console.print(f"  {line}", highlight=False)}
     if requested:
         if website_data is None:

@@ -159,6 +159,11 @@ def test_forget_leaves_no_byte_in_any_version_store_or_model_and_resumes(
     for store in (project / ".dvc/cache", remote):
         (store / digest[:2]).mkdir(exist_ok=True)
         shutil.copy(store / "files/md5" / digest[:2] / digest[2:], store / digest[:2] / digest[2:])
+    orphan = answer_bytes(GONE, 1) + b" as an uncommitted run cached it: no version names it"
+    for store in (project / ".dvc/cache/files/md5", remote / "files/md5"):
+        digest = hashlib.md5(orphan).hexdigest()
+        (store / digest[:2]).mkdir(exist_ok=True)
+        (store / digest[:2] / digest[2:]).write_bytes(orphan)
     pieces = needles(GONE)
     for store in (project / ".dvc/cache", remote, project / "data"):  # the test can fail: they are there now
         assert found_in(store, pieces), store
@@ -191,6 +196,8 @@ def test_forget_leaves_no_byte_in_any_version_store_or_model_and_resumes(
     assert {v["out"] for v in record.no_longer_reproducible} >= {"data/raw/collected", "data/faces", "models/m"}
     assert len({v["commit"] for v in record.no_longer_reproducible}) == 2  # both versions held them
     assert record.removed["dvc_objects_deleted"]["remote local"] > 0
+    swept = record.removed["unreferenced_objects_removed"]  # the orphan, by dvc gc over every version
+    assert swept["cache"] >= 1 and swept["remote local"] >= 1
     assert [f for f in record.models_flagged if f.get("registered") == f"sales-ability/{registered}"]
     import mlflow
 

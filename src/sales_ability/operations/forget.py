@@ -664,7 +664,7 @@ class ForgetResult:
 
 def forget(person_id: str, project: str | Path = ".", website_data: str | Path | None = None,
            remotes: list[str] | None = None, tracking_uri: str | None = None, results_db: str | None = None,
-           requested_by: str = "cli", requested: str | None = None, commit: bool = True,
+           requested_by: str = "cli", requested: str | None = None, commit: bool = True, sweep: bool = True,
            progress: Callable[[str], None] = lambda _: None) -> ForgetResult:
     """Forget ``person_id`` everywhere the project keeps them (see the module's docstring); resumes a pending
     request for the same person.
@@ -679,6 +679,8 @@ def forget(person_id: str, project: str | Path = ".", website_data: str | Path |
         requested_by: who asked (``cli``, ``website``...), kept in the record.
         requested: when the request was made (the website's withdrawal), else now.
         commit: commit the new version's ``.dvc`` files, ``dvc.lock`` and the record on the current branch.
+        sweep: ``dvc gc`` of every object no version names, in the cache and on the purged remotes (outputs of
+            runs never committed hold everyone of their time, and no version leads to them).
 
     Raises:
         ForgetError: a malformed id, a project that is not a DVC project, an unreachable remote (nothing removed
@@ -734,6 +736,9 @@ def forget(person_id: str, project: str | Path = ".", website_data: str | Path |
         if "delete" not in record.steps:
             counts = stores.delete(plan.delete)
             done("delete", dvc_objects_deleted=counts, dvc_run_cache_entries=_drop_run_cache(project, set(plan.delete)))
+        if "sweep" not in record.steps:
+            done("sweep", unreferenced_objects_removed=sweep_unreferenced(project, list(stores.remotes)) if sweep
+                 else "skipped (--no-sweep)")
     record.stale_stages = _stale_stages(project)
     record.status, record.completed = "complete", _now()
     path = project / ERASURES / f"{record.request}.json"
@@ -743,6 +748,37 @@ def forget(person_id: str, project: str | Path = ".", website_data: str | Path |
         (Path(website_data) / REQUESTS_DIR / f"{person_id}.json").unlink(missing_ok=True)
     committed = _commit(project, plan, path, record) if commit and _is_git(project) else None
     return ForgetResult(record, path, committed)
+
+
+def sweep_unreferenced(project: Path, remotes: list[str]) -> dict[str, int]:
+    """``dvc gc`` keeping what any commit, branch, tag, experiment or the workspace names, in the cache and on
+    each remote; refused when DVC cannot see one of the workspace's ``.dvc`` files (it would collect its data).
+
+    Raises:
+        ForgetError: a ``.dvc`` file DVC does not see, or ``dvc gc`` failed (the request stays pending).
+    """
+    import re
+
+    from dvc.repo import Repo
+
+    seen = {str(Path(out.fs_path).relative_to(project)) for out in Repo(str(project)).index.outs}
+    for file in _workspace_dvc_files(project):
+        if file.endswith(".dvc"):
+            for out in tracked_outs(file, yaml.safe_load((project / file).read_text()) or {}):
+                if out["path"] not in seen:
+                    raise ForgetError(f"{file}: DVC does not see it (its ignore matcher takes a .gitignore pattern such "
+                                      "as /data/* for the folder itself), so `dvc gc` would delete its data; name each "
+                                      "data folder in .gitignore as this project's does, or rerun with --no-sweep")
+    keep = ["--workspace", "--all-branches", "--all-tags", "--all-commits", "--all-experiments", "--force"]
+    removed = {}
+    for where, extra in [("cache", []), *[(f"remote {r}", ["--cloud", "--remote", r]) for r in remotes]]:
+        try:
+            printed = run_dvc(project, "gc", *keep, *extra, timeout=3600)
+        except Exception as err:  # noqa: BLE001 - named, and the request stays pending
+            raise ForgetError(f"dvc gc ({where}) failed: {str(err)[-500:]}; rerun, or pass --no-sweep") from None
+        # the cache was swept first, so a remote's run removes only the remote's
+        removed[where] = sum(int(n) for n in re.findall(r"Removed (\d+) objects? from", printed))
+    return removed
 
 
 def _forget_on_website(website_data: str | Path | None, person_id: str, project: Path) -> str:
