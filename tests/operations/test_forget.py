@@ -218,8 +218,10 @@ def test_forget_leaves_no_byte_in_any_version_store_or_model_and_resumes(
     run(clone, DVC, "repro", "-q")
     assert json.loads((clone / "models/m/calibration.json").read_text())["n"] == 3
     assert erasure_status(project)[0].status == "complete"
-    # a second withdrawal: nothing the first erasure wrote while reading the earlier versions still holds them
-    forget(PEOPLE[1], project)
+    # a second withdrawal: nothing the first erasure wrote while reading the earlier versions still holds them,
+    # and the run is flagged again though the listing it names is gone (erasures/replaced.json links it)
+    second = forget(PEOPLE[1], project)
+    assert client.get_run(run_id).data.tags[FLAG_TAG] == f"{record.request},{second.record.request}"
     for store in (project, remote):
         assert found_in(store, kept[PEOPLE[1]], PEOPLE[1] if store == remote else None) == [], store
 

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 ERASURES = Path("erasures")  # the records, committed to git (no personal data)
 PENDING = ERASURES / ".pending"  # a request in progress: holds the id until it completes (git-ignored)
+REPLACED_FILE = ERASURES / "replaced.json"  # old -> new hash of each workspace output an erasure rewrote (no people)
 SALT_FILE = ERASURES / ".salt"  # the project's salt when SALES_ABILITY_ERASURE_SALT is unset (git-ignored)
 INSPECTED = (".parquet", ".csv", ".json")  # files whose content can name a person (and be rewritten without them)
 FLAG_TAG = "erasure.trained_on_erased"  # on MLflow runs, logged models and model versions trained on a forgotten person
@@ -574,7 +575,7 @@ def scrub_mlflow(tracking_uri: str, person_id: str, held: set[str], request: str
                 _scrub_artifacts(run.info.artifact_uri, person_id, counts)
                 if any(k.startswith("dvc.") and v in held for k, v in run.data.tags.items()):
                     flagged_runs.add(run.info.run_id)
-                    client.set_tag(run.info.run_id, FLAG_TAG, request)
+                    client.set_tag(run.info.run_id, FLAG_TAG, _with(run.data.tags.get(FLAG_TAG), request))
                     flagged.append({"run": run.info.run_id, "experiment": experiment.name})
             token = runs.token
             if not token:
@@ -582,13 +583,33 @@ def scrub_mlflow(tracking_uri: str, person_id: str, held: set[str], request: str
         for model in _logged_models(client, experiment.experiment_id):
             _scrub_artifacts(model.artifact_location, person_id, counts)
             if model.source_run_id in flagged_runs:
-                client.set_logged_model_tags(model.model_id, {FLAG_TAG: request})
+                client.set_logged_model_tags(model.model_id, {FLAG_TAG: _with(model.tags.get(FLAG_TAG), request)})
     for version in client.search_model_versions():
         if version.run_id in flagged_runs:
-            client.set_model_version_tag(version.name, version.version, FLAG_TAG, request)
+            client.set_model_version_tag(version.name, version.version, FLAG_TAG,
+                                         _with(version.tags.get(FLAG_TAG), request))
             flagged.append({"registered": f"{version.name}/{version.version}", "run": version.run_id,
                             "aliases": list(version.aliases or [])})
     return {"artifacts": counts, "flagged": flagged}
+
+
+def _with(requests: str | None, request: str) -> str:
+    """A flag's value: every erasure request that found the run trained on its person, comma-separated."""
+    known = [r for r in (requests or "").split(",") if r]
+    return ",".join(known if request in known else [*known, request])
+
+
+def trained_on(held: set[str], replaced: dict[str, str]) -> set[str]:
+    """The data hashes a run trained on the person may name: those that held them, and every earlier version an
+    erasure rewrote into one of them (its listing is gone, so only ``erasures/replaced.json`` still links it)."""
+    out, grew = set(held), True
+    while grew:
+        grew = False
+        for old, new in replaced.items():
+            if new in out and old not in out:
+                out.add(old)
+                grew = True
+    return out
 
 
 def _logged_models(client, experiment_id: str) -> list:
@@ -719,6 +740,9 @@ def forget(person_id: str, project: str | Path = ".", website_data: str | Path |
             plan = plan_erasure(project, stores, person_id, Path(scratch), progress)
             state["plan"] = plan.__dict__
             record.no_longer_reproducible = plan.no_longer_reproducible
+            replaced = _replaced(project)
+            replaced.update({c["old"]: c["new"] for outs in plan.workspace.values() for c in outs.values() if c["new"]})
+            write_json_atomic(project / REPLACED_FILE, replaced)
             done("plan", dvc_objects_holding_them=len(plan.delete), dvc_listings_missing=plan.missing)
         plan = Plan(**state["plan"])
         if "website" not in record.steps:
@@ -728,7 +752,8 @@ def forget(person_id: str, project: str | Path = ".", website_data: str | Path |
         if "push" not in record.steps:
             done("push", new_objects_pushed=stores.push(plan.new))
         if "mlflow" not in record.steps:
-            found = scrub_mlflow(tracking_uri or project_tracking_uri(project), person_id, set(plan.held), record.request)
+            found = scrub_mlflow(tracking_uri or project_tracking_uri(project), person_id,
+                                 trained_on(set(plan.held), _replaced(project)), record.request)
             record.models_flagged = found["flagged"]
             done("mlflow", mlflow_artifacts=found["artifacts"])
         if "results" not in record.steps:
@@ -781,6 +806,11 @@ def sweep_unreferenced(project: Path, remotes: list[str]) -> dict[str, int]:
     return removed
 
 
+def _replaced(project: Path) -> dict[str, str]:
+    path = project / REPLACED_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def _forget_on_website(website_data: str | Path | None, person_id: str, project: Path) -> str:
     if website_data is None:
         return "not given"
@@ -814,7 +844,8 @@ def _stale_stages(project: Path) -> list[str]:
 
 
 def _commit(project: Path, plan: Plan, record_path: Path, record: ErasureRecord) -> str | None:
-    paths = sorted({*plan.workspace, str(record_path.relative_to(project)), str(ERASURES / ".gitignore")})
+    paths = sorted({*plan.workspace, str(record_path.relative_to(project)), str(ERASURES / ".gitignore"),
+                    str(REPLACED_FILE)})
     paths = [p for p in paths if (project / p).exists()]
     identity = {"GIT_AUTHOR_NAME": "sales-ability forget", "GIT_AUTHOR_EMAIL": "forget@sales-ability.invalid",
                 "GIT_COMMITTER_NAME": "sales-ability forget", "GIT_COMMITTER_EMAIL": "forget@sales-ability.invalid"}
