@@ -21,6 +21,9 @@ Steps run in order and each is idempotent; the plan (which objects go, what repl
 anything is removed, so an interrupted ``forget`` resumes from its pending record and finishes. The erasure
 record kept (``erasures/<request>.json``, committed with the new version) holds no personal data: a salted
 hash of the id, counts per store, the versions no longer reproducible, the models flagged, when and by whom.
+
+The versions, the plan and the stores are ``operations/dvc_history.py``; a person inside a file and the file
+without them, ``operations/person_rows.py``; this module is the request, MLflow and the record.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ import json
 import logging
 import os
 import secrets
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -39,13 +41,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-import yaml
 
 from sales_ability.collect.storage import REQUESTS_DIR, ParticipantError, ParticipantStore
 from sales_ability.data.applicant_folder import PARTICIPANT_ID
-from sales_ability.errors import SalesAbilityError
 from sales_ability.io_utils import write_json_atomic
+from sales_ability.operations.dvc_history import (Plan, Stores, apply_to_workspace, drop_run_cache, git, is_git,
+                                                  plan_erasure, sweep_unreferenced)
 from sales_ability.operations.ingest import COLLECTED
+from sales_ability.operations.person_rows import INSPECTED, ForgetError, holds_person, rewrite_without
 from sales_ability.operations.retraining import run_dvc
 from sales_ability.registry.tracking import project_tracking_uri
 from sales_ability.settings import settings
@@ -56,13 +59,8 @@ ERASURES = Path("erasures")  # the records, committed to git (no personal data)
 PENDING = ERASURES / ".pending"  # a request in progress: holds the id until it completes (git-ignored)
 REPLACED_FILE = ERASURES / "replaced.json"  # old -> new hash of each workspace output an erasure rewrote (no people)
 SALT_FILE = ERASURES / ".salt"  # the project's salt when SALES_ABILITY_ERASURE_SALT is unset (git-ignored)
-INSPECTED = (".parquet", ".csv", ".json")  # files whose content can name a person (and be rewritten without them)
 FLAG_TAG = "erasure.trained_on_erased"  # on MLflow runs, logged models and model versions trained on a forgotten person
 DEADLINE_DAYS = 30  # Illinois' AI Video Interview Act: delete within 30 days of the request (GDPR: one month)
-
-
-class ForgetError(SalesAbilityError):
-    """A person cannot be forgotten as asked (named in the message); the request stays pending."""
 
 
 @dataclass
@@ -106,451 +104,6 @@ def _ignore_private_files(project: Path) -> None:
     gitignore = project / ERASURES / ".gitignore"
     if not gitignore.is_file():
         gitignore.write_text("# the salt and the requests in progress (they hold the id) never reach git\n.salt\n.pending/\n")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# what the person's id looks like inside a file
-
-
-def names_person(relpath: tuple[str, ...] | PurePosixPath, person_id: str) -> bool:
-    """A path whose folder or file stem is the person's id: their own recording, strip or sheet."""
-    parts = relpath.parts if isinstance(relpath, PurePosixPath) else relpath
-    return any(part == person_id or part.split(".", 1)[0] == person_id for part in parts)
-
-
-def holds_person(path: Path, person_id: str, kind: str | None = None) -> bool:
-    """Whether a file names the person; ``kind`` is its suffix when the path has none (a DVC object). A Parquet
-    file is read (its strings are encoded), any other searched for the id's bytes."""
-    if (kind or path.suffix) == ".parquet":
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
-
-        schema = pq.read_schema(path)
-        strings = [f.name for f in schema if str(f.type) in ("string", "large_string")]
-        if not strings:
-            return False
-        table = pq.read_table(path, columns=strings)
-        return any(pc.any(pc.match_substring(table[c], person_id)).as_py() for c in strings)
-    return person_id.encode() in path.read_bytes()
-
-
-def _scrub_json(value: object, person_id: str) -> object:
-    """``value`` without the person: list items naming them dropped, and in a columnar dict (a calibration set:
-    ``participant_id`` beside parallel lists) their positions dropped from every list of the same length."""
-    if isinstance(value, dict):
-        people = value.get("participant_id")
-        if isinstance(people, list) and any(isinstance(p, str) and person_id in p for p in people):
-            keep = [i for i, p in enumerate(people) if not (isinstance(p, str) and person_id in p)]
-            value = _drop_positions(value, len(people), keep)
-        return {k: _scrub_json(v, person_id) for k, v in value.items()
-                if not (isinstance(v, str) and person_id in v) and person_id not in str(k)}
-    if isinstance(value, list):
-        return [_scrub_json(v, person_id) for v in value if not _mentions(v, person_id)]
-    return value
-
-
-def _drop_positions(columns: dict, length: int, keep: list[int]) -> dict:
-    out = {}
-    for k, v in columns.items():
-        if isinstance(v, list) and len(v) == length:
-            out[k] = [v[i] for i in keep]
-        elif isinstance(v, dict) and all(isinstance(x, list) and len(x) == length for x in v.values()):
-            out[k] = {kk: [x[i] for i in keep] for kk, x in v.items()}
-        elif k == "n" and v == length:
-            out[k] = len(keep)
-        else:
-            out[k] = v
-    return out
-
-
-def _mentions(value: object, person_id: str) -> bool:
-    """A list item naming the person: a string holding the id, or a row (list or flat dict) with such a value."""
-    if isinstance(value, str):
-        return person_id in value
-    if isinstance(value, list):
-        return any(isinstance(v, str) and person_id in v for v in value)
-    if isinstance(value, dict):
-        return any(isinstance(v, str) and person_id in v for v in value.values())
-    return False
-
-
-def rewrite_without(src: Path, dest: Path, person_id: str) -> None:
-    """Write ``src`` without the person's rows to ``dest``, in the format ``dest``'s suffix names (``src`` may be
-    a DVC object, with no suffix).
-
-    Raises:
-        ForgetError: the rewritten file still names them (it is not written).
-    """
-    kind = dest.suffix
-    if kind == ".parquet":
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
-
-        meta = pq.ParquetFile(src).metadata
-        compression = meta.row_group(0).column(0).compression.lower() if meta.num_row_groups else "zstd"
-        table = pq.read_table(src)
-        keep = None
-        for f in table.schema:
-            if str(f.type) in ("string", "large_string"):
-                mask = pc.invert(pc.fill_null(pc.match_substring(table[f.name], person_id), False))
-                keep = mask if keep is None else pc.and_(keep, mask)
-        pq.write_table(table if keep is None else table.filter(keep), dest,
-                       compression=None if compression == "uncompressed" else compression)
-    elif kind == ".csv":
-        import pandas as pd
-
-        frame = pd.read_csv(src, dtype=str, keep_default_na=False)
-        rows = ~frame.apply(lambda col: col.str.contains(person_id, regex=False)).any(axis=1)
-        frame[rows].to_csv(dest, index=False)
-    elif kind == ".json":
-        text = json.dumps(_scrub_json(json.loads(src.read_text()), person_id), indent=2)
-        dest.write_text(text + "\n")
-    else:
-        raise ForgetError(f"{dest.name}: no rewrite for this kind of file")
-    if holds_person(dest, person_id):
-        dest.unlink()
-        raise ForgetError(f"{dest.name}: still names the person after the rewrite; remove it by hand and rerun")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# DVC: every version, every store
-
-
-def _git(project: Path, *args: str, check: bool = True) -> str:
-    proc = subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise ForgetError(f"git {' '.join(args[:2])} failed in {project}: {proc.stderr.strip()[-500:]}")
-    return proc.stdout
-
-
-def _is_git(project: Path) -> bool:
-    return (project / ".git").exists() and bool(_git(project, "rev-parse", "--verify", "-q", "HEAD", check=False).strip())
-
-
-def _is_dvc_file(path: str) -> bool:
-    return path == "dvc.lock" or path.endswith("/dvc.lock") or (path.endswith(".dvc") and not path.startswith(".dvc/"))
-
-
-def versions(project: Path) -> Iterator[tuple[str, str, dict]]:
-    """``(commit, file, parsed)`` for every ``.dvc`` file and ``dvc.lock`` in every commit reachable from any ref,
-    then the workspace's (commit ``workspace``); each distinct file content is parsed once."""
-    parsed: dict[str, dict] = {}
-    if _is_git(project):
-        for commit in _git(project, "rev-list", "--all").split():
-            for line in _git(project, "ls-tree", "-r", commit).splitlines():
-                meta, path = line.split("\t", 1)
-                blob = meta.split()[2]
-                if _is_dvc_file(path):
-                    if blob not in parsed:
-                        parsed[blob] = yaml.safe_load(_git(project, "cat-file", "-p", blob)) or {}
-                    yield commit, path, parsed[blob]
-    for rel in _workspace_dvc_files(project):
-        yield "workspace", rel, yaml.safe_load((project / rel).read_text()) or {}
-
-
-def _workspace_dvc_files(project: Path) -> list[str]:
-    """``dvc.lock`` and the ``.dvc`` files of the workspace (hidden folders such as .git, .dvc and .venv skipped)."""
-    found = []
-    for folder, subfolders, files in os.walk(project):
-        subfolders[:] = [d for d in subfolders if not d.startswith(".") and d not in ("__pycache__", "node_modules")]
-        rel = Path(folder).relative_to(project)
-        found += [(rel / f).as_posix() for f in files if _is_dvc_file((rel / f).as_posix())]
-    return sorted(found)
-
-
-def tracked_outs(file: str, content: dict) -> Iterator[dict]:
-    """The output entries (``path`` relative to the project, ``md5``) of a ``.dvc`` file or ``dvc.lock``."""
-    base = PurePosixPath(file).parent
-    if file.endswith(".dvc"):
-        entries = content.get("outs") or []
-    else:
-        entries = [o for stage in (content.get("stages") or {}).values() for o in (stage.get("outs") or [])]
-    for entry in entries:
-        if entry.get("md5") and entry.get("path"):
-            yield entry | {"path": (base / entry["path"]).as_posix()}
-
-
-class Stores:
-    """The local cache and the remotes, read and written through DVC's own object databases, in both layouts
-    (DVC 3's ``files/md5/`` and the DVC 2 layout at the root, which DVC 3 still reads and sometimes writes).
-    Every remote is listed once at the start: an unreachable one stops the erasure before anything is removed
-    (s3fs's ``exists`` answers False for a bucket it cannot reach, which would pass for "nothing there")."""
-
-    def __init__(self, project: Path, remotes: list[str] | None) -> None:
-        from dvc.repo import Repo
-
-        self.repo = Repo(str(project))
-        self.cache = self.repo.cache.local  # where new objects go
-        self.caches = [self.cache, self.repo.cache.legacy]
-        names = list(remotes) if remotes is not None else list(self.repo.config.get("remote", {}))
-        self.remotes: dict[str, list] = {}
-        for name in names:
-            self.remotes[name] = self._call(name, "opened", lambda: [
-                self.repo.cloud.get_remote_odb(name, "forget", hash_name=h) for h in ("md5", "md5-dos2unix")])
-            self._call(name, "listed", lambda: _list_or_absent(self.remotes[name][1]))
-
-    @staticmethod
-    def _call(name: str, what: str, action: Callable):
-        try:
-            return action()
-        except Exception as err:  # noqa: BLE001 - DVC and fsspec raise many kinds; the remote is named either way
-            raise ForgetError(f"DVC remote {name!r} cannot be {what} ({type(err).__name__}: {str(err)[:300]}); the "
-                              "request stays pending: rerun when it answers, or name the remotes to purge with "
-                              "--remote") from None
-
-    def local(self, oid: str) -> Path | None:
-        """The object in the local cache, fetched from the first remote holding it when the cache lacks it."""
-        for cache in self.caches:
-            if cache.exists(oid):
-                return Path(cache.oid_to_path(oid))
-        for name, odbs in self.remotes.items():
-            for odb in odbs:
-                if self._call(name, "read", lambda: odb.exists(oid)):
-                    self._call(name, "read", lambda: self.cache.add(odb.oid_to_path(oid), odb.fs, oid))
-                    return Path(self.cache.oid_to_path(oid))
-        return None
-
-    def push(self, oids: list[str]) -> int:
-        pushed = 0
-        for oid in oids:
-            for name, (odb, _legacy) in self.remotes.items():
-                if not self._call(name, "read", lambda: odb.exists(oid)):
-                    self._call(name, "written", lambda: odb.add(self.cache.oid_to_path(oid), self.cache.fs, oid))
-                    pushed += 1
-        return pushed
-
-    def delete(self, oids: list[str]) -> dict[str, int]:
-        counts = {"cache": 0, **{f"remote {n}": 0 for n in self.remotes}}
-        for oid in oids:
-            for cache in self.caches:
-                if cache.exists(oid):
-                    cache.delete(oid)
-                    counts["cache"] += 1
-            for name, odbs in self.remotes.items():
-                for odb in odbs:
-                    if self._call(name, "read", lambda: odb.exists(oid)):
-                        self._call(name, "written", lambda: odb.delete(oid))
-                        counts[f"remote {name}"] += 1
-        return counts
-
-
-def _list_or_absent(odb) -> None:
-    """List the remote's root (the DVC 2 layout's path): a folder never pushed to is fine, any other failure is
-    the remote's."""
-    try:
-        odb.fs.ls(odb.path)
-    except FileNotFoundError:
-        pass
-
-
-@dataclass
-class Plan:
-    """What the erasure removes and writes, saved before anything is removed (object hashes: pending record only)."""
-
-    delete: list[str] = field(default_factory=list)  # objects holding the person
-    new: list[str] = field(default_factory=list)  # objects written in their place (pushed to every remote)
-    workspace: dict[str, dict[str, dict]] = field(default_factory=dict)  # file -> out path -> {old, new, changed}
-    held: list[str] = field(default_factory=list)  # output hashes that held them (a run naming one trained on them)
-    no_longer_reproducible: list[dict] = field(default_factory=list)
-    missing: int = 0  # listings no store holds any more (nothing to remove from them)
-
-
-class _Planner:
-    def __init__(self, stores: Stores, person_id: str, scratch: Path) -> None:
-        self.stores, self.person_id, self.scratch = stores, person_id, scratch
-        self.files: dict[str, str | None] = {}  # oid -> None (kept as is) | the rewritten object's oid
-        self.trees: dict[str, dict | None] = {}  # .dir oid -> None (kept as is) | {"new": oid, "changed": [relpath]}
-        self.kept: set[str] = set()  # objects another entry still needs (content-addressed: same bytes, one object)
-        self.created: set[str] = set()  # objects this plan wrote into the cache
-        self.plan = Plan()
-
-    def _add(self, path: str, fs, oid: str) -> None:
-        if not self.stores.cache.exists(oid):
-            self.created.add(oid)
-        self.stores.cache.add(path, fs, oid)
-
-    def drop_unused(self) -> None:
-        """Only the workspace's version gets new listings and rewritten files; those made while reading earlier
-        versions leave the cache again (they hold everyone else, and no version would name them)."""
-        used: set[str] = set()
-        for outs in self.plan.workspace.values():
-            for change in outs.values():
-                if change["new"]:
-                    used.add(change["new"])
-                    if change["new"].endswith(".dir"):
-                        listing = json.loads(Path(self.stores.cache.oid_to_path(change["new"])).read_text())
-                        used.update(entry["md5"] for entry in listing)
-        for oid in self.created - used:
-            self.stores.cache.delete(oid)
-        self.plan.new = [oid for oid in self.plan.new if oid in used]
-
-    def file(self, oid: str, name: str) -> str | None:
-        if oid not in self.files:
-            self.files[oid] = None
-            if Path(name).suffix in INSPECTED and (path := self.stores.local(oid)) is not None:
-                if holds_person(path, self.person_id, Path(name).suffix):
-                    dest = self.scratch / oid / name
-                    dest.parent.mkdir(parents=True)
-                    rewrite_without(path, dest, self.person_id)
-                    new = hashlib.md5(dest.read_bytes()).hexdigest()
-                    self._add(str(dest), self.stores.cache.fs, new)
-                    self.files[oid] = new
-                    self.plan.new.append(new)
-                    self.plan.delete.append(oid)
-        return self.files[oid]
-
-    def tree(self, oid: str) -> dict | None:
-        from dvc_data.hashfile.hash_info import HashInfo
-        from dvc_data.hashfile.meta import Meta
-        from dvc_data.hashfile.tree import Tree
-
-        if oid in self.trees:
-            return self.trees[oid]
-        if (listing := self.stores.local(oid)) is None:
-            self.plan.missing += 1
-            self.trees[oid] = None
-            return None
-        old, new, removed = Tree.from_list(json.loads(listing.read_text())), Tree(), []
-        for key, meta, info in old:
-            if names_person(key, self.person_id):
-                removed.append("/".join(key))
-                self.plan.delete.append(info.value)
-                continue
-            replaced = self.file(info.value, key[-1])
-            if replaced:
-                removed.append("/".join(key))
-                new.add(key, Meta(), HashInfo("md5", replaced))
-            else:
-                self.kept.add(info.value)
-                new.add(key, meta, info)
-        result = None
-        if removed:
-            new.digest()
-            self._add(new.path, new.fs, new.oid)
-            self.plan.new.append(new.oid)
-            self.plan.delete.append(oid)
-            result = {"new": new.oid, "changed": removed}
-        self.trees[oid] = result
-        return result
-
-    def out(self, commit: str, file: str, out: dict) -> None:
-        md5 = out["md5"]
-        if md5.endswith(".dir"):
-            change = self.tree(md5)  # a listing's oid ends in .dir, in the stores too
-            new = change and change["new"]
-        elif names_person(PurePosixPath(out["path"]), self.person_id):
-            self.plan.delete.append(md5)
-            change, new = {"changed": [out["path"]]}, None
-        else:
-            replaced = self.file(md5, PurePosixPath(out["path"]).name)
-            change, new = (replaced and {"changed": [out["path"]]}), replaced
-        if not change:
-            self.kept.add(md5)
-            return
-        self.plan.held.append(md5)
-        if commit == "workspace":
-            self.plan.workspace.setdefault(file, {})[out["path"]] = {"old": md5, "new": new, "changed": change["changed"]}
-        else:
-            self.plan.no_longer_reproducible.append({"commit": commit, "file": file, "out": out["path"]})
-
-
-def plan_erasure(project: Path, stores: Stores, person_id: str, scratch: Path,
-                 progress: Callable[[str], None] = lambda _: None) -> Plan:
-    """Every object of every version that holds the person, and what replaces it in the workspace's version."""
-    planner = _Planner(stores, person_id, scratch)  # each object is read once, however many versions name it
-    for commit, file, content in versions(project):
-        for out in tracked_outs(file, content):
-            planner.out(commit, file, out)
-        if commit != "workspace":
-            progress(f"read {file} at {commit[:10]}")
-    planner.drop_unused()
-    plan = planner.plan
-    plan.delete = sorted(set(plan.delete) - set(plan.new) - planner.kept)
-    plan.new, plan.held = sorted(set(plan.new)), sorted(set(plan.held))
-    plan.no_longer_reproducible = [dict(t) for t in sorted({tuple(d.items()) for d in plan.no_longer_reproducible})]
-    return plan
-
-
-def apply_to_workspace(project: Path, stores: Stores, plan: Plan, person_id: str) -> int:
-    """The workspace's outputs without the person and its ``.dvc`` files and ``dvc.lock`` naming the new
-    listings (outs only: the stages that consumed them stay changed for the next repro). Returns files removed
-    or rewritten. Idempotent."""
-    touched = 0
-    for file, outs in plan.workspace.items():
-        for out_path, change in outs.items():
-            target = project / out_path
-            for rel in change["changed"]:
-                path = target / rel if change["old"].endswith(".dir") else target
-                touched += _replace_file(path, stores, change, rel)
-            if target.is_dir():
-                for leftover in [p for p in target.rglob("*") if names_person(p.relative_to(target).parts, person_id)]:
-                    shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
-        _rewrite_dvc_file(project / file, outs, project)
-    return touched
-
-
-def _replace_file(path: Path, stores: Stores, change: dict, rel: str) -> int:
-    """The workspace's copy of one changed file: its rewritten object, or nothing when the person's own."""
-    from dvc_data.hashfile.hash_info import HashInfo
-    from dvc_data.hashfile.tree import Tree
-
-    new_oid = None
-    if change["new"] and change["new"].endswith(".dir"):
-        tree = Tree.load(stores.cache, HashInfo("md5", change["new"]))
-        entry = tree.get(tuple(rel.split("/")))
-        new_oid = entry[1].value if entry else None
-    elif change["new"]:
-        new_oid = change["new"]
-    if new_oid is None:
-        if path.exists():
-            path.unlink()
-            return 1
-        return 0
-    if path.is_file() and hashlib.md5(path.read_bytes()).hexdigest() == new_oid:
-        return 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.forget")
-    shutil.copyfile(stores.cache.oid_to_path(new_oid), tmp)
-    os.replace(tmp, path)  # never written in place: the old file may be a link into the cache
-    return 1
-
-
-def _rewrite_dvc_file(path: Path, outs: dict[str, dict], project: Path) -> None:
-    content = yaml.safe_load(path.read_text()) or {}
-    file = path.relative_to(project).as_posix()
-    base = PurePosixPath(file).parent
-    if file.endswith(".dvc"):
-        entries = content.get("outs") or []
-    else:
-        entries = [o for stage in (content.get("stages") or {}).values() for o in (stage.get("outs") or [])]
-    changed = False
-    for entry in entries:
-        change = outs.get((base / entry.get("path", "")).as_posix())
-        if change and entry.get("md5") == change["old"]:
-            changed = True
-            entry["md5"] = change["new"] or ""
-            target = project / base / entry["path"]
-            if target.is_dir():
-                files = [p for p in target.rglob("*") if p.is_file()]
-                entry.update(size=sum(p.stat().st_size for p in files), nfiles=len(files))
-            elif target.is_file():
-                entry["size"] = target.stat().st_size
-    if changed:
-        tmp = path.with_name(f".{path.name}.forget")
-        tmp.write_text(yaml.safe_dump(content, sort_keys=False))
-        os.replace(tmp, path)
-
-
-def _drop_run_cache(project: Path, gone: set[str]) -> int:
-    """DVC's run cache entries naming a removed object (a repro would try to restore them)."""
-    dropped = 0
-    runs = project / ".dvc" / "cache" / "runs"
-    for entry in [p for p in runs.rglob("*") if p.is_file()] if runs.is_dir() else []:
-        text = entry.read_text(errors="replace")
-        if any(oid in text for oid in gone):
-            entry.unlink()
-            dropped += 1
-    return dropped
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -760,7 +313,7 @@ def forget(person_id: str, project: str | Path = ".", website_data: str | Path |
             done("results", results_database=_forget_in_results(project, person_id, results_db))
         if "delete" not in record.steps:
             counts = stores.delete(plan.delete)
-            done("delete", dvc_objects_deleted=counts, dvc_run_cache_entries=_drop_run_cache(project, set(plan.delete)))
+            done("delete", dvc_objects_deleted=counts, dvc_run_cache_entries=drop_run_cache(project, set(plan.delete)))
         if "sweep" not in record.steps:
             done("sweep", unreferenced_objects_removed=sweep_unreferenced(project, list(stores.remotes)) if sweep
                  else "skipped (--no-sweep)")
@@ -771,39 +324,8 @@ def forget(person_id: str, project: str | Path = ".", website_data: str | Path |
     _pending_path(project, record.request).unlink(missing_ok=True)
     if website_data is not None:
         (Path(website_data) / REQUESTS_DIR / f"{person_id}.json").unlink(missing_ok=True)
-    committed = _commit(project, plan, path, record) if commit and _is_git(project) else None
+    committed = _commit(project, plan, path, record) if commit and is_git(project) else None
     return ForgetResult(record, path, committed)
-
-
-def sweep_unreferenced(project: Path, remotes: list[str]) -> dict[str, int]:
-    """``dvc gc`` keeping what any commit, branch, tag, experiment or the workspace names, in the cache and on
-    each remote; refused when DVC cannot see one of the workspace's ``.dvc`` files (it would collect its data).
-
-    Raises:
-        ForgetError: a ``.dvc`` file DVC does not see, or ``dvc gc`` failed (the request stays pending).
-    """
-    import re
-
-    from dvc.repo import Repo
-
-    seen = {str(Path(out.fs_path).relative_to(project)) for out in Repo(str(project)).index.outs}
-    for file in _workspace_dvc_files(project):
-        if file.endswith(".dvc"):
-            for out in tracked_outs(file, yaml.safe_load((project / file).read_text()) or {}):
-                if out["path"] not in seen:
-                    raise ForgetError(f"{file}: DVC does not see it (its ignore matcher takes a .gitignore pattern such "
-                                      "as /data/* for the folder itself), so `dvc gc` would delete its data; name each "
-                                      "data folder in .gitignore as this project's does, or rerun with --no-sweep")
-    keep = ["--workspace", "--all-branches", "--all-tags", "--all-commits", "--all-experiments", "--force"]
-    removed = {}
-    for where, extra in [("cache", []), *[(f"remote {r}", ["--cloud", "--remote", r]) for r in remotes]]:
-        try:
-            printed = run_dvc(project, "gc", *keep, *extra, timeout=3600)
-        except Exception as err:  # noqa: BLE001 - named, and the request stays pending
-            raise ForgetError(f"dvc gc ({where}) failed: {str(err)[-500:]}; rerun, or pass --no-sweep") from None
-        # the cache was swept first, so a remote's run removes only the remote's
-        removed[where] = sum(int(n) for n in re.findall(r"Removed (\d+) objects? from", printed))
-    return removed
 
 
 def _replaced(project: Path) -> dict[str, str]:
@@ -849,7 +371,7 @@ def _commit(project: Path, plan: Plan, record_path: Path, record: ErasureRecord)
     paths = [p for p in paths if (project / p).exists()]
     identity = {"GIT_AUTHOR_NAME": "sales-ability forget", "GIT_AUTHOR_EMAIL": "forget@sales-ability.invalid",
                 "GIT_COMMITTER_NAME": "sales-ability forget", "GIT_COMMITTER_EMAIL": "forget@sales-ability.invalid"}
-    _git(project, "add", "--", *paths)
+    git(project, "add", "--", *paths)
     proc = subprocess.run(["git", "commit", "-q", "-m", f"Erasure {record.request}: the data without the person\n\n"
                            "Recorded by sales-ability forget (no personal data in this commit).", "--", *paths],
                           cwd=project, env={**os.environ, **identity}, capture_output=True, text=True, timeout=120)
@@ -857,7 +379,7 @@ def _commit(project: Path, plan: Plan, record_path: Path, record: ErasureRecord)
         log.warning("erasure %s: not committed (%s); commit %s by hand", record.request, proc.stderr.strip()[-300:],
                     " ".join(paths))
         return None
-    return _git(project, "rev-parse", "HEAD").strip()
+    return git(project, "rev-parse", "HEAD").strip()
 
 
 # ---------------------------------------------------------------------------------------------------------------
