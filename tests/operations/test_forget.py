@@ -17,6 +17,7 @@ from sales_ability.operations import forget as forget_module
 from sales_ability.operations.forget import (FLAG_TAG, ForgetError, erasure_status, forget, forget_requested,
                                              person_hash, erasure_salt)
 from sales_ability.operations.ingest import ingest_collected
+from tests.conftest import run_cli
 from tests.participants import QUESTIONNAIRE, website_participant
 
 DVC = str(Path(sys.executable).parent / "dvc")
@@ -240,6 +241,13 @@ def test_the_websites_withdrawal_reaches_the_project_through_its_request(
     store.delete(ann)  # the website's withdrawal: its files go, a request is left for the project
     [waiting] = erasure_status(project, store.root)
     assert waiting.status == "waiting" and not waiting.overdue
+    request = next((store.root / REQUESTS_DIR).glob("*.json"))
+    request.write_text(json.dumps({**json.loads(request.read_text()), "requested": "2026-01-05T09:00:00+00:00"}))
+    [late] = erasure_status(project, store.root)  # past the 30 days: the notice, and exit 1
+    listed = run_cli("forget", "--status", "--project", project, "--from", store.root)
+    shown = listed.stdout + listed.stderr  # the CLI's console writes to stderr
+    assert late.overdue and listed.returncode == 1 and "waiting" in shown and ann not in shown
+    assert "1 request(s) older than 30 days" in " ".join(shown.split())
     run(project, DVC, "remote", "add", "unreachable", "s3://nowhere/dvc")
     run(project, DVC, "remote", "modify", "unreachable", "endpointurl", "http://127.0.0.1:9")
     with pytest.raises(ForgetError, match="remote 'unreachable' cannot be listed"):  # before anything is removed
@@ -247,7 +255,7 @@ def test_the_websites_withdrawal_reaches_the_project_through_its_request(
     assert (project / "data/raw/collected" / ann).is_dir() and list((store.root / REQUESTS_DIR).glob("*.json"))
     run(project, DVC, "remote", "remove", "unreachable")
     [done] = forget_requested(store.root, project, commit=False)
-    assert done.record.requested_by == "website" and done.record.requested == waiting.requested
+    assert done.record.requested_by == "website" and done.record.requested == late.requested
     assert not list((store.root / REQUESTS_DIR).glob("*.json"))
     assert sorted(p.name for p in (project / "data/raw/collected").iterdir()) == [ben]
     shutil.rmtree(project / "data/raw/collected")  # ben's answers are the same bytes as ann's: kept for ben
