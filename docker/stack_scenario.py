@@ -474,7 +474,8 @@ def forget_on_s3(project: Path, website: Path, person: str, answer: bytes, env: 
     def holding_in_bucket() -> int:
         keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="dvc")
                 for o in page.get("Contents", [])]
-        return sum(any(p in s3.get_object(Bucket="dvc", Key=k)["Body"].read() for p in pieces) for k in keys)
+        bodies = (s3.get_object(Bucket="dvc", Key=k)["Body"].read() for k in keys)  # each object read once
+        return sum(any(p in body for p in pieces) for body in bodies)
 
     def holding_under(folder: Path) -> int:
         return sum(any(p in f.read_bytes() for p in pieces) for f in folder.rglob("*") if f.is_file())

@@ -276,7 +276,7 @@ def _print_erasure_status(project: Path, website_data: Path | None, days: float)
     view = Table(title=f"erasure requests (deadline {days:g} days)")
     for column in ("request", "person (salted hash)", "requested", "age (days)", "status", "completed"):
         view.add_column(column)
-    late = [r for r in rows if r.status != "complete" and r.age_days > days]
+    late = [r for r in rows if r.overdue_after(days)]
     for r in rows:
         style = "red" if r in late else None
         view.add_row(r.request, r.person, r.requested, f"{r.age_days:g}", r.status, r.completed or "-", style=style)

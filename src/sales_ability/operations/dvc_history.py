@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -22,18 +21,24 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from sales_ability.operations.person_rows import INSPECTED, ForgetError, holds_person, names_person, rewrite_without
+from sales_ability.operations import retraining
 from sales_ability.operations.retraining import run_dvc
 
 
-def git(project: Path, *args: str, check: bool = True) -> str:
-    proc = subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise ForgetError(f"git {' '.join(args[:2])} failed in {project}: {proc.stderr.strip()[-500:]}")
-    return proc.stdout
+def git(project: Path, *args: str) -> str:
+    """``retraining.git`` with its failure as the erasure's (the request stays pending, the message names it)."""
+    try:
+        return retraining.git(project, *args)
+    except RuntimeError as err:
+        raise ForgetError(str(err)[-600:]) from None
 
 
 def is_git(project: Path) -> bool:
-    return (project / ".git").exists() and bool(git(project, "rev-parse", "--verify", "-q", "HEAD", check=False).strip())
+    """A git checkout with at least one commit (the versions to walk)."""
+    try:
+        return (project / ".git").exists() and bool(retraining.git(project, "rev-parse", "--verify", "-q", "HEAD"))
+    except RuntimeError:
+        return False
 
 
 def _is_dvc_file(path: str) -> bool:

@@ -32,9 +32,7 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -49,7 +47,8 @@ from sales_ability.operations.dvc_history import (Plan, Stores, apply_to_workspa
                                                   plan_erasure, sweep_unreferenced)
 from sales_ability.operations.ingest import COLLECTED
 from sales_ability.operations.person_rows import INSPECTED, ForgetError, holds_person, rewrite_without
-from sales_ability.operations.retraining import run_dvc
+from sales_ability.operations import retraining
+from sales_ability.operations.retraining import stale_stages
 from sales_ability.registry.tracking import project_tracking_uri
 from sales_ability.settings import settings
 
@@ -360,7 +359,7 @@ def _forget_in_results(project: Path, person_id: str, url: str | None) -> str:
 
 def _stale_stages(project: Path) -> list[str]:
     try:
-        return sorted(json.loads(run_dvc(project, "status", "--json", timeout=600) or "{}"))
+        return stale_stages(project)
     except Exception as err:  # noqa: BLE001 - the record says so; the erasure itself is complete
         return [f"unknown ({type(err).__name__})"]
 
@@ -369,17 +368,16 @@ def _commit(project: Path, plan: Plan, record_path: Path, record: ErasureRecord)
     paths = sorted({*plan.workspace, str(record_path.relative_to(project)), str(ERASURES / ".gitignore"),
                     str(REPLACED_FILE)})
     paths = [p for p in paths if (project / p).exists()]
-    identity = {"GIT_AUTHOR_NAME": "sales-ability forget", "GIT_AUTHOR_EMAIL": "forget@sales-ability.invalid",
-                "GIT_COMMITTER_NAME": "sales-ability forget", "GIT_COMMITTER_EMAIL": "forget@sales-ability.invalid"}
     git(project, "add", "--", *paths)
-    proc = subprocess.run(["git", "commit", "-q", "-m", f"Erasure {record.request}: the data without the person\n\n"
-                           "Recorded by sales-ability forget (no personal data in this commit).", "--", *paths],
-                          cwd=project, env={**os.environ, **identity}, capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        log.warning("erasure %s: not committed (%s); commit %s by hand", record.request, proc.stderr.strip()[-300:],
+    try:
+        retraining.git(project, "commit", "-q", "-m", f"Erasure {record.request}: the data without the person\n\n"
+                       "Recorded by sales-ability forget (no personal data in this commit).", "--", *paths,
+                       env=retraining.git_identity("forget"))
+    except RuntimeError as err:
+        log.warning("erasure %s: not committed (%s); commit %s by hand", record.request, str(err)[-300:],
                     " ".join(paths))
         return None
-    return git(project, "rev-parse", "HEAD").strip()
+    return git(project, "rev-parse", "HEAD")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -406,9 +404,12 @@ class ErasureStatus:
     age_days: float
     completed: str | None = None
 
+    def overdue_after(self, days: float) -> bool:
+        return self.status != "complete" and self.age_days > days
+
     @property
     def overdue(self) -> bool:
-        return self.status != "complete" and self.age_days > DEADLINE_DAYS
+        return self.overdue_after(DEADLINE_DAYS)
 
 
 def erasure_status(project: str | Path, website_data: str | Path | None = None) -> list[ErasureStatus]:

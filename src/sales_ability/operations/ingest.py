@@ -9,7 +9,7 @@ new version in ``data/raw/collected.dvc``, which the DAG's ``record_lock`` commi
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -42,9 +42,6 @@ class IngestResult:
     def counts(self) -> dict[str, int]:
         return {"new": len(self.new), "withdrawn": len(self.withdrawn), "rejected": len(self.rejected),
                 "participants": self.participants, "changed": int(self.changed)}
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def recorded_version(project: Path, dataset: Path = COLLECTED) -> str | None:

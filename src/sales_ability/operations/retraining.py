@@ -48,9 +48,14 @@ def run_dvc(project: str | Path, *args: str, timeout: float = 6 * 3600) -> str:
     return proc.stdout
 
 
+def stale_stages(project: str | Path) -> list[str]:
+    """The stages (and ``.dvc`` files) whose code, params or data ``dvc status`` finds changed since ``dvc.lock``."""
+    return sorted(json.loads(run_dvc(project, "status", "--json", timeout=3600) or "{}"))
+
+
 def pipeline_up_to_date(project: str | Path) -> bool:
     """``dvc status`` finds every stage's code, params and data as recorded in ``dvc.lock``."""
-    return json.loads(run_dvc(project, "status", "--json") or "{}") == {}
+    return not stale_stages(project)
 
 
 REMOTE_ENV = "SALES_ABILITY_DVC_REMOTE"
@@ -81,7 +86,14 @@ class NothingToRecord(SalesAbilityError):
 BRANCH_PREFIX = "retraining/"
 
 
-def _git(project: Path, *args: str, env: dict | None = None) -> str:
+def git_identity(name: str) -> dict[str, str]:
+    """The author and committer of a commit the system makes itself (``sales-ability <name>``)."""
+    email = f"{name.replace(' ', '-')}@sales-ability.invalid"
+    return {"GIT_AUTHOR_NAME": f"sales-ability {name}", "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": f"sales-ability {name}", "GIT_COMMITTER_EMAIL": email}
+
+
+def git(project: Path, *args: str, env: dict | None = None) -> str:
     proc = subprocess.run(["git", *args], cwd=project, env={**os.environ, **(env or {})}, capture_output=True, text=True,
                           timeout=300)
     if proc.returncode != 0:
@@ -130,25 +142,24 @@ def record_outputs(project: str | Path, run_id: str) -> dict:
     files = git_versioned_outputs(project)
     with tempfile.TemporaryDirectory(prefix="retraining-index-") as tmp:
         index = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        _git(project, "read-tree", "HEAD", env=index)
-        _git(project, "add", "--", *files, env=index)
-        tree = _git(project, "write-tree", env=index)
-    if tree == _git(project, "rev-parse", "HEAD^{tree}"):
+        git(project, "read-tree", "HEAD", env=index)
+        git(project, "add", "--", *files, env=index)
+        tree = git(project, "write-tree", env=index)
+    if tree == git(project, "rev-parse", "HEAD^{tree}"):
         raise NothingToRecord(f"{', '.join(files)}: unchanged since HEAD; nothing to record")
-    identity = {"GIT_AUTHOR_NAME": "sales-ability retraining", "GIT_AUTHOR_EMAIL": "retraining@sales-ability.invalid",
-                "GIT_COMMITTER_NAME": "sales-ability retraining", "GIT_COMMITTER_EMAIL": "retraining@sales-ability.invalid"}
-    commit = _git(project, "commit-tree", tree, "-p", "HEAD", "-m",
+    identity = git_identity("retraining")
+    commit = git(project, "commit-tree", tree, "-p", "HEAD", "-m",
                   f"Retraining {run_id}: dvc.lock, metrics and the ingested data's version\n\n"
                   "Recorded by the sales_ability_retraining DAG.", env=identity)
-    _git(project, "update-ref", f"refs/heads/{branch}", commit)
+    git(project, "update-ref", f"refs/heads/{branch}", commit)
     if remote := settings().git_remote:
-        _git(project, "push", remote, f"{branch}:{branch}")
+        git(project, "push", remote, f"{branch}:{branch}")
     return {"branch": branch, "commit": commit, "files": files, "pushed_to": remote or None}
 
 
 def _git_ok(project: Path) -> bool:
     try:
-        return _git(project, "rev-parse", "--is-inside-work-tree") == "true"
+        return git(project, "rev-parse", "--is-inside-work-tree") == "true"
     except (RuntimeError, OSError):
         return False
 
