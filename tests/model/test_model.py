@@ -27,7 +27,7 @@ from tests.model.synthetic import write_face_tensors
 def test_every_backbone_builds_and_outputs_traits(preset: str) -> None:
     model = build_model(preset, n_frames=3, frame_size=32, weights=None, lstm_units=[4], dense_units=[4])
     frames = np.random.default_rng(0).integers(0, 256, size=(2, 3, 32, 32, 3), dtype=np.uint8)
-    out = model.predict(frames, verbose=0)
+    out = np.asarray(model(frames, training=False))  # eager: no graph to trace for one small batch
     assert out.shape == (2, 5)
     assert ((out >= 0) & (out <= 1)).all()
 
@@ -60,7 +60,7 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path: Path, preset: st
     frames = np.random.default_rng(1).integers(0, 256, size=(2, 3, 32, 32, 3), dtype=np.uint8)
     save_model(model, tmp_path / "model.keras")
     loaded = load_model(tmp_path / "model.keras")
-    assert np.array_equal(model.predict(frames, verbose=0), loaded.predict(frames, verbose=0))
+    assert np.array_equal(np.asarray(model(frames, training=False)), np.asarray(loaded(frames, training=False)))
 
 
 def test_freeze_counts_only_layers_that_hold_weights() -> None:
@@ -110,14 +110,14 @@ def test_local_imagenet_file_builds_exactly_what_keras_builds(tmp_path: Path, mo
 
     ours = build_backbone(Preset("EfficientNetB0", (8,), (8,), "none"), (32, 32, 3), str(weights_file))
     images = np.random.default_rng(0).uniform(0, 255, size=(3, 32, 32, 3)).astype("float32")
-    expected = reference.predict(images, verbose=0)
-    assert np.array_equal(ours.predict(images, verbose=0), expected)
+    expected = np.asarray(reference(images, training=False))
+    assert np.array_equal(np.asarray(ours(images, training=False)), expected)
     assert [type(layer).__name__ for layer in ours.layers] == [type(layer).__name__ for layer in reference.layers]
     # what a plain load_weights gives (the bug): no extra rescaling, other features
     plain = keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg")
     plain.load_weights(weights_file)
     assert len(plain.layers) == len(ours.layers) - 1
-    assert not np.allclose(plain.predict(images, verbose=0), expected)
+    assert not np.allclose(np.asarray(plain(images, training=False)), expected)
 
 
 def test_imagenet_offline_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
