@@ -154,12 +154,24 @@ def test_bad_questionnaires_are_refused(site, webm: bytes, change: dict, message
     assert _files(data) == before
 
 
-def test_admin_needs_the_token_lists_exports_and_deletes(site, webm: bytes) -> None:
+def test_admin_needs_the_token_lists_exports_and_deletes(site, webm: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import types
+
+    from sales_ability.collect import app as website
+
+    waits: list[float] = []  # what each failed attempt waits, recorded instead of slept (12.75 s in all)
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(website, "asyncio", types.SimpleNamespace(**{**vars(asyncio), "sleep": record}))
     client, data, export = site
     assert client.get("/api/admin/participants").status_code == 401
     assert client.get("/api/admin/participants", headers={"Authorization": "Bearer wrong"}).status_code == 401
     for bare in ("s3cret-token-of-the-tests-0123456789", "bearer s3cret-token-of-the-tests-0123456789", "Basic s3cret-token-of-the-tests-0123456789", "Bearers3cret-token-of-the-tests-0123456789"):  # only the Bearer scheme
         assert client.get("/api/admin/participants", headers={"Authorization": bare}).status_code == 401
+    assert waits == [0.25, 0.5, 1.0, 2.0, 4.0, 5.0]  # each failure answers more slowly, at most 5 s
     auth = {"Authorization": "Bearer s3cret-token-of-the-tests-0123456789"}
     done = _participant(client)
     for n in range(1, 6):
