@@ -2,8 +2,10 @@
 
 Usage: python dag_runner.py DAG_ID CONF_JSON [keep-retries] [ANSWER_JSON]  (AIRFLOW_HOME and friends come from
 the environment), or python dag_runner.py --many RUNS_JSON: several runs in one process (one Airflow start-up),
-each ``{"dag_id", "conf", "keep_retries", "env"}`` with ``env`` the SALES_ABILITY_* variables of that run only
-(the DAG files and their settings are parsed again for each run).
+each ``{"dag_id", "conf", "keep_retries", "env", "before", "after"}`` with ``env`` the SALES_ABILITY_* variables of
+that run only (the DAG files and their settings are parsed again for each run), ``before`` the ``[source, target]``
+files copied in before the run (what arrives between two runs; a source of null writes ``{}``) and ``after`` the
+``[source, target]`` files or folders copied out after it (what the run left, for the test to read later).
 
 Retries are set to 0 (a failing task fails the test now instead of waiting out its backoff) unless
 ``keep-retries`` is given: then a task that fails at once despite its retries shows it needs none.
@@ -50,7 +52,15 @@ def main_many(runs: str) -> None:
     """Each run with its own environment, the DAG files parsed again under it."""
     import os
 
+    import shutil
+
     for spec in json.loads(runs):
+        for source, target in spec.get("before", []):
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            if source is None:
+                Path(target).write_text("{}")
+            else:
+                shutil.copy(source, target)
         saved = {name: os.environ.get(name) for name in spec.get("env", {})}
         os.environ.update(spec.get("env", {}))
         sys.modules.pop("sales_ability_common", None)  # its SETTINGS are read when the DAG files import it
@@ -62,6 +72,12 @@ def main_many(runs: str) -> None:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
+        for source, target in spec.get("after", []):
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            if Path(source).is_dir():
+                shutil.copytree(source, target)
+            else:
+                shutil.copy(source, target)
         print("DAG_RESULT " + json.dumps(result))
 
 

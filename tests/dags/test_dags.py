@@ -69,7 +69,9 @@ print(bool(approve_as_champion(run.info.run_id)))
 
 
 def test_batch_scoring_maps_shards_and_never_scores_twice(airflow_env: dict, champion: Path, demo_dir: Path, tmp_path: Path) -> None:
-    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    """Three runs in one Airflow process: the first scores, the second finds nothing new, the third scores what
+    arrived in between (the database and reports each run left are copied out for the checks)."""
+    inbox, outbox, seen = tmp_path / "inbox", tmp_path / "outbox", tmp_path / "after"
     (inbox / "sub").mkdir(parents=True)
     for name in ("p000_c0", "p000_c1", "p001_c0"):
         shutil.copy(demo_dir / f"{name}.mp4", inbox / f"{name}.mp4")
@@ -80,34 +82,37 @@ def test_batch_scoring_maps_shards_and_never_scores_twice(airflow_env: dict, cha
     shutil.copy(demo_dir / "p002_c0.mp4", applicant / "answer_1.mp4")
     conf = {"project_dir": str(tmp_path), "inbox": str(inbox), "outbox": str(outbox),
             "knowledge_base": str(champion / "kb.json"), "shard_size": 2}
+    database = tmp_path / "results.db"  # the project's results database (no SALES_ABILITY_DATABASE_URL)
+    arrivals = [[str(demo_dir / "p002_c1.mp4"), str(applicant / "answer_2.mp4")],
+                [None, str(applicant / "complete.json")],  # the website writes this last
+                [str(demo_dir / "p001_c1.mp4"), str(inbox / "late_arrival.mp4")]]
+    runs = [{"dag_id": "sales_ability_batch_scoring", "conf": conf, "before": before,
+             "after": [[str(database), str(seen / f"{n}.db")], [str(outbox / "reports"), str(seen / f"reports_{n}")]]}
+            for n, before in enumerate([[], [], arrivals], start=1)]
+    first, second, third = run_dags(runs, airflow_env)
 
-    first = run_dag("sales_ability_batch_scoring", conf, airflow_env)
     assert first["state"] == "success", first
     assert first["mapped"]["score_shard"] == 2  # 4 distinct contents in shards of 2; the folder waits
-    url = f"sqlite:///{tmp_path / 'results.db'}"  # the project's results database (no SALES_ABILITY_DATABASE_URL)
-    segments, applicants, videos, rejects = _tables(url)
+    segments, applicants, videos, rejects = _tables(f"sqlite:///{seen / '1.db'}")
     assert sorted(segments["clip_id"]) == ["p000_c0_c0", "p000_c1_c0", "p001_c0_c0"]  # the renamed copy is not scored again
     assert segments["sales_score"].between(1, 10).all() and (segments["model_version"] == "1").all()
     assert segments["face_share"].between(0.5, 1).all() and segments["strip_png"].notna().all()
     assert sorted(applicants["applicant_id"]) == ["p000_c0", "p000_c1", "p001_c0"]
     assert rejects["source"].str.endswith("broken.mp4").tolist() == [True]
     assert sorted(videos["outcome"]) == ["rejected", "scored", "scored", "scored"]
-    (report,) = (outbox / "reports").glob("*.html")  # the run's own report: the applicants it scored
+    (report,) = (seen / "reports_1").glob("*.html")  # the run's own report: the applicants it scored
     html = report.read_text()
     assert "never replaces" in html and "broken.mp4" in html and "p001_c0" in html
     assert html.count('src="data:image/png;base64,') == 3  # each segment's face strip
     assert not list(outbox.glob("shards/*/faces"))  # merged shards keep no face tensors
 
-    second = run_dag("sales_ability_batch_scoring", conf, airflow_env)
     assert second["state"] == "success"
     assert second["mapped"].get("score_shard", 0) == 0
-    assert [len(t) for t in _tables(url)] == [3, 3, 4, 1]
+    assert [len(t) for t in _tables(f"sqlite:///{seen / '2.db'}")] == [3, 3, 4, 1]
+    assert [p.name for p in (seen / "reports_2").glob("*.html")] == [report.name]  # nothing scored, no report
 
-    shutil.copy(demo_dir / "p002_c1.mp4", applicant / "answer_2.mp4")
-    (applicant / "complete.json").write_text("{}")  # the website writes this last
-    shutil.copy(demo_dir / "p001_c1.mp4", inbox / "late_arrival.mp4")
-    third = run_dag("sales_ability_batch_scoring", conf, airflow_env)
     assert third["mapped"]["score_shard"] == 2  # the now complete folder (2 videos), then the loose video
+    url = f"sqlite:///{database}"
     applicants = _tables(url)[1].set_index("applicant_id")
     assert applicants.loc["ann", "answers"] == 2 and len(applicants) == 5
     assert len(list((outbox / "reports").glob("*.html"))) == 2  # one per run that scored someone
