@@ -45,11 +45,14 @@ browser:  ## install Debian's chromium + chromium-driver for the browser test wh
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 
-# Two workers on 2 cores, tests handed out by file: the tests sharing the session's reproduced project live in
-# one file (tests/pipeline/test_dvc_repro.py), so the demo is reproduced once.
-PYTEST_WORKERS ?= 2
+# Tests handed out by file: the tests sharing the session's reproduced project live in one file
+# (tests/pipeline/test_dvc_repro.py), so the demo is reproduced once. Files go out longest first
+# (tests/conftest.py::LONGEST_FIRST, kept in collection order by --no-loadscope-reorder). Three workers on 2 cores:
+# the tests spend part of their time waiting (a browser filming in real time, servers starting), which a third
+# worker fills.
+PYTEST_WORKERS ?= 3
 test: install browser  ## run every test (installs what they need first); prints the 15 slowest
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=15
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 # The compose file's stack as local processes: PostgreSQL (Debian's postgresql) and Redis (redis-server) are
 # installed when missing, SeaweedFS's S3 server comes as a wheel. Settings: docker/.env.example.
