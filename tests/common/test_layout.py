@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from tests.conftest import REPO
+from tests.conftest import LONGEST_FIRST, REPO
 
 PACKAGE = REPO / "src" / "sales_ability"
 # lower ranks never import higher ones; the shared basics (config, errors, io_utils, traits, quiet) are 0.
@@ -102,3 +102,8 @@ def test_project_imports_inside_functions_are_only_of_heavy_modules() -> None:
     assert sorted(set(hidden)) == []
     assert {"sales_ability.model.network", "sales_ability.results.store"} <= heavy  # the rule still bites
     assert "sales_ability.knowledge.rate" not in heavy
+
+
+def test_the_longest_first_files_exist() -> None:
+    """`make test` starts these first; a renamed file would silently drop to the back of the queue."""
+    assert [path for path in LONGEST_FIRST if not (REPO / path).is_file()] == []

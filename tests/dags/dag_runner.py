@@ -51,7 +51,6 @@ def main(dag_id: str, conf: str, retries: str = "", answer: str = "") -> None:
 def main_many(runs: str) -> None:
     """Each run with its own environment, the DAG files parsed again under it."""
     import os
-
     import shutil
 
     for spec in json.loads(runs):
