@@ -72,14 +72,17 @@ def _workspace_dvc_files(project: Path) -> list[str]:
     return sorted(found)
 
 
+def _out_entries(file: str, content: dict) -> list[dict]:
+    """The ``outs`` entries of a parsed ``.dvc`` file or ``dvc.lock`` as they stand in it (paths relative to it)."""
+    if file.endswith(".dvc"):
+        return content.get("outs") or []
+    return [o for stage in (content.get("stages") or {}).values() for o in (stage.get("outs") or [])]
+
+
 def tracked_outs(file: str, content: dict) -> Iterator[dict]:
     """The output entries (``path`` relative to the project, ``md5``) of a ``.dvc`` file or ``dvc.lock``."""
     base = PurePosixPath(file).parent
-    if file.endswith(".dvc"):
-        entries = content.get("outs") or []
-    else:
-        entries = [o for stage in (content.get("stages") or {}).values() for o in (stage.get("outs") or [])]
-    for entry in entries:
+    for entry in _out_entries(file, content):
         if entry.get("md5") and entry.get("path"):
             yield entry | {"path": (base / entry["path"]).as_posix()}
 
@@ -333,12 +336,8 @@ def _rewrite_dvc_file(path: Path, outs: dict[str, dict], project: Path) -> None:
     content = yaml.safe_load(path.read_text()) or {}
     file = path.relative_to(project).as_posix()
     base = PurePosixPath(file).parent
-    if file.endswith(".dvc"):
-        entries = content.get("outs") or []
-    else:
-        entries = [o for stage in (content.get("stages") or {}).values() for o in (stage.get("outs") or [])]
     changed = False
-    for entry in entries:
+    for entry in _out_entries(file, content):  # edited in place, then the whole file written back
         change = outs.get((base / entry.get("path", "")).as_posix())
         if change and entry.get("md5") == change["old"]:
             changed = True

@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-
 from sales_ability.collect.storage import REQUESTS_DIR, ParticipantError, ParticipantStore
 from sales_ability.data.applicant_folder import PARTICIPANT_ID
 from sales_ability.io_utils import write_json_atomic
