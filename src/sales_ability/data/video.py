@@ -282,7 +282,9 @@ def remux(src: str | Path, dst: str | Path) -> Path:
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int, codec: str = "libx264") -> Path:
     """Encode RGB uint8 frames with PyAV (FFmpeg in the wheel): ``libx264`` mp4 or ``libvpx`` webm.
 
-    Single-threaded encoding so that the same frames give the same bytes.
+    Single-threaded encoding at a fixed speed so that the same frames give the same bytes: VP8's realtime mode
+    with a positive ``cpu-used`` picks its speed from how long each frame took, so a loaded machine wrote other
+    bytes for the same seed; a negative value fixes the speed.
     """
     import av
 
@@ -301,7 +303,7 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int, codec:
                 if codec == "libx264":
                     stream.options = {"crf": "23", "preset": "veryfast", "threads": "1"}
                 else:
-                    stream.options = {"threads": "1", "deadline": "realtime", "cpu-used": "8"}
+                    stream.options = {"threads": "1", "deadline": "realtime", "cpu-used": "-8"}
                     stream.bit_rate = 1_000_000
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
