@@ -96,3 +96,21 @@ def test_a_model_saved_without_settings_uses_the_given_ones(tmp_path: Path) -> N
     assert old.featurize is None
     assert old.featurize_settings() == FeaturizeParams()
     assert old.featurize_settings(FeaturizeParams(n_frames=30)).n_frames == 30
+
+
+def test_one_dvc_invocation_keeps_its_pipeline_key_when_the_system_clock_is_stepped(tmp_path: Path) -> None:
+    """A stage finds its pipeline run by the key of the dvc process it runs under; a clock step between two
+    stages (seen: 27 s during one `dvc repro`) must not give the second stage another key."""
+    import subprocess
+    import sys
+
+    stage = ("import psutil._pslinux as linux\n"
+             "from sales_ability.registry.tracking import _dvc_invocation\n"
+             "before = _dvc_invocation()\n"
+             "boot_time = linux.boot_time\n"
+             "linux.boot_time = lambda: boot_time() + 27.0  # the wall clock stepped: boot time moves by as much\n"
+             "print(before is not None and before == _dvc_invocation())\n")
+    dvc = tmp_path / "dvc"  # stands for the dvc process that runs the stage
+    dvc.write_text(f"import subprocess, sys\nsys.exit(subprocess.run([sys.executable, '-c', {stage!r}]).returncode)\n")
+    run = subprocess.run([sys.executable, str(dvc), "repro"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == "True", run.stdout + run.stderr

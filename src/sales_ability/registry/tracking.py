@@ -116,7 +116,9 @@ def _dvc_invocation() -> tuple[str, str] | None:
     """(key, command line) of the ``dvc repro`` / ``dvc exp run`` process this stage runs under, or None.
 
     Every stage of one invocation is a child process of the same dvc process, so its pid and start time
-    name the pipeline run that groups them."""
+    name the pipeline run that groups them. The start time is counted from boot: psutil's ``create_time`` adds the
+    boot time as the system clock gives it now, which moves when the clock is stepped (27 s during one test
+    session's `dvc repro`), and split one invocation into two pipeline runs."""
     import psutil
 
     try:
@@ -124,7 +126,8 @@ def _dvc_invocation() -> tuple[str, str] | None:
             cmd = proc.cmdline()
             for i, part in enumerate(cmd[:2]):  # `dvc ...` or `python .venv/bin/dvc ...`
                 if Path(part).name == "dvc":
-                    return f"{proc.pid}-{proc.create_time():.3f}", " ".join(["dvc", *cmd[i + 1:]])
+                    since_boot = proc.create_time() - psutil.boot_time()
+                    return f"{proc.pid}-{since_boot:.2f}", " ".join(["dvc", *cmd[i + 1:]])
     except psutil.Error:
         return None
     return None
