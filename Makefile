@@ -45,12 +45,11 @@ browser:  ## install Debian's chromium + chromium-driver for the browser test wh
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 
-# Tests handed out by file: the tests sharing the session's reproduced project live in one file
-# (tests/pipeline/test_dvc_repro.py), so the demo is reproduced once. Files go out longest first
-# (tests/conftest.py::LONGEST_FIRST, kept in collection order by --no-loadscope-reorder). Two workers: three are
-# faster on 2 cores (the tests spend part of their time waiting), but under that load libvpx's realtime mode picks
-# its speed from the clock, so the demo's WebM answers stop being byte-identical for one seed (docs/development.md).
-PYTEST_WORKERS ?= 2
+# Tests handed out by file, longest first (tests/conftest.py::LONGEST_FIRST, kept in collection order by
+# --no-loadscope-reorder); the demo is reproduced once per run, by the first worker that needs it, and copied for
+# each file that uses it (tests/conftest.py::reproduced_template). Three workers on two cores: part of the tests'
+# time is waiting (a browser filming in real time, servers starting, a human-in-the-loop task polling).
+PYTEST_WORKERS ?= 3
 test: install browser  ## run every test (installs what they need first); prints the 15 slowest
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 

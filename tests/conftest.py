@@ -32,6 +32,9 @@ LONGEST_FIRST = (
     "tests/model/test_jax_backend.py",
     "tests/collect/test_browser.py",
     "tests/model/test_model.py",
+    # after the others, so that the run's `dvc repro` (started by the first file) is done when they need it
+    "tests/pipeline/test_retraining_dag.py",
+    "tests/pipeline/test_dvc_experiments.py",
 )
 
 
@@ -101,19 +104,10 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
-@pytest.fixture(scope="session")
-def reproduced_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """One `dvc repro` of the demo per test session, in a temporary git + DVC repository with small params.
-
-    The pipeline, DAG and table3 tests share it; a test that changes its params puts them back.
-    Returns the project folder and the environment to run its commands in.
-    """
-    import subprocess
-    import sys
-
+def _reproduce(root: Path, env: dict) -> None:
+    """`dvc repro` of the demo with small params in ``root`` (a fresh git repository), then a person's promotion."""
     import yaml
 
-    root = copy_project(tmp_path_factory.mktemp("project"))
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["demo"]["clips"] = 12  # 12 people: 7 train, 3 validation, 2 test
     params["demo"]["collected_participants"] = 5  # phase 2: 25 answers, plus the broken participants
@@ -122,8 +116,6 @@ def reproduced_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     params["train"]["epochs"] = 2
     params["finetune"]["epochs"] = 1
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "TF_CPP_MIN_LOG_LEVEL": "2"}
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"]):
         assert subprocess.run(cmd, cwd=root, env=env, capture_output=True).returncode == 0
@@ -140,7 +132,54 @@ def reproduced_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     decided = subprocess.run([cli, "promote", "decide", version, "--approve", "--override", "--by", "test session",
                               "--reason", "the reproduced demo for the tests"], cwd=root, env=env, capture_output=True, text=True)
     assert decided.returncode == 0, decided.stderr[-3000:]
-    return root, env
+
+
+def _project_env(root: Path) -> dict:
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+@pytest.fixture(scope="session")
+def reproduced_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One `dvc repro` of the demo per `make test`, shared by the workers: the first to ask builds it behind a
+    file lock (pytest-xdist's pattern for a session fixture run once), the others wait for it. Never used in
+    place: each test file works on its own copy (``reproduced_project``), so files that change the project run
+    on different workers at once."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the run's folder, above the workers'
+    root, failed = shared / "reproduced", shared / "reproduced.failed"
+    with FileLock(str(shared / "reproduced.lock")):
+        if failed.is_file():  # one worker's failure, not repeated by every worker
+            pytest.fail(f"the session's dvc repro failed in another worker:\n{failed.read_text()}")
+        if not (shared / "reproduced.done").is_file():
+            shutil.rmtree(root, ignore_errors=True)
+            try:
+                _reproduce(copy_project(root), _project_env(root))
+            except AssertionError as error:
+                failed.write_text(str(error))
+                raise
+            (shared / "reproduced.done").touch()
+    return root
+
+
+@pytest.fixture(scope="module")
+def reproduced_project(reproduced_template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A copy of the run's reproduced demo project for one test file (git, DVC cache, MLflow store and all).
+
+    The tests of one file share it; a test that changes its params puts them back. MLflow's artifact locations
+    are absolute, so a copy's new runs keep their artifacts under the template's folder (each in its run's own
+    folder). Returns the project folder and the environment to run its commands in.
+    """
+    root = tmp_path_factory.mktemp("project") / "project"
+    shutil.copytree(reproduced_template, root, symlinks=True)
+    return root, _project_env(root)
+
+
+def run_in_project(cmd: list[str], root: Path, env: dict) -> subprocess.CompletedProcess:
+    """Run a command (dvc, git, the CLI) in a reproduced project with its environment."""
+    return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=1800)
 
 
 DAG_RUNNER = Path(__file__).parent / "dags" / "dag_runner.py"

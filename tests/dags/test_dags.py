@@ -202,22 +202,6 @@ def test_configuration_errors_fail_at_once_and_a_fresh_install_is_green(airflow_
     assert unchanged["tasks"]["reproduce"] == "skipped" and unchanged["tasks"]["propose_candidate"] == "skipped"
 
 
-def test_retraining_configuration_errors_name_the_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sales_ability.operations.retraining import (
-        RetrainingConfigError,
-        check_project,
-        pull_remote,
-    )
-
-    with pytest.raises(RetrainingConfigError, match=f"{tmp_path / 'gone'}: project folder not found"):
-        check_project(tmp_path / "gone")
-    with pytest.raises(RetrainingConfigError, match=f"{tmp_path / 'dvc.yaml'}: not found"):
-        check_project(tmp_path)
-    monkeypatch.setenv("SALES_ABILITY_DVC_REMOTE", "nowhere")
-    with pytest.raises(RetrainingConfigError, match=r"SALES_ABILITY_DVC_REMOTE=nowhere: no such DVC remote .*\(known: minio\)"):
-        pull_remote(REPO)
-
-
 def test_dags_take_tracking_uri_and_model_name_from_the_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Computed per project, never written to os.environ (a long-lived worker may serve several projects)."""
     import os
@@ -267,24 +251,3 @@ def test_a_failed_run_is_notified_by_webhook_and_email(airflow_env: dict, alert_
     assert len(mails) == 1 and mails[0]["To"] == "mlops@example.test"
     body = "".join(part.get_payload(decode=True).decode() for part in mails[0].walk() if part.get_content_maintype() == "text")
     assert "project folder not found" in body and "<pre>" in body  # Airflow's SmtpNotifier, the notice's own text
-
-
-def test_dags_bound_every_task_and_keep_one_repro_at_a_time(airflow_env: dict) -> None:
-    code = (
-        "import json\nfrom airflow.dag_processing.dagbag import DagBag\n"
-        f"b = DagBag({str(REPO / 'dags')!r})\n"
-        "print('BAG ' + json.dumps({d.dag_id: {'dagrun_timeout': d.dagrun_timeout.total_seconds(), "
-        "'dag_callback': bool(d.on_failure_callback), 'tasks': {t.task_id: {'timeout': t.execution_timeout.total_seconds(),"
-        " 'retries': t.retries, 'pool': t.pool, 'callback': bool(t.on_failure_callback)} for t in d.tasks}} "
-        "for d in b.dags.values()}))"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], env=airflow_env, capture_output=True, text=True, timeout=600)
-    bag = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("BAG ")).removeprefix("BAG "))
-    for dag in bag.values():
-        assert dag["dag_callback"] and 0 < dag["dagrun_timeout"] < 24 * 3600
-        for task in dag["tasks"].values():
-            assert task["callback"] and 0 < task["timeout"] <= dag["dagrun_timeout"]
-    retraining = bag["sales_ability_retraining"]["tasks"]
-    assert retraining["reproduce"]["pool"] == "sales_ability_training" and retraining["reproduce"]["retries"] == 0
-    assert retraining["pull_data"]["retries"] >= 1 and retraining["push_outputs"]["retries"] >= 1
-    assert {t["pool"] for name, t in retraining.items() if name != "reproduce"} == {"default_pool"}

@@ -1,8 +1,6 @@
 """`dvc repro` of the whole pipeline, for real, in a temporary git + DVC repository on demo data."""
 
 import json
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -10,19 +8,16 @@ import pytest
 import yaml
 
 from sales_ability.data.face_tensors import read_face_tensors
-from tests.conftest import run_dag
+from tests.conftest import run_in_project as _run
 
-# Every test that uses the session's reproduced project lives in this file: `make test` distributes tests by
-# file (pytest -n 2 --dist loadfile), so one worker runs them all and the project is reproduced once.
-
-
-def _run(cmd: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
+# The run's one `dvc repro` (tests/conftest.py::reproduced_template) is built by the first worker to ask, and
+# copied for each file that uses it: the retraining DAG (test_retraining_dag.py) and the experiments
+# (test_dvc_experiments.py) change the project, and run on other workers at the same time.
 
 
 @pytest.fixture()
 def reproduced(reproduced_project: tuple[Path, dict]) -> tuple[Path, dict]:
-    """The session's one `dvc repro` of the demo (tests/conftest.py)."""
+    """This file's copy of the run's reproduced demo project."""
     return reproduced_project
 
 
@@ -148,24 +143,6 @@ def test_repro_trains_evaluates_and_registers(reproduced: tuple[Path, dict]) -> 
     assert "keras" in served.metadata.flavors
 
 
-def test_table3_sweep_two_tiny_presets(reproduced: tuple[Path, dict]) -> None:
-    root, env = reproduced
-    run = _run([str(Path(sys.executable).parent / "sales-ability"), "table3", "--presets", "tiny,small", "--epochs", "1"], root, env)
-    assert run.returncode == 0, run.stderr[-2000:]
-    table = json.loads((root / "metrics/table3.json").read_text())["table3"]
-    assert set(table) == {"tiny", "small"}
-    assert table["small"]["parameters"] > table["tiny"]["parameters"]
-
-    import mlflow
-
-    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
-    runs = mlflow.search_runs(experiment_names=["sales-ability"])
-    parent = runs[runs["tags.mlflow.runName"] == "table3"].iloc[0]
-    children = runs[runs["tags.mlflow.parentRunId"] == parent["run_id"]]
-    assert sorted(children["tags.mlflow.runName"]) == ["table3/small", "table3/tiny"]
-    assert children["metrics.mean_accuracy"].between(0, 1).all()
-
-
 def test_second_repro_is_a_no_op_and_params_change_reruns(reproduced: tuple[Path, dict]) -> None:
     root, env = reproduced
     status = _run(["dvc", "status"], root, env)
@@ -202,69 +179,6 @@ def test_score_is_quiet_and_says_what_it_wrote(reproduced: tuple[Path, dict], tm
     assert run.stderr.strip().splitlines()[-1] == f"scored 2 applicants (2 segments), rejected 1 -> {tmp_path / 'out' / 'report.html'}"
     # that --verbose lets the libraries' output through is tested on output the test provokes itself
     # (tests/common/test_quiet.py): what TensorFlow prints depends on the CPU
-
-
-def test_retraining_reruns_the_stale_stage_and_publishes_the_new_champion(
-    airflow_env: dict, reproduced_project: tuple[Path, dict], tmp_path: Path
-) -> None:
-    """The DAG's wiring on the session's reproduced project: the website's one new participant is ingested
-    into data/raw/collected (a new DVC version, recorded on the run's branch); only `evaluate` (and `rate`) are
-    stale (the intervals' nominal changed) and the registry has no champion (as on a fresh one): the DAG
-    re-evaluates, proposes the candidate, waits for a person, who approves through the HITL REST route, then
-    moves the champion and publishes the Asset; nothing is trained again."""
-    from mlflow import MlflowClient
-
-    from sales_ability.collect.storage import ParticipantStore
-    from tests.participants import QUESTIONNAIRE, website_participant
-
-    project, project_env = reproduced_project
-    website = ParticipantStore(tmp_path / "website")
-    newcomer = website_participant(website, sorted((project / "data/raw/demo").glob("*.mp4"))[0], QUESTIONNAIRE)
-    env = {**airflow_env, "MLFLOW_TRACKING_URI": project_env["MLFLOW_TRACKING_URI"],
-           "SALES_ABILITY_COLLECT_DATA": str(website.root)}
-    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
-    versions = len(client.search_model_versions("name='sales-ability'"))
-    client.delete_registered_model_alias("sales-ability", "champion")
-    original, lock = (project / "params.yaml").read_text(), (project / "dvc.lock").read_text()
-    params = yaml.safe_load(original)
-    params["intervals"]["coverage"] = 0.85
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    trained = (project / "models/finetune/model.keras").stat().st_mtime_ns
-    try:
-        answer = {"user": "rita reviewer", "chosen_options": ["Approve"],
-                  "params_input": {"reason": "coverage and agreement hold on the selection people", "override_gates": True}}
-        result = run_dag("sales_ability_retraining", {"project_dir": str(project)}, env, answer=answer)
-        assert result["state"] == "success", result
-        assert result["tasks"]["champion_before"] == "success"
-        assert result["tasks"]["pull_data"] == "skipped"  # no DVC remote here
-        assert result["tasks"]["ingest_collected"] == "success"
-        assert [p.name for p in (project / "data/raw/collected").iterdir()] == [newcomer]
-        assert result["tasks"]["reproduce"] == "success"
-        for task in ("propose_candidate", "review_candidate", "apply_decision"):
-            assert result["tasks"][task] == "success", result
-        assert result["tasks"]["publish_champion"] == "success"  # the champion changed -> Asset event
-        assert result["tasks"]["push_outputs"] == "skipped" and result["tasks"]["record_lock"] == "success"
-        git = ["git", "-C", str(project)]
-        branches = subprocess.run([*git, "branch", "--list", "retraining/*"], capture_output=True, text=True).stdout.split()
-        assert len(branches) == 1  # dvc.lock and the metrics recorded on a branch of their own
-        recorded = subprocess.run([*git, "show", f"{branches[0]}:dvc.lock"], capture_output=True, text=True).stdout
-        assert recorded == (project / "dvc.lock").read_text() != lock
-        assert subprocess.run([*git, "show", f"{branches[0]}:metrics/evaluate.json"], capture_output=True,
-                              text=True).stdout == (project / "metrics/evaluate.json").read_text()
-        assert subprocess.run([*git, "show", "HEAD:dvc.lock"], capture_output=True, text=True).stdout == lock  # HEAD untouched
-        version = subprocess.run([*git, "show", f"{branches[0]}:data/raw/collected.dvc"], capture_output=True, text=True)
-        assert version.stdout == (project / "data/raw/collected.dvc").read_text() != ""  # the ingest's version beside it
-        champion = client.get_model_version_by_alias("sales-ability", "champion")
-        assert int(champion.version) == versions + 1
-        assert champion.tags["decided_by"] == "rita reviewer" and "selection" in champion.tags["decision_reason"]
-        assert (project / "models/finetune/model.keras").stat().st_mtime_ns == trained  # only evaluate re-ran
-        status = subprocess.run(["dvc", "status"], cwd=project, env=project_env, capture_output=True, text=True)
-        assert "up to date" in status.stdout, status.stdout
-    finally:  # the project is shared by the session's tests: put params, lock and outputs back as committed
-        subprocess.run(["git", "checkout", "HEAD", "--", "params.yaml", "dvc.lock", "metrics", "plots"], cwd=project)
-        shutil.rmtree(project / "data/raw/collected", ignore_errors=True)
-        (project / "data/raw/collected.dvc").unlink(missing_ok=True)
-        subprocess.run(["dvc", "checkout", "-q"], cwd=project, env=project_env)
 
 
 def test_score_records_the_version_and_refuses_other_featurize_settings(reproduced: tuple[Path, dict], tmp_path: Path) -> None:
@@ -306,66 +220,6 @@ def test_score_records_the_version_and_refuses_other_featurize_settings(reproduc
     assert not (tmp_path / "other" / "faces").exists()  # refused before featurizing anything
     same = FeaturizeParams.model_validate(stored | {"workers": 2, "shard_size": 1})  # how, not what: accepted
     assert resolve_model(str(keras_file)).featurize_settings(same) == same
-
-
-def test_a_bad_experiment_param_fails_before_any_output_is_removed(reproduced: tuple[Path, dict]) -> None:
-    root, env = reproduced
-    kept = {p: (root / p).stat().st_mtime_ns for p in ("models/knowledge_base.json", "models/train/model.keras",
-                                                        "reports/rated_test.csv")}
-    try:
-        run = _run(["dvc", "exp", "run", "-S", "train.epochs=abc"], root, env)
-        assert run.returncode != 0
-        assert "check_params: error: params.yaml: invalid parameters" in run.stderr and "train.epochs: Input should be a valid integer" in run.stderr, run.stderr[-2000:]
-        assert {p: (root / p).stat().st_mtime_ns for p in kept} == kept  # every output still there, untouched
-    finally:
-        subprocess.run(["git", "checkout", "HEAD", "--", "params.yaml"], cwd=root)
-
-
-def test_experiments_compare_with_main_in_dvc_and_group_their_runs_in_mlflow(reproduced: tuple[Path, dict],
-                                                                            tmp_path: Path) -> None:
-    """`dvc exp run` beside the committed main: exp show and metrics diff read both, a clean clone is clean,
-    and the experiment's stage runs are children of one MLflow run named after it."""
-    root, env = reproduced
-    from mlflow import MlflowClient
-
-    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
-
-    def registry() -> tuple:
-        model = client.get_registered_model("sales-ability")
-        return (sorted(model.aliases.items()), sorted((v.version, v.run_id) for v in client.search_model_versions("name='sales-ability'")))
-
-    before = registry()
-    run = _run(["dvc", "exp", "run", "--temp", "-n", "coverage-80", "-S", "intervals.coverage=0.8"], root, env)
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    assert registry() == before  # an experiment leaves every registered version and alias as it was
-    shown = json.loads(_run(["dvc", "exp", "show", "--json"], root, env).stdout)
-    baseline = next(entry for entry in shown if entry.get("experiments"))  # HEAD, after the workspace's entry
-    main = baseline["data"]
-    exp = next(e for e in baseline["experiments"] if e["name"] == "coverage-80")["revs"][0]["data"]
-    for data in (main, exp):  # metrics of main and of the experiment, not `!`
-        assert data["metrics"]["metrics/evaluate.json"]["data"]["test"]["mean_accuracy"] > 0
-    assert exp["params"]["params.yaml"]["data"]["intervals"]["coverage"] == 0.8
-    diff = _run(["dvc", "metrics", "diff", "HEAD", "coverage-80", "--json"], root, env)
-    nominal = json.loads(diff.stdout)["metrics/evaluate.json"]["test.intervals.nominal"]
-    assert (nominal["old"], nominal["new"]) == (0.9, 0.8), diff.stdout[-2000:]
-    plots = _run(["dvc", "plots", "diff", "HEAD", "coverage-80", "-o", str(tmp_path / "plots")], root, env)
-    assert plots.returncode == 0 and (tmp_path / "plots/index.html").is_file(), plots.stderr[-2000:]
-
-    clone = tmp_path / "clone"  # a clean clone, its DVC cache shared with the project's: nothing to run
-    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
-    for cmd in (["dvc", "cache", "dir", "--local", str(root / ".dvc/cache")], ["dvc", "checkout", "-q"]):
-        assert _run(cmd, clone, env).returncode == 0
-    status = _run(["dvc", "status"], clone, env)
-    assert "up to date" in status.stdout, status.stdout
-
-    import mlflow
-
-    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
-    runs = mlflow.search_runs(experiment_names=["sales-ability"], filter_string="tags.`dvc.experiment` = 'coverage-80'")
-    stages = runs[runs["tags.stage"].notna()]
-    assert set(stages["tags.stage"]) == {"evaluate", "rate", "validate_outcomes"}  # only what the param feeds re-ran
-    parent = runs[runs["tags.mlflow.runName"] == "dvc exp coverage-80"]
-    assert len(parent) == 1 and set(stages["tags.mlflow.parentRunId"]) == {parent["run_id"].iloc[0]}
 
 
 def test_dvc_plots_show_draws_each_figure_once_from_the_offline_template(reproduced: tuple[Path, dict],
