@@ -157,8 +157,8 @@ def reproduced_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.rmtree(root, ignore_errors=True)
             try:
                 _reproduce(copy_project(root), _project_env(root))
-            except AssertionError as error:
-                failed.write_text(str(error))
+            except Exception as error:  # a failed step or a timeout: recorded for the workers that wait
+                failed.write_text(f"{type(error).__name__}: {error}")
                 raise
             (shared / "reproduced.done").touch()
     return root
