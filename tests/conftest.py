@@ -89,8 +89,6 @@ def isolated_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def copy_project(dest: Path) -> Path:
     """Copy the tracked project files (no data, no .venv) into ``dest`` for a pipeline test."""
-    import subprocess
-
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
         cwd=REPO, capture_output=True, text=True, check=True,
@@ -154,7 +152,6 @@ def reproduced_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if failed.is_file():  # one worker's failure, not repeated by every worker
             pytest.fail(f"the session's dvc repro failed in another worker:\n{failed.read_text()}")
         if not (shared / "reproduced.done").is_file():
-            shutil.rmtree(root, ignore_errors=True)
             try:
                 _reproduce(copy_project(root), _project_env(root))
             except Exception as error:  # a failed step or a timeout: recorded for the workers that wait
@@ -232,9 +229,6 @@ def run_dags(runs: list[dict], env: dict) -> list[dict]:
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600):
     """Run the installed ``sales-ability`` console script (the venv's, whatever PATH says)."""
-    import subprocess
-    import sys
-
     exe = Path(sys.executable).parent / "sales-ability"
     return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout)
 

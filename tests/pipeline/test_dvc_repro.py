@@ -15,15 +15,9 @@ from tests.conftest import run_in_project as _run
 # (test_dvc_experiments.py) change the project, and run on other workers at the same time.
 
 
-@pytest.fixture()
-def reproduced(reproduced_project: tuple[Path, dict]) -> tuple[Path, dict]:
-    """This file's copy of the run's reproduced demo project."""
-    return reproduced_project
-
-
-def test_repro_builds_every_output(reproduced: tuple[Path, dict]) -> None:
-    root, _ = reproduced
-    assert len(list((root / "data/raw/demo").glob("*.mp4"))) == 12  # sizes: tests/conftest.py::reproduced_project
+def test_repro_builds_every_output(reproduced_project: tuple[Path, dict]) -> None:
+    root, _ = reproduced_project
+    assert len(list((root / "data/raw/demo").glob("*.mp4"))) == 12  # sizes: tests/conftest.py::_reproduce
     faces = read_face_tensors(root / "data/faces/train", columns=["clip_id", "split", "openness"])
     assert faces.num_rows == 12
     assert set(faces.column("split").to_pylist()) == {"train", "validation", "test"}
@@ -50,8 +44,8 @@ def test_repro_builds_every_output(reproduced: tuple[Path, dict]) -> None:
         assert (root / "plots/knowledge_base" / figure).stat().st_size > 1000
 
 
-def test_repro_trains_evaluates_and_registers(reproduced: tuple[Path, dict]) -> None:
-    root, env = reproduced
+def test_repro_trains_evaluates_and_registers(reproduced_project: tuple[Path, dict]) -> None:
+    root, env = reproduced_project
     for stage in ("train", "finetune"):
         assert (root / f"models/{stage}/model.keras").stat().st_size > 10_000
         history = (root / f"plots/{stage}_history.csv").read_text().splitlines()
@@ -143,8 +137,8 @@ def test_repro_trains_evaluates_and_registers(reproduced: tuple[Path, dict]) -> 
     assert "keras" in served.metadata.flavors
 
 
-def test_second_repro_is_a_no_op_and_params_change_reruns(reproduced: tuple[Path, dict]) -> None:
-    root, env = reproduced
+def test_second_repro_is_a_no_op_and_params_change_reruns(reproduced_project: tuple[Path, dict]) -> None:
+    root, env = reproduced_project
     status = _run(["dvc", "status"], root, env)
     assert status.returncode == 0 and "up to date" in status.stdout, status.stdout
     original = (root / "params.yaml").read_text()
@@ -162,8 +156,8 @@ def test_second_repro_is_a_no_op_and_params_change_reruns(reproduced: tuple[Path
 NOISE = ("I0000", "absl::", "oneDNN", "moov atom", "Downloading artifacts", "tensorflow/", "%|")
 
 
-def test_score_is_quiet_and_says_what_it_wrote(reproduced: tuple[Path, dict], tmp_path: Path) -> None:
-    root, env = reproduced
+def test_score_is_quiet_and_says_what_it_wrote(reproduced_project: tuple[Path, dict], tmp_path: Path) -> None:
+    root, env = reproduced_project
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     for clip in sorted((root / "data/raw/demo").glob("*.mp4"))[:2]:
@@ -181,7 +175,7 @@ def test_score_is_quiet_and_says_what_it_wrote(reproduced: tuple[Path, dict], tm
     # (tests/common/test_quiet.py): what TensorFlow prints depends on the CPU
 
 
-def test_score_records_the_version_and_refuses_other_featurize_settings(reproduced: tuple[Path, dict], tmp_path: Path) -> None:
+def test_score_records_the_version_and_refuses_other_featurize_settings(reproduced_project: tuple[Path, dict], tmp_path: Path) -> None:
     """One resolver for @alias, /VERSION and a .keras path: same scores, each run records its version, and
     the featurize settings stored with the model are the ones used (others are refused, naming the keys)."""
     import pandas as pd
@@ -193,7 +187,7 @@ def test_score_records_the_version_and_refuses_other_featurize_settings(reproduc
     from sales_ability.registry.models import FEATURIZE_FILE, resolve_model
     from sales_ability.serving.scoring import score_videos
 
-    root, env = reproduced
+    root, env = reproduced_project
     tracking = env["MLFLOW_TRACKING_URI"]
     stored = json.loads((root / "models/finetune" / FEATURIZE_FILE).read_text())
     assert stored["n_frames"] == 60 and "workers" not in stored  # only what shapes the tensors
@@ -222,11 +216,11 @@ def test_score_records_the_version_and_refuses_other_featurize_settings(reproduc
     assert resolve_model(str(keras_file)).featurize_settings(same) == same
 
 
-def test_dvc_plots_show_draws_each_figure_once_from_the_offline_template(reproduced: tuple[Path, dict],
+def test_dvc_plots_show_draws_each_figure_once_from_the_offline_template(reproduced_project: tuple[Path, dict],
                                                                         tmp_path: Path) -> None:
     from sales_ability.dvc_plots import TEMPLATE_NAME, render_template
 
-    root, env = reproduced
+    root, env = reproduced_project
     (root / ".dvc" / TEMPLATE_NAME).write_text(render_template(["/* vega */ var x = '</script>';", "/* vega-lite */"]))
     assert _run(["dvc", "config", "--local", "plots.html_template", TEMPLATE_NAME], root, env).returncode == 0
     try:
