@@ -170,6 +170,7 @@ def answer_main() -> None:
 
 
 def _frames(path: Path, every: int = 1) -> list[np.ndarray]:
+    """Every ``every``-th frame, BGR (the detectors' order)."""
     import cv2
 
     capture, frames = cv2.VideoCapture(str(path)), []
@@ -178,7 +179,7 @@ def _frames(path: Path, every: int = 1) -> list[np.ndarray]:
         if not ok:
             return frames
         if capture.get(cv2.CAP_PROP_POS_FRAMES) % every == 0:
-            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            frames.append(frame)
 
 
 def detectors_main() -> None:

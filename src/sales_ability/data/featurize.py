@@ -35,7 +35,7 @@ from sales_ability.data.face_tensors import (
 from sales_ability.data.applicant_folder import answer_number
 from sales_ability.data.faces import fill_missing_boxes, locate_faces, make_detector, square_crop
 from sales_ability.data.segments import shortest_segment_seconds
-from sales_ability.data.video import iter_segments, set_decode_threads
+from sales_ability.data.video import decoded_ahead, iter_segments, set_decode_threads
 from sales_ability.errors import VideoError
 from sales_ability.io_utils import write_csv_atomic, write_json_atomic
 
@@ -83,7 +83,7 @@ def featurize_recording(clips: list[dict], params: FeaturizeParams, detector) ->
                                        params.n_frames)
     except VideoError as err:
         return [(clip, None, str(err)) if i in kept else out[i] for i, clip in enumerate(clips)]
-    for segment in segments:  # at most one segment's frames in memory
+    for segment in decoded_ahead(segments):  # the next segment decodes while this one is detected
         position = kept[segment.index]
         clip = clips[position]
         try:
