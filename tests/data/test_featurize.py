@@ -161,14 +161,12 @@ def test_resume_fingerprint_covers_the_featurize_code(tmp_path: Path, monkeypatc
     assert _fingerprint(manifest, FeaturizeParams()) != before
 
 
-def test_frames_convert_as_swscale_does_and_the_next_segment_decodes_ahead(tmp_path: Path, demo_dir: Path) -> None:
-    """OpenCV's 4:2:0 conversion stays within chroma rounding of swscale's; decoding ahead in a thread hands over
-    the same segments in order, and a caller that stops early stops the thread."""
-    import threading
-
+def test_frames_convert_as_swscale_does_and_each_reaches_convert_with_its_places(demo_dir: Path) -> None:
+    """OpenCV's 4:2:0 conversion stays within chroma rounding of swscale's; ``convert`` sees every sampled frame
+    once, with the (segment, position) places it fills, and its results make up the segments."""
     import av
 
-    from sales_ability.data.video import decoded_ahead, iter_segments, to_bgr
+    from sales_ability.data.video import iter_segments, to_bgr
 
     clip = sorted(demo_dir.glob("*.mp4"))[0]
     with av.open(str(clip)) as container:
@@ -178,20 +176,10 @@ def test_frames_convert_as_swscale_does_and_the_next_segment_decodes_ahead(tmp_p
     assert ours.shape == theirs.shape and np.abs(ours - theirs).mean() < 2.0
 
     bounds = [(0.0, 1.4), (1.4, 2.8), (2.8, 4.2)]
+    seen = []
     _, plain = iter_segments(clip, bounds, 10)
-    _, ahead = iter_segments(clip, bounds, 10)
-    expected = [(s.index, s.frame_index.tolist()) for s in plain]
-    assert [(s.index, s.frame_index.tolist()) for s in decoded_ahead(ahead)] == expected
-    _, ahead = iter_segments(clip, bounds, 10)
-    stream = decoded_ahead(ahead)
-    next(stream)
-    stream.close()  # the caller stops after one segment
-    assert not any(t.name == "decode-ahead" for t in threading.enumerate())
-
-    def broken():
-        yield from plain_again
-        raise OSError("disk gone")
-
-    _, plain_again = iter_segments(clip, bounds, 10)
-    with pytest.raises(OSError, match="disk gone"):
-        list(decoded_ahead(broken()))  # the thread's error reaches the caller
+    _, converted = iter_segments(clip, bounds, 10, lambda frame, places: seen.append(places) or places)
+    for a, b in zip(plain, converted, strict=True):
+        assert a.frame_index.tolist() == b.frame_index.tolist()
+        assert b.frames == [[(b.index, position)] for position in range(10)]
+    assert sorted(p for places in seen for p in places) == [(k, p) for k in range(3) for p in range(10)]

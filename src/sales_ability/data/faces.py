@@ -1,8 +1,8 @@
 """Face detection behind a small interface, and the tracker that follows the applicant's own face.
 
 A face in an interview clip moves little, so ``locate_faces`` runs the detector on downscaled copies of
-every ``detect_every``-th sampled frame (in one batch) and follows the box in between by template
-matching. The applicant is the face that persists across those keyframes; a detection is only ever taken
+every ``detect_every``-th sampled frame (featurize asks as each frame is decoded) and follows the box in
+between by template matching. The applicant is the face that persists across those keyframes; a detection is only ever taken
 when it continues the box being followed, so a second face (a person walking behind, a photo on the wall)
 never takes over. When tracking is lost the detector runs once on that frame; after that the frame counts
 as faceless until the next keyframe, which bounds the detector's calls per segment at twice the keyframes.
@@ -226,34 +226,46 @@ def applicant_keyframes(detections: dict[int, list[Detection]]) -> dict[int, Det
     return max(chains, key=lambda ch: (len(ch), sum(d.score for d in ch.values())), default={})
 
 
-def locate_faces(
-    frames_bgr: list[np.ndarray],
-    detector: FaceDetector,
-    detect_every: int = 10,
-    detect_max_side: int = 360,
-    track_min_score: float = 0.6,
-) -> FaceTrack:
-    """Follow the applicant's face through the sampled frames: detect on keyframes, track in between, and
-    re-detect once when tracking is lost, taking only a face that continues the one followed."""
+@dataclass
+class PreparedFrame:
+    """One sampled frame made ready for the tracker: its pixels, a shrunk gray copy to match templates on, and
+    on a keyframe the faces the detector found (None on the other frames)."""
+
+    bgr: np.ndarray
+    gray: np.ndarray
+    faces: list[Detection] | None = None
+
+
+def _shrink(image: np.ndarray, detect_max_side: int, interpolation: int) -> tuple[np.ndarray, float]:
     import cv2
 
-    n = len(frames_bgr)
-    height, width = frames_bgr[0].shape[:2]
-    scale = min(1.0, detect_max_side / max(height, width))
+    scale = min(1.0, detect_max_side / max(image.shape[:2]))
+    return (cv2.resize(image, None, fx=scale, fy=scale, interpolation=interpolation) if scale < 1 else image), scale
 
-    def shrink(image: np.ndarray, interpolation: int) -> np.ndarray:
-        return cv2.resize(image, None, fx=scale, fy=scale, interpolation=interpolation) if scale < 1 else image
+
+def prepare_frame(frame_bgr: np.ndarray, detector: FaceDetector, detect_max_side: int, keyframe: bool) -> PreparedFrame:
+    """The per-frame part of ``locate_faces``, which featurize runs on each sampled frame as soon as it is
+    decoded (in a thread, while the decoder goes on)."""
+    import cv2
 
     # The tracker matches gray frames, shrunk linearly (0.1 ms a frame); only the frames the detector sees are
     # shrunk in colour with area averaging (1.8 ms a frame at 640x480), which the detector is tuned on.
-    gray = [shrink(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), cv2.INTER_LINEAR) for f in frames_bgr]
+    gray, _ = _shrink(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY), detect_max_side, cv2.INTER_LINEAR)
+    faces = detector.detect_batch([_shrink(frame_bgr, detect_max_side, cv2.INTER_AREA)[0]])[0] if keyframe else None
+    return PreparedFrame(frame_bgr, gray, faces)
 
-    def colour(i: int) -> np.ndarray:
-        return shrink(frames_bgr[i], cv2.INTER_AREA)
 
-    keyframes = list(range(0, n, detect_every))
-    key_dets = dict(zip(keyframes, detector.detect_batch([colour(i) for i in keyframes]), strict=True))
-    calls = len(keyframes)
+def follow_face(prepared: list[PreparedFrame], detector: FaceDetector, detect_max_side: int = 360,
+                track_min_score: float = 0.6) -> FaceTrack:
+    """Follow the applicant's face through a segment's prepared frames: the applicant's chain on the keyframes,
+    template matching in between, and one re-detection where tracking is lost, taking only a face that
+    continues the one followed."""
+    import cv2
+
+    n = len(prepared)
+    scale = min(1.0, detect_max_side / max(prepared[0].bgr.shape[:2]))
+    key_dets = {i: p.faces for i, p in enumerate(prepared) if p.faces is not None}
+    calls = len(key_dets)
     applicant = applicant_keyframes(key_dets)
     boxes = np.full((n, 4), np.nan, np.float32)
     found = np.zeros(n, bool)
@@ -267,18 +279,32 @@ def locate_faces(
             if following is not None:
                 new_box = following.box
             else:
-                tracked, score = _track(gray[i - 1], gray[i], box)
+                tracked, score = _track(prepared[i - 1].gray, prepared[i].gray, box)
                 if score >= track_min_score:
                     new_box = tracked
                 elif i not in key_dets:  # lost: ask the detector once, on this frame, for the same face
                     calls += 1
-                    following = _nearest(box, detector.detect_batch([colour(i)])[0])
+                    image = _shrink(prepared[i].bgr, detect_max_side, cv2.INTER_AREA)[0]
+                    following = _nearest(box, detector.detect_batch([image])[0])
                     new_box = following.box if following is not None else None
         box = new_box
         if box is not None:
             boxes[i] = np.array(box, np.float32) / scale
             found[i] = True
     return FaceTrack(boxes=boxes, found=found, detector_calls=calls)
+
+
+def locate_faces(
+    frames_bgr: list[np.ndarray],
+    detector: FaceDetector,
+    detect_every: int = 10,
+    detect_max_side: int = 360,
+    track_min_score: float = 0.6,
+) -> FaceTrack:
+    """Follow the applicant's face through the sampled frames: detect on every ``detect_every``-th frame,
+    track in between (``prepare_frame`` on each frame, then ``follow_face``)."""
+    prepared = [prepare_frame(f, detector, detect_max_side, i % detect_every == 0) for i, f in enumerate(frames_bgr)]
+    return follow_face(prepared, detector, detect_max_side, track_min_score)
 
 
 def square_crop(frame_bgr: np.ndarray, box: np.ndarray, margin: float, size: int) -> np.ndarray:

@@ -14,7 +14,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,9 +33,9 @@ from sales_ability.data.face_tensors import (
     shard_paths,
 )
 from sales_ability.data.applicant_folder import answer_number
-from sales_ability.data.faces import fill_missing_boxes, locate_faces, make_detector, square_crop
+from sales_ability.data.faces import PreparedFrame, fill_missing_boxes, follow_face, make_detector, prepare_frame, square_crop
 from sales_ability.data.segments import shortest_segment_seconds
-from sales_ability.data.video import decoded_ahead, iter_segments, set_decode_threads
+from sales_ability.data.video import iter_segments, set_decode_threads, to_bgr
 from sales_ability.errors import VideoError
 from sales_ability.io_utils import write_csv_atomic, write_json_atomic
 
@@ -43,21 +43,26 @@ STATE_FILE = "_featurize_state.json"
 
 
 def _clip_features(clip: dict, segment, info, params: FeaturizeParams, detector) -> ClipFeatures:
-    """Detect, track and crop one segment's sampled frames.
+    """Track and crop one segment's prepared frames (``segment.frames``: futures of ``prepare_frame``).
 
     Raises:
-        VideoError: no face in enough of the frames.
+        VideoError: a frame that would not convert, or no face in enough of the frames.
     """
-    frames = segment.frames
-    track = locate_faces(frames, detector, params.detect_every, params.detect_max_side, params.track_min_score)
+    import av
+
+    try:
+        prepared = [future.result() for future in segment.frames]
+    except (av.FFmpegError, OSError, ValueError) as err:
+        raise VideoError(f"unreadable frame: {err}") from None
+    track = follow_face(prepared, detector, params.detect_max_side, params.track_min_score)
     share = float(track.found.mean())
     if share < params.min_face_fraction:
         raise VideoError(
-            f"no face: found in {int(track.found.sum())} of {len(frames)} sampled frames "
+            f"no face: found in {int(track.found.sum())} of {len(prepared)} sampled frames "
             f"(need {params.min_face_fraction:.0%})"
         )
-    crop_boxes = fill_missing_boxes(track.boxes, frames[0].shape[:2])
-    crops = np.stack([square_crop(f, b, params.margin, params.crop_size) for f, b in zip(frames, crop_boxes, strict=True)])
+    crop_boxes = fill_missing_boxes(track.boxes, prepared[0].bgr.shape[:2])
+    crops = np.stack([square_crop(p.bgr, b, params.margin, params.crop_size) for p, b in zip(prepared, crop_boxes, strict=True)])
     return ClipFeatures(
         clip=clip, frames=crops, frame_index=segment.frame_index, face_found=track.found, boxes=track.boxes,
         fps=info.fps, width=info.width, height=info.height, n_frames=info.n_frames, detector=detector.name,
@@ -65,7 +70,11 @@ def _clip_features(clip: dict, segment, info, params: FeaturizeParams, detector)
 
 
 def featurize_recording(clips: list[dict], params: FeaturizeParams, detector) -> list[tuple[dict, ClipFeatures | None, str | None]]:
-    """Every segment (manifest row) of one recording, from one decode: (clip, features or None, reject reason)."""
+    """Every segment (manifest row) of one recording, from one decode: (clip, features or None, reject reason).
+
+    Each sampled frame is converted, shrunk and (on a keyframe) detected in a thread as soon as it is decoded,
+    while the decoder goes on (decoding, OpenCV and the detector all let go of Python's lock); tracking and
+    cropping follow when a segment's last frame is in."""
 
     def bound(v):
         return None if _isnan(v) else float(v)
@@ -77,21 +86,29 @@ def featurize_recording(clips: list[dict], params: FeaturizeParams, detector) ->
     kept = [i for i in range(len(clips)) if i not in short]
     if not kept:
         return out
-    try:
-        info, segments = iter_segments(clips[0]["source"],
-                                       [(bound(clips[i].get("start_s")), bound(clips[i].get("end_s"))) for i in kept],
-                                       params.n_frames)
-    except VideoError as err:
-        return [(clip, None, str(err)) if i in kept else out[i] for i, clip in enumerate(clips)]
-    for segment in decoded_ahead(segments):  # the next segment decodes while this one is detected
-        position = kept[segment.index]
-        clip = clips[position]
+
+    def prepare(frame, keyframe: bool) -> PreparedFrame:
+        return prepare_frame(to_bgr(frame), detector, params.detect_max_side, keyframe)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="faces") as pool:
+        def convert(frame, places: list[tuple[int, int]]) -> Future:
+            return pool.submit(prepare, frame, any(p % params.detect_every == 0 for _, p in places))
+
         try:
-            if segment.error is not None:
-                raise segment.error
-            out[position] = (clip, _clip_features(clip, segment, info, params, detector), None)
+            info, segments = iter_segments(clips[0]["source"],
+                                           [(bound(clips[i].get("start_s")), bound(clips[i].get("end_s"))) for i in kept],
+                                           params.n_frames, convert)
         except VideoError as err:
-            out[position] = (clip, None, str(err))
+            return [(clip, None, str(err)) if i in kept else out[i] for i, clip in enumerate(clips)]
+        for segment in segments:  # in time order, each as soon as its last frame is decoded
+            position = kept[segment.index]
+            clip = clips[position]
+            try:
+                if segment.error is not None:
+                    raise segment.error
+                out[position] = (clip, _clip_features(clip, segment, info, params, detector), None)
+            except VideoError as err:
+                out[position] = (clip, None, str(err))
     return out
 
 

@@ -11,7 +11,7 @@ WebM without Cues cannot seek at all); at most one segment's frames are held at 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,12 +130,20 @@ def count_frames(path: str | Path) -> int:
 
 @dataclass
 class SegmentFrames:
-    """One segment's sampled frames (BGR), or why it could not be read."""
+    """One segment's sampled frames (BGR, or what ``convert`` made of them), or why it could not be read."""
 
     index: int  # position in the segments asked for
     frame_index: np.ndarray
-    frames: list[np.ndarray]
+    frames: list
     error: VideoError | None = None
+
+
+# What becomes of each sampled frame: called with the decoded frame and its (segment, position) places.
+FrameConverter = Callable[[object, list[tuple[int, int]]], object]
+
+
+def _bgr_of(frame, places: list[tuple[int, int]]) -> np.ndarray:
+    return to_bgr(frame)
 
 
 # AVColorSpace values OpenCV's 4:2:0 conversion matches (BT.601 limited range): unspecified, BT470BG, SMPTE 170M.
@@ -155,19 +163,20 @@ def to_bgr(frame) -> np.ndarray:
     return frame.to_ndarray(format="bgr24")
 
 
-def _decode(path: str | Path, wanted: dict[int, list[int]]) -> Iterator[tuple[int, np.ndarray]]:
-    """Decode in display order, yielding (frame number, BGR pixels) for the frame numbers in ``wanted``."""
+def _decode(path: str | Path, places: dict[int, list[tuple[int, int]]], convert: FrameConverter) -> Iterator[tuple[int, object]]:
+    """Decode in display order, yielding (frame number, ``convert(frame, places)``) for the frame numbers in
+    ``places``."""
     import av
 
     container, stream = _open(path)
     stream.thread_type = "AUTO"
     stream.codec_context.thread_count = _DECODE_THREADS["n"]
-    last = max(wanted) if wanted else -1
+    last = max(places) if places else -1
     n = 0
     try:
         for frame in container.decode(stream):
-            if n in wanted:
-                yield n, to_bgr(frame)
+            if n in places:
+                yield n, convert(frame, places[n])
             n += 1
             if n > last:
                 return
@@ -178,9 +187,14 @@ def _decode(path: str | Path, wanted: dict[int, list[int]]) -> Iterator[tuple[in
 
 
 def iter_segments(
-    path: str | Path, segments: list[tuple[float | None, float | None]], n_samples: int
+    path: str | Path, segments: list[tuple[float | None, float | None]], n_samples: int,
+    convert: FrameConverter = _bgr_of,
 ) -> tuple[VideoInfo, Iterator[SegmentFrames]]:
     """Decode a recording once for all its ``segments`` (``(start_s, end_s)``, None: the whole recording).
+
+    ``convert`` turns each sampled frame into what the segment holds (default: its BGR pixels); it gets the
+    decoded frame and the (segment, position) places it fills, so a caller can start work on a frame (in a
+    thread, say) before its segment is complete.
 
     Returns:
         The probed info, and an iterator that yields each segment's frames as soon as they are decoded (in
@@ -195,10 +209,11 @@ def iter_segments(
     finally:
         container.close()
     announced = max(info.n_frames, info.header_frames)
-    return info, _segment_frames(path, times, segments, n_samples, announced)
+    return info, _segment_frames(path, times, segments, n_samples, announced, convert)
 
 
-def _segment_frames(path, times: np.ndarray, segments, n_samples: int, announced: int) -> Iterator[SegmentFrames]:
+def _segment_frames(path, times: np.ndarray, segments, n_samples: int, announced: int,
+                    convert: FrameConverter) -> Iterator[SegmentFrames]:
     plan: list[SegmentFrames] = []
     for k, (start, end) in enumerate(segments):
         try:
@@ -206,19 +221,19 @@ def _segment_frames(path, times: np.ndarray, segments, n_samples: int, announced
         except VideoError as err:
             plan.append(SegmentFrames(k, np.zeros(0, np.int64), [], err))
     todo = sorted((s for s in plan if s.error is None), key=lambda s: int(s.frame_index.max()))
-    wanted: dict[int, list[int]] = {}
+    places: dict[int, list[tuple[int, int]]] = {}  # frame number -> (segment, position) it fills
     for s in todo:
-        for i in s.frame_index.tolist():
-            wanted.setdefault(i, []).append(s.index)
-    got: dict[int, dict[int, np.ndarray]] = {s.index: {} for s in todo}
+        for position, i in enumerate(s.frame_index.tolist()):
+            places.setdefault(i, []).append((s.index, position))
+    got: dict[int, dict[int, object]] = {s.index: {} for s in todo}
     decoded = 0
     queue = iter(todo)
     current = next(queue, None)
     for s in (p for p in plan if p.error is not None):
         yield s
-    for n, pixels in _decode(path, wanted):
+    for n, pixels in _decode(path, places, convert):
         decoded = n + 1
-        for k in wanted[n]:
+        for k in {k for k, _ in places[n]}:
             got[k][n] = pixels
         while current is not None and len(got[current.index]) == len(np.unique(current.frame_index)):
             current.frames = [got[current.index][i] for i in current.frame_index.tolist()]
@@ -236,54 +251,6 @@ def _segment_frames(path, times: np.ndarray, segments, n_samples: int, announced
         current.error = VideoError(reason)
         yield current
         current = next(queue, None)
-
-
-_END = object()
-
-
-def decoded_ahead(segments: Iterator[SegmentFrames]) -> Iterator[SegmentFrames]:
-    """``segments`` as they come, the next one decoded in a thread while the caller works on this one.
-
-    Decoding, colour conversion and the face detector all let go of Python's lock, so on two cores the next
-    segment's decode overlaps this one's detection and tracking. At most three segments' frames are held: the
-    caller's, one waiting and one being decoded. An error in decoding is raised to the caller; a caller that
-    stops early stops the thread (it finishes the segment it is on)."""
-    import queue
-    import threading
-
-    waiting: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def hand_over(item) -> bool:
-        while not stop.is_set():
-            try:
-                waiting.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def decode() -> None:
-        try:
-            for segment in segments:
-                if not hand_over(segment):
-                    return
-            hand_over(_END)
-        except BaseException as error:  # handed to the caller, which raises it
-            hand_over(error)
-        finally:
-            segments.close()
-
-    thread = threading.Thread(target=decode, name="decode-ahead", daemon=True)
-    thread.start()
-    try:
-        while (item := waiting.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
 
 
 def read_sampled_frames(
