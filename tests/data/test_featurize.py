@@ -183,3 +183,27 @@ def test_frames_convert_as_swscale_does_and_each_reaches_convert_with_its_places
         assert a.frame_index.tolist() == b.frame_index.tolist()
         assert b.frames == [[(b.index, position)] for position in range(10)]
     assert sorted(p for places in seen for p in places) == [(k, p) for k in range(3) for p in range(10)]
+
+
+def test_the_threaded_featurize_crops_what_the_plain_tracker_crops(demo_dir: Path) -> None:
+    """Frames prepared and segments tracked in a thread while decoding goes on give, segment by segment, the
+    crops of the plain path: read the frames, locate_faces, crop."""
+    from sales_ability.config import FeaturizeParams
+    from sales_ability.data.faces import fill_missing_boxes, locate_faces, make_detector, square_crop
+    from sales_ability.data.featurize import MAX_SEGMENTS_BEHIND, featurize_recording
+    from sales_ability.data.video import read_sampled_frames
+
+    clip = sorted(demo_dir.glob("*.mp4"))[0]
+    bounds = [(i * 0.7, (i + 1) * 0.7) for i in range(MAX_SEGMENTS_BEHIND + 3)]  # more than the thread may lag
+    params = FeaturizeParams(n_frames=10, detect_every=3)
+    detector = make_detector(params.detector)
+    rows = [{"clip_id": f"s{i}", "source": str(clip), "start_s": a, "end_s": b} for i, (a, b) in enumerate(bounds)]
+    results = featurize_recording(rows, params, detector)
+    assert [r[0]["clip_id"] for r in results] == [r["clip_id"] for r in rows]
+    for (a, b), (_, features, reason) in zip(bounds, results, strict=True):
+        assert reason is None
+        _, frames, _ = read_sampled_frames(clip, params.n_frames, a, b)
+        track = locate_faces(frames, detector, params.detect_every, params.detect_max_side, params.track_min_score)
+        boxes = fill_missing_boxes(track.boxes, frames[0].shape[:2])
+        expected = np.stack([square_crop(f, box, params.margin, params.crop_size) for f, box in zip(frames, boxes)])
+        assert np.array_equal(features.frames, expected)

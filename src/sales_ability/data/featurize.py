@@ -40,6 +40,8 @@ from sales_ability.errors import VideoError
 from sales_ability.io_utils import write_csv_atomic, write_json_atomic
 
 STATE_FILE = "_featurize_state.json"
+# Segments decoded but not yet tracked and cropped, at most (each holds its 60 frames).
+MAX_SEGMENTS_BEHIND = 2
 
 
 def _clip_features(clip: dict, segment, info, params: FeaturizeParams, detector) -> ClipFeatures:
@@ -73,8 +75,8 @@ def featurize_recording(clips: list[dict], params: FeaturizeParams, detector) ->
     """Every segment (manifest row) of one recording, from one decode: (clip, features or None, reject reason).
 
     Each sampled frame is converted, shrunk and (on a keyframe) detected in a thread as soon as it is decoded,
-    while the decoder goes on (decoding, OpenCV and the detector all let go of Python's lock); tracking and
-    cropping follow when a segment's last frame is in."""
+    and the segment is tracked and cropped in the same thread after its last frame, while the decoder goes on
+    (decoding, OpenCV and the detector all let go of Python's lock)."""
 
     def bound(v):
         return None if _isnan(v) else float(v)
@@ -100,15 +102,26 @@ def featurize_recording(clips: list[dict], params: FeaturizeParams, detector) ->
                                            params.n_frames, convert)
         except VideoError as err:
             return [(clip, None, str(err)) if i in kept else out[i] for i, clip in enumerate(clips)]
+        tracked: deque[tuple[int, Future]] = deque()
+
+        def collect() -> None:
+            position, future = tracked.popleft()
+            try:
+                out[position] = (clips[position], future.result(), None)
+            except VideoError as err:
+                out[position] = (clips[position], None, str(err))
+
         for segment in segments:  # in time order, each as soon as its last frame is decoded
             position = kept[segment.index]
-            clip = clips[position]
-            try:
-                if segment.error is not None:
-                    raise segment.error
-                out[position] = (clip, _clip_features(clip, segment, info, params, detector), None)
-            except VideoError as err:
-                out[position] = (clip, None, str(err))
+            if segment.error is not None:
+                out[position] = (clips[position], None, str(segment.error))
+                continue
+            # tracking and cropping go to the same thread, after this segment's frames: the decoder goes on
+            tracked.append((position, pool.submit(_clip_features, clips[position], segment, info, params, detector)))
+            while len(tracked) > MAX_SEGMENTS_BEHIND:  # bounds the frames held when the thread falls behind
+                collect()
+        while tracked:
+            collect()
     return out
 
 
