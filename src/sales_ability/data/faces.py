@@ -2,10 +2,11 @@
 
 A face in an interview clip moves little, so ``locate_faces`` runs the detector on downscaled copies of
 every ``detect_every``-th sampled frame (featurize asks as each frame is decoded) and follows the box in
-between by template matching. The applicant is the face that persists across those keyframes; a detection is only ever taken
-when it continues the box being followed, so a second face (a person walking behind, a photo on the wall)
-never takes over. When tracking is lost the detector runs once on that frame; after that the frame counts
-as faceless until the next keyframe, which bounds the detector's calls per segment at twice the keyframes.
+between by template matching. The applicant is the face that persists across those keyframes; a detection
+is only ever taken when it continues the box being followed, so a second face (a person walking behind, a
+photo on the wall) never takes over. When tracking is lost the detector runs once on that frame; after
+that the frame counts as faceless until the next keyframe, which bounds the detector's calls per segment at
+twice the keyframes.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class YuNetDetector:
     (``make bench`` measures it beside MTCNN).
 
     The library is called through ctypes rather than the wheel's binding: a ctypes call lets go of Python's
-    lock, so the next segment decodes while this one is detected (the binding holds it for the whole call), and
+    lock, so decoding goes on while a frame is detected (the binding holds it for the whole call), and
     the library reads BGR, the decoder's order, so no colour conversion is needed (the binding converts RGB
     back to BGR). Same library, same boxes and scores (a test compares the two)."""
 
@@ -240,11 +241,23 @@ class PreparedFrame:
     faces: list[Detection] | None = None
 
 
-def _shrink(image: np.ndarray, detect_max_side: int, interpolation: int) -> tuple[np.ndarray, float]:
+def _detect_scale(image: np.ndarray, detect_max_side: int) -> float:
+    """The factor that brings the frame's longer side down to ``detect_max_side`` (never up)."""
+    return min(1.0, detect_max_side / max(image.shape[:2]))
+
+
+def _shrink(image: np.ndarray, detect_max_side: int, interpolation: int) -> np.ndarray:
     import cv2
 
-    scale = min(1.0, detect_max_side / max(image.shape[:2]))
-    return (cv2.resize(image, None, fx=scale, fy=scale, interpolation=interpolation) if scale < 1 else image), scale
+    scale = _detect_scale(image, detect_max_side)
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=interpolation) if scale < 1 else image
+
+
+def _detector_view(frame_bgr: np.ndarray, detect_max_side: int) -> np.ndarray:
+    """What the detector sees: the frame shrunk in colour with area averaging, which the detector is tuned on."""
+    import cv2
+
+    return _shrink(frame_bgr, detect_max_side, cv2.INTER_AREA)
 
 
 def prepare_frame(frame_bgr: np.ndarray, detector: FaceDetector, detect_max_side: int, keyframe: bool) -> PreparedFrame:
@@ -253,11 +266,11 @@ def prepare_frame(frame_bgr: np.ndarray, detector: FaceDetector, detect_max_side
     import cv2
 
     # The tracker matches gray frames, shrunk linearly (0.1 ms a frame); only the frames the detector sees are
-    # shrunk in colour with area averaging (1.8 ms a frame at 640x480), which the detector is tuned on.
-    gray, _ = _shrink(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY), detect_max_side, cv2.INTER_LINEAR)
+    # shrunk in colour with area averaging (1.8 ms a frame at 640x480).
+    gray = _shrink(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY), detect_max_side, cv2.INTER_LINEAR)
     faces = None
     if keyframe and not detector.batches:  # a batching detector sees the segment's keyframes together
-        faces = detector.detect_batch([_shrink(frame_bgr, detect_max_side, cv2.INTER_AREA)[0]])[0]
+        faces = detector.detect_batch([_detector_view(frame_bgr, detect_max_side)])[0]
     return PreparedFrame(frame_bgr, gray, keyframe, faces)
 
 
@@ -266,13 +279,11 @@ def follow_face(prepared: list[PreparedFrame], detector: FaceDetector, detect_ma
     """Follow the applicant's face through a segment's prepared frames: the applicant's chain on the keyframes,
     template matching in between, and one re-detection where tracking is lost, taking only a face that
     continues the one followed."""
-    import cv2
-
     n = len(prepared)
-    scale = min(1.0, detect_max_side / max(prepared[0].bgr.shape[:2]))
+    scale = _detect_scale(prepared[0].bgr, detect_max_side)
     waiting = [i for i, p in enumerate(prepared) if p.keyframe and p.faces is None]
     if waiting:  # keyframes of a detector that batches (MTCNN): one call for the segment
-        images = [_shrink(prepared[i].bgr, detect_max_side, cv2.INTER_AREA)[0] for i in waiting]
+        images = [_detector_view(prepared[i].bgr, detect_max_side) for i in waiting]
         for i, faces in zip(waiting, detector.detect_batch(images), strict=True):
             prepared[i].faces = faces
     key_dets = {i: p.faces for i, p in enumerate(prepared) if p.keyframe}
@@ -295,7 +306,7 @@ def follow_face(prepared: list[PreparedFrame], detector: FaceDetector, detect_ma
                     new_box = tracked
                 elif i not in key_dets:  # lost: ask the detector once, on this frame, for the same face
                     calls += 1
-                    image = _shrink(prepared[i].bgr, detect_max_side, cv2.INTER_AREA)[0]
+                    image = _detector_view(prepared[i].bgr, detect_max_side)
                     following = _nearest(box, detector.detect_batch([image])[0])
                     new_box = following.box if following is not None else None
         box = new_box

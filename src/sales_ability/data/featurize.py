@@ -33,7 +33,14 @@ from sales_ability.data.face_tensors import (
     shard_paths,
 )
 from sales_ability.data.applicant_folder import answer_number
-from sales_ability.data.faces import PreparedFrame, fill_missing_boxes, follow_face, make_detector, prepare_frame, square_crop
+from sales_ability.data.faces import (
+    PreparedFrame,
+    fill_missing_boxes,
+    follow_face,
+    make_detector,
+    prepare_frame,
+    square_crop,
+)
 from sales_ability.data.segments import shortest_segment_seconds
 from sales_ability.data.video import iter_segments, set_decode_threads, to_bgr
 from sales_ability.errors import VideoError
@@ -64,7 +71,8 @@ def _clip_features(clip: dict, segment, info, params: FeaturizeParams, detector)
             f"(need {params.min_face_fraction:.0%})"
         )
     crop_boxes = fill_missing_boxes(track.boxes, prepared[0].bgr.shape[:2])
-    crops = np.stack([square_crop(p.bgr, b, params.margin, params.crop_size) for p, b in zip(prepared, crop_boxes, strict=True)])
+    crops = np.stack([square_crop(p.bgr, b, params.margin, params.crop_size)
+                      for p, b in zip(prepared, crop_boxes, strict=True)])
     return ClipFeatures(
         clip=clip, frames=crops, frame_index=segment.frame_index, face_found=track.found, boxes=track.boxes,
         fps=info.fps, width=info.width, height=info.height, n_frames=info.n_frames, detector=detector.name,
@@ -92,14 +100,14 @@ def featurize_recording(clips: list[dict], params: FeaturizeParams, detector) ->
     def prepare(frame, keyframe: bool) -> PreparedFrame:
         return prepare_frame(to_bgr(frame), detector, params.detect_max_side, keyframe)
 
+    bounds = [(bound(clips[i].get("start_s")), bound(clips[i].get("end_s"))) for i in kept]
+
     with ThreadPoolExecutor(1, thread_name_prefix="faces") as pool:
         def convert(frame, places: list[tuple[int, int]]) -> Future:
             return pool.submit(prepare, frame, any(p % params.detect_every == 0 for _, p in places))
 
         try:
-            info, segments = iter_segments(clips[0]["source"],
-                                           [(bound(clips[i].get("start_s")), bound(clips[i].get("end_s"))) for i in kept],
-                                           params.n_frames, convert)
+            info, segments = iter_segments(clips[0]["source"], bounds, params.n_frames, convert)
         except VideoError as err:
             return [(clip, None, str(err)) if i in kept else out[i] for i, clip in enumerate(clips)]
         tracked: deque[tuple[int, Future]] = deque()

@@ -163,7 +163,8 @@ def to_bgr(frame) -> np.ndarray:
     return frame.to_ndarray(format="bgr24")
 
 
-def _decode(path: str | Path, places: dict[int, list[tuple[int, int]]], convert: FrameConverter) -> Iterator[tuple[int, object]]:
+def _decode(path: str | Path, places: dict[int, list[tuple[int, int]]],
+            convert: FrameConverter) -> Iterator[tuple[int, object]]:
     """Decode in display order, yielding (frame number, ``convert(frame, places)``) for the frame numbers in
     ``places``."""
     import av
@@ -226,6 +227,7 @@ def _segment_frames(path, times: np.ndarray, segments, n_samples: int, announced
         for position, i in enumerate(s.frame_index.tolist()):
             places.setdefault(i, []).append((s.index, position))
     got: dict[int, dict[int, object]] = {s.index: {} for s in todo}
+    distinct = {s.index: len(np.unique(s.frame_index)) for s in todo}  # frames a segment waits for
     decoded = 0
     queue = iter(todo)
     current = next(queue, None)
@@ -235,7 +237,7 @@ def _segment_frames(path, times: np.ndarray, segments, n_samples: int, announced
         decoded = n + 1
         for k in {k for k, _ in places[n]}:
             got[k][n] = pixels
-        while current is not None and len(got[current.index]) == len(np.unique(current.frame_index)):
+        while current is not None and len(got[current.index]) == distinct[current.index]:
             current.frames = [got[current.index][i] for i in current.frame_index.tolist()]
             del got[current.index]
             yield current
