@@ -41,30 +41,30 @@ def test_dag_files_keep_heavy_imports_inside_tasks() -> None:
 
 @pytest.fixture(scope="module")
 def champion(airflow_env: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny model registered as champion in the DAG tests' MLflow store, and a knowledge base."""
-    tmp = tmp_path_factory.mktemp("champion")
-    code = f"""
-import mlflow
-from sales_ability.model.network import build_model
-from sales_ability.model.training import save_model
-from tests.registry_helpers import approve_as_champion
-from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_base
-from sales_ability.registry.tracking import EXPERIMENT
-from sales_ability.serving.mlflow_model import build_mlflow_model
-from pathlib import Path
-save_model(build_model("tiny"), {str(tmp / 'model.keras')!r})
-from sales_ability.config import FeaturizeParams
-from sales_ability.registry.models import save_featurize_params
-save_featurize_params(Path({str(tmp)!r}), FeaturizeParams(clip_seconds=4.0))  # the demo's 4.3 s clips: one segment each
-save_knowledge_base(paper_knowledge_base(), {str(tmp / 'kb.json')!r})
-built = build_mlflow_model(Path({str(tmp)!r}), Path({str(tmp / 'kb.json')!r}), "# tiny", Path({str(tmp / 'built')!r}), ["a.mp4"])
-mlflow.set_experiment(EXPERIMENT)
-with mlflow.start_run() as run:
-    mlflow.log_artifacts(str(built), artifact_path="model")
-print(bool(approve_as_champion(run.info.run_id)))
-"""
-    proc = subprocess.run([sys.executable, "-c", code], env=airflow_env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0 and "True" in proc.stdout, proc.stderr[-3000:]
+    """A tiny model registered as champion in the DAG tests' MLflow store, and a knowledge base (made in this
+    worker, whose Keras is loaded already: a process of its own would import TensorFlow again)."""
+    from mlflow import MlflowClient
+
+    from sales_ability.config import FeaturizeParams
+    from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_base
+    from sales_ability.model.network import build_model
+    from sales_ability.model.training import save_model
+    from sales_ability.registry.models import save_featurize_params
+    from sales_ability.registry.tracking import EXPERIMENT
+    from sales_ability.serving.mlflow_model import build_mlflow_model
+    from tests.registry_helpers import approve_as_champion
+
+    tmp, tracking = tmp_path_factory.mktemp("champion"), airflow_env["MLFLOW_TRACKING_URI"]
+    save_model(build_model("tiny"), tmp / "model.keras")
+    save_featurize_params(tmp, FeaturizeParams(clip_seconds=4.0))  # the demo's 4.3 s clips: one segment each
+    save_knowledge_base(paper_knowledge_base(), tmp / "kb.json")
+    built = build_mlflow_model(tmp, tmp / "kb.json", "# tiny", tmp / "built", ["a.mp4"])
+    client = MlflowClient(tracking)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    run = client.create_run(experiment.experiment_id if experiment else client.create_experiment(EXPERIMENT))
+    client.log_artifacts(run.info.run_id, str(built), artifact_path="model")
+    client.set_terminated(run.info.run_id)
+    assert approve_as_champion(run.info.run_id, tracking=tracking)
     return tmp
 
 
