@@ -18,9 +18,6 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-TRAITS_COLUMNS = ["openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism"]
-
-
 def train_and_save(folder: Path) -> dict:
     """Train the tiny model on a Parquet feed of 12 synthetic clips in ``folder``, save it, reload it, predict."""
     import keras
@@ -29,6 +26,7 @@ def train_and_save(folder: Path) -> dict:
     from sales_ability.model.network import build_model, seed_everything
     from sales_ability.model.predict import predict_clips
     from sales_ability.model.training import FitSettings, fit_model, load_model, save_model
+    from sales_ability.traits import TRAITS
     from tests.model.synthetic import write_face_tensors
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -41,11 +39,12 @@ def train_and_save(folder: Path) -> dict:
     changed = sum(not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
     save_model(model, folder / "model.keras")
     test = predict_clips(model, faces, "test", labelled_only=True)
-    prediction = test[TRAITS_COLUMNS].to_numpy()
-    reloaded = predict_clips(load_model(folder / "model.keras"), faces, "test", labelled_only=True)[TRAITS_COLUMNS]
+    prediction = test[list(TRAITS)].to_numpy()
+    reloaded = predict_clips(load_model(folder / "model.keras"), faces, "test", labelled_only=True)[list(TRAITS)]
     np.save(folder / "pred.npy", prediction)
     return {"backend": keras.backend.backend(), "fit": fit, "changed": changed, "n_weights": len(before),
-            "reload_diff": float(np.abs(prediction - reloaded.to_numpy()).max()), "ids": test["clip_id"].tolist()}
+            "reload_diff": float(np.abs(prediction - reloaded.to_numpy()).max()), "ids": test["clip_id"].tolist(),
+            "finite": bool(np.isfinite(prediction).all())}
 
 
 def predict_folder(folder: Path) -> dict:
@@ -100,11 +99,8 @@ JAX_CHECKS = {"train_and_save": train_and_save, "efficientnetb2": efficientnetb2
 def main(folder: Path, tensorflow_trained: Path | None) -> None:
     """Every JAX check, then the prediction of a TensorFlow-trained model's folder; TensorFlow used or not."""
     results = run_checks(folder, JAX_CHECKS)
-    if tensorflow_trained is not None:
-        try:
-            results["predict_tensorflow_model"] = predict_folder(tensorflow_trained)
-        except Exception:
-            results["predict_tensorflow_model"] = {"error": traceback.format_exc()}
+    if tensorflow_trained is not None:  # its folder is the TensorFlow check's, not one under ``folder``
+        results |= run_checks(folder, {"predict_tensorflow_model": lambda _: predict_folder(tensorflow_trained)})
     results["used_tf"] = "tensorflow" in sys.modules
     import importlib
 

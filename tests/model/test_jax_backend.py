@@ -87,7 +87,7 @@ def test_jax_trains_with_the_parquet_feed_and_round_trips_a_saved_model(on_jax: 
     assert result["fit"]["epochs_run"] == 2 and result["fit"]["train_clips"] == 6
     assert result["changed"] == result["n_weights"]  # every weight moved: the step trained the whole model
     assert result["reload_diff"] < 2e-6  # same weights (XLA may reorder float sums), both rounded to 1e-6
-    assert len(result["ids"]) == 3
+    assert len(result["ids"]) == 3 and result["finite"]
 
 
 def test_a_tensorflow_trained_model_predicts_the_same_on_jax(tensorflow_trained: tuple[Path, dict], on_jax: dict) -> None:
