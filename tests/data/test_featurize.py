@@ -185,6 +185,28 @@ def test_frames_convert_as_swscale_does_and_each_reaches_convert_with_its_places
     assert sorted(p for places in seen for p in places) == [(k, p) for k in range(3) for p in range(10)]
 
 
+def test_a_crop_converts_only_its_square_and_gets_the_whole_frames_pixels() -> None:
+    """A 4:2:0 frame's crop converts only its own rectangle, to the very pixels a crop of the whole converted
+    frame has: inside the frame, at odd coordinates, over each edge (replicated) and wholly outside it; its
+    gray is the luma."""
+    import av
+
+    from sales_ability.data.faces import square_crop
+    from sales_ability.data.video import FramePixels
+
+    rng = np.random.default_rng(3)
+    frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (90, 120, 3), dtype=np.uint8), format="bgr24")
+    frame = frame.reformat(format="yuv420p")
+    pixels = FramePixels.decoded(frame)
+    assert pixels._i420 is not None  # kept as decoded
+    whole = FramePixels.of_bgr(FramePixels.decoded(frame).bgr())
+    boxes = [(30, 20, 40, 40), (31, 21, 37, 41), (-15, -9, 50, 50), (95, 60, 40, 40), (-80, 10, 20, 20), (200, 150, 9, 9)]
+    for box in boxes:
+        assert np.array_equal(square_crop(pixels, np.array(box), 0.2, 32), square_crop(whole, np.array(box), 0.2, 32)), box
+    assert pixels._bgr is None  # nothing converted the whole frame
+    assert np.array_equal(pixels.gray(), frame.to_ndarray()[:90])
+
+
 def test_the_threaded_featurize_crops_what_the_plain_tracker_crops(demo_dir: Path) -> None:
     """Frames prepared and segments tracked in a thread while decoding goes on give, segment by segment, the
     crops of the plain path: read the frames, locate_faces, crop."""

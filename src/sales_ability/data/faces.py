@@ -18,6 +18,8 @@ from typing import Protocol
 
 import numpy as np
 
+from sales_ability.data.video import FramePixels
+
 Box = tuple[float, float, float, float]  # x, y, w, h in the pixels of the image it was found in
 
 
@@ -235,21 +237,21 @@ class PreparedFrame:
     """One sampled frame made ready for the tracker: its pixels, a shrunk gray copy to match templates on, and
     on a keyframe the faces the detector found (None on the other frames)."""
 
-    bgr: np.ndarray
+    pixels: FramePixels
     gray: np.ndarray
     keyframe: bool = False
     faces: list[Detection] | None = None
 
 
-def _detect_scale(image: np.ndarray, detect_max_side: int) -> float:
+def _detect_scale(shape: tuple[int, ...], detect_max_side: int) -> float:
     """The factor that brings the frame's longer side down to ``detect_max_side`` (never up)."""
-    return min(1.0, detect_max_side / max(image.shape[:2]))
+    return min(1.0, detect_max_side / max(shape[:2]))
 
 
 def _shrink(image: np.ndarray, detect_max_side: int, interpolation: int) -> np.ndarray:
     import cv2
 
-    scale = _detect_scale(image, detect_max_side)
+    scale = _detect_scale(image.shape, detect_max_side)
     return cv2.resize(image, None, fx=scale, fy=scale, interpolation=interpolation) if scale < 1 else image
 
 
@@ -260,18 +262,24 @@ def _detector_view(frame_bgr: np.ndarray, detect_max_side: int) -> np.ndarray:
     return _shrink(frame_bgr, detect_max_side, cv2.INTER_AREA)
 
 
-def prepare_frame(frame_bgr: np.ndarray, detector: FaceDetector, detect_max_side: int, keyframe: bool) -> PreparedFrame:
-    """The per-frame part of ``locate_faces``, which featurize runs on each sampled frame as soon as it is
-    decoded (in a thread, while the decoder goes on)."""
+def _pixels(frame: FramePixels | np.ndarray) -> FramePixels:
+    return frame if isinstance(frame, FramePixels) else FramePixels.of_bgr(frame)
+
+
+def prepare_frame(frame: FramePixels | np.ndarray, detector: FaceDetector, detect_max_side: int,
+                  keyframe: bool) -> PreparedFrame:
+    """The per-frame part of ``locate_faces``, which featurize runs on each sampled frame (its decoded pixels,
+    or a BGR array) as soon as it is decoded (in a thread, while the decoder goes on)."""
     import cv2
 
-    # The tracker matches gray frames, shrunk linearly (0.1 ms a frame); only the frames the detector sees are
-    # shrunk in colour with area averaging (1.8 ms a frame at 640x480).
-    gray = _shrink(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY), detect_max_side, cv2.INTER_LINEAR)
+    pixels = _pixels(frame)
+    # The tracker matches the luma, shrunk linearly (0.1 ms a frame); only the frames the detector sees are
+    # converted whole and shrunk in colour with area averaging (1.8 ms a frame at 640x480).
+    gray = _shrink(pixels.gray(), detect_max_side, cv2.INTER_LINEAR)
     faces = None
     if keyframe and not detector.batches:  # a batching detector sees the segment's keyframes together
-        faces = detector.detect_batch([_detector_view(frame_bgr, detect_max_side)])[0]
-    return PreparedFrame(frame_bgr, gray, keyframe, faces)
+        faces = detector.detect_batch([_detector_view(pixels.bgr(), detect_max_side)])[0]
+    return PreparedFrame(pixels, gray, keyframe, faces)
 
 
 def follow_face(prepared: list[PreparedFrame], detector: FaceDetector, detect_max_side: int = 360,
@@ -280,10 +288,10 @@ def follow_face(prepared: list[PreparedFrame], detector: FaceDetector, detect_ma
     template matching in between, and one re-detection where tracking is lost, taking only a face that
     continues the one followed."""
     n = len(prepared)
-    scale = _detect_scale(prepared[0].bgr, detect_max_side)
+    scale = _detect_scale(prepared[0].pixels.shape, detect_max_side)
     waiting = [i for i, p in enumerate(prepared) if p.keyframe and p.faces is None]
     if waiting:  # keyframes of a detector that batches (MTCNN): one call for the segment
-        images = [_detector_view(prepared[i].bgr, detect_max_side) for i in waiting]
+        images = [_detector_view(prepared[i].pixels.bgr(), detect_max_side) for i in waiting]
         for i, faces in zip(waiting, detector.detect_batch(images), strict=True):
             prepared[i].faces = faces
     key_dets = {i: p.faces for i, p in enumerate(prepared) if p.keyframe}
@@ -306,7 +314,7 @@ def follow_face(prepared: list[PreparedFrame], detector: FaceDetector, detect_ma
                     new_box = tracked
                 elif i not in key_dets:  # lost: ask the detector once, on this frame, for the same face
                     calls += 1
-                    image = _detector_view(prepared[i].bgr, detect_max_side)
+                    image = _detector_view(prepared[i].pixels.bgr(), detect_max_side)
                     following = _nearest(box, detector.detect_batch([image])[0])
                     new_box = following.box if following is not None else None
         box = new_box
@@ -317,31 +325,35 @@ def follow_face(prepared: list[PreparedFrame], detector: FaceDetector, detect_ma
 
 
 def locate_faces(
-    frames_bgr: list[np.ndarray],
+    frames: list[FramePixels] | list[np.ndarray],
     detector: FaceDetector,
     detect_every: int = 10,
     detect_max_side: int = 360,
     track_min_score: float = 0.6,
 ) -> FaceTrack:
-    """Follow the applicant's face through the sampled frames: detect on every ``detect_every``-th frame,
-    track in between (``prepare_frame`` on each frame, then ``follow_face``)."""
-    prepared = [prepare_frame(f, detector, detect_max_side, i % detect_every == 0) for i, f in enumerate(frames_bgr)]
+    """Follow the applicant's face through the sampled frames (decoded pixels or BGR arrays): detect on every
+    ``detect_every``-th frame, track in between (``prepare_frame`` on each frame, then ``follow_face``)."""
+    prepared = [prepare_frame(f, detector, detect_max_side, i % detect_every == 0) for i, f in enumerate(frames)]
     return follow_face(prepared, detector, detect_max_side, track_min_score)
 
 
-def square_crop(frame_bgr: np.ndarray, box: np.ndarray, margin: float, size: int) -> np.ndarray:
-    """A ``size`` x ``size`` RGB crop of the square around ``box`` enlarged by ``margin`` (edges replicated)."""
+def square_crop(frame: FramePixels | np.ndarray, box: np.ndarray, margin: float, size: int) -> np.ndarray:
+    """A ``size`` x ``size`` RGB crop of the square around ``box`` enlarged by ``margin`` (edges replicated),
+    converting only that square's pixels."""
     import cv2
 
+    pixels = _pixels(frame)
     x, y, w, h = (float(v) for v in box)
     side = max(w, h) * (1 + 2 * margin)
     cx, cy = x + w / 2, y + h / 2
     x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
     s = max(1, int(round(side)))
-    height, width = frame_bgr.shape[:2]
-    pad = max(0, -x0, -y0, x0 + s - width, y0 + s - height)
-    src = cv2.copyMakeBorder(frame_bgr, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else frame_bgr
-    patch = src[y0 + pad : y0 + pad + s, x0 + pad : x0 + pad + s]
+    height, width = pixels.shape
+    # the rows and columns of the frame the square covers; outside the frame the edge pixel repeats
+    rows, cols = np.clip(np.arange(y0, y0 + s), 0, height - 1), np.clip(np.arange(x0, x0 + s), 0, width - 1)
+    patch = pixels.bgr_region(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+    if x0 < 0 or y0 < 0 or x0 + s > width or y0 + s > height:
+        patch = patch[(rows - rows[0])[:, None], cols - cols[0]]
     patch = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA if s > size else cv2.INTER_LINEAR)
     return cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
 

@@ -42,7 +42,7 @@ from sales_ability.data.faces import (
     square_crop,
 )
 from sales_ability.data.segments import shortest_segment_seconds
-from sales_ability.data.video import iter_segments, set_decode_threads, to_bgr
+from sales_ability.data.video import FramePixels, iter_segments, set_decode_threads
 from sales_ability.errors import VideoError
 from sales_ability.io_utils import write_csv_atomic, write_json_atomic
 
@@ -70,8 +70,8 @@ def _clip_features(clip: dict, segment, info, params: FeaturizeParams, detector)
             f"no face: found in {int(track.found.sum())} of {len(prepared)} sampled frames "
             f"(need {params.min_face_fraction:.0%})"
         )
-    crop_boxes = fill_missing_boxes(track.boxes, prepared[0].bgr.shape[:2])
-    crops = np.stack([square_crop(p.bgr, b, params.margin, params.crop_size)
+    crop_boxes = fill_missing_boxes(track.boxes, prepared[0].pixels.shape)
+    crops = np.stack([square_crop(p.pixels, b, params.margin, params.crop_size)
                       for p, b in zip(prepared, crop_boxes, strict=True)])
     return ClipFeatures(
         clip=clip, frames=crops, frame_index=segment.frame_index, face_found=track.found, boxes=track.boxes,
@@ -98,7 +98,7 @@ def featurize_recording(clips: list[dict], params: FeaturizeParams, detector) ->
         return out
 
     def prepare(frame, keyframe: bool) -> PreparedFrame:
-        return prepare_frame(to_bgr(frame), detector, params.detect_max_side, keyframe)
+        return prepare_frame(FramePixels.decoded(frame), detector, params.detect_max_side, keyframe)
 
     bounds = [(bound(clips[i].get("start_s")), bound(clips[i].get("end_s"))) for i in kept]
 

@@ -150,17 +150,75 @@ def _bgr_of(frame, places: list[tuple[int, int]]) -> np.ndarray:
 _BT601 = frozenset({2, 5, 6})
 
 
-def to_bgr(frame) -> np.ndarray:
-    """A decoded frame's BGR pixels. A BT.601 4:2:0 frame (what browsers, webcams and the demo write) goes through
-    OpenCV's conversion: 0.4 ms against swscale's 2.2 ms at 640x480 here, a fifth of featurize's time beyond
-    decoding; the two differ only in how chroma is upsampled (mean 0.85 of 255 on a frame). Anything else (BT.709,
-    full range, another pixel format, odd sides) keeps swscale, which reads the frame's colour tags."""
-    import cv2
+class FramePixels:
+    """One decoded frame's pixels, converted only where they are used.
 
-    if (frame.format.name == "yuv420p" and frame.colorspace in _BT601 and frame.color_range != 2
-            and frame.width % 2 == 0 and frame.height % 2 == 0):
-        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
-    return frame.to_ndarray(format="bgr24")
+    A BT.601 4:2:0 frame (what browsers, webcams and the demo write) keeps its planes as decoded: its luma is the
+    tracker's gray, and a face crop converts only its own rectangle. OpenCV's 4:2:0 conversion gives each 2x2
+    block its chroma, so an even-aligned rectangle converts to exactly the pixels of the whole frame's
+    conversion (0.4 ms against swscale's 2.2 ms for a whole 640x480 frame, which most frames never need).
+    Anything else (BT.709, full range, another pixel format, odd sides) is converted to BGR once by swscale,
+    which reads the frame's colour tags; the two ways differ only in how chroma is upsampled (mean 0.85 of 255).
+    """
+
+    __slots__ = ("height", "width", "_i420", "_bgr")
+
+    def __init__(self, height: int, width: int, i420: np.ndarray | None = None, bgr: np.ndarray | None = None) -> None:
+        self.height, self.width, self._i420, self._bgr = height, width, i420, bgr
+
+    @classmethod
+    def decoded(cls, frame) -> FramePixels:
+        """A PyAV video frame's pixels."""
+        if (frame.format.name == "yuv420p" and frame.colorspace in _BT601 and frame.color_range != 2
+                and frame.width % 2 == 0 and frame.height % 2 == 0):
+            return cls(frame.height, frame.width, i420=frame.to_ndarray())
+        return cls.of_bgr(frame.to_ndarray(format="bgr24"))
+
+    @classmethod
+    def of_bgr(cls, bgr: np.ndarray) -> FramePixels:
+        """Pixels already in BGR (a frame read elsewhere, a test's drawing)."""
+        return cls(bgr.shape[0], bgr.shape[1], bgr=bgr)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.height, self.width
+
+    def bgr(self) -> np.ndarray:
+        """The whole frame in BGR (converted once, then kept)."""
+        if self._bgr is None:
+            import cv2
+
+            self._bgr = cv2.cvtColor(self._i420, cv2.COLOR_YUV2BGR_I420)
+        return self._bgr
+
+    def gray(self) -> np.ndarray:
+        """Luma: a 4:2:0 frame's own Y plane (studio range: the tracker's normalised correlation ignores gain and
+        offset), else the BGR frame's gray."""
+        if self._i420 is not None:
+            return self._i420[: self.height]
+        import cv2
+
+        return cv2.cvtColor(self._bgr, cv2.COLOR_BGR2GRAY)
+
+    def bgr_region(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+        """BGR of rows ``y0:y1`` and columns ``x0:x1`` (inside the frame), the same pixels as ``bgr()[y0:y1, x0:x1]``."""
+        if self._bgr is not None:
+            return self._bgr[y0:y1, x0:x1]
+        import cv2
+
+        h, w = self.height, self.width
+        ax0, ay0, ax1, ay1 = x0 & ~1, y0 & ~1, min(w, x1 + (x1 & 1)), min(h, y1 + (y1 & 1))  # even: whole 2x2 blocks
+        chroma = self._i420.reshape(-1)[h * w :]  # U then V, each (h/2, w/2), back to back
+        u, v = chroma[: h * w // 4].reshape(h // 2, w // 2), chroma[h * w // 4 :].reshape(h // 2, w // 2)
+        rows, cols = slice(ay0 // 2, ay1 // 2), slice(ax0 // 2, ax1 // 2)
+        planes = np.concatenate([self._i420[ay0:ay1, ax0:ax1].ravel(), u[rows, cols].ravel(), v[rows, cols].ravel()])
+        bgr = cv2.cvtColor(planes.reshape(-1, ax1 - ax0), cv2.COLOR_YUV2BGR_I420)
+        return bgr[y0 - ay0 : y1 - ay0, x0 - ax0 : x1 - ax0]
+
+
+def to_bgr(frame) -> np.ndarray:
+    """A decoded frame's BGR pixels (``FramePixels``' conversion, of the whole frame)."""
+    return FramePixels.decoded(frame).bgr()
 
 
 def _decode(path: str | Path, places: dict[int, list[tuple[int, int]]],
