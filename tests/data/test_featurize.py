@@ -185,6 +185,34 @@ def test_frames_convert_as_swscale_does_and_each_reaches_convert_with_its_places
     assert sorted(p for places in seen for p in places) == [(k, p) for k in range(3) for p in range(10)]
 
 
+def test_an_h264_frame_no_other_refers_to_is_decoded_only_when_sampled(tmp_path: Path) -> None:
+    """x264's B-frames that no frame refers to are left undecoded unless sampled, and every segment still gets
+    exactly the frames a full decode has at its places; a browser's VP8 is decoded whole."""
+    import av
+
+    from sales_ability.data.video import h264_disposable, iter_segments, write_video
+
+    rng = np.random.default_rng(5)
+    base = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    frames = [np.roll(base, 2 * i, axis=1) for i in range(90)]  # motion: x264 writes B-frames
+    clips = {codec: write_video(tmp_path / f"clip.{ext}", frames, 30, codec) for codec, ext in (("libx264", "mp4"), ("libvpx", "webm"))}
+    with av.open(str(clips["libx264"])) as container:
+        stream = container.streams.video[0]
+        disposable = h264_disposable(stream)
+        skipped = [disposable(p) for p in container.demux(stream) if p.size]
+    assert 0 < sum(skipped) < len(skipped)  # some frames need not be decoded
+    with av.open(str(clips["libvpx"])) as container:
+        assert h264_disposable(container.streams.video[0]) is None
+    for clip in clips.values():
+        with av.open(str(clip)) as container:
+            whole = [f.to_ndarray() for f in container.decode(video=0)]
+        bounds = [(0.0, 1.0), (1.0, 2.0), (2.0, None)]
+        _, segments = iter_segments(clip, bounds, 7, lambda frame, places: frame.to_ndarray())
+        for segment in segments:
+            assert segment.error is None
+            assert all(np.array_equal(got, whole[i]) for got, i in zip(segment.frames, segment.frame_index.tolist(), strict=True))
+
+
 def test_a_crop_converts_only_its_square_and_gets_the_whole_frames_pixels() -> None:
     """A 4:2:0 frame's crop converts only its own rectangle, to the very pixels a crop of the whole converted
     frame has: inside the frame, at odd coordinates, over each edge (replicated) and wholly outside it; its

@@ -62,27 +62,31 @@ def _open(path: str | Path):
     return container, container.streams.video[0]
 
 
-def _frame_times(container, stream) -> np.ndarray:
-    """Presentation times (s, from the first frame) of every video packet, in display order."""
+def _frame_stamps(container, stream) -> tuple[np.ndarray, bool]:
+    """Every video packet's presentation stamp (the stream's time base) in display order, and whether they
+    are the packets' own distinct pts (so that a decoded frame's pts names its place)."""
     import av
 
-    stamps = []
+    stamps, own = [], True
     try:
         for packet in container.demux(stream):
             if packet.size == 0:  # the demuxer's flush packet
                 continue
+            own = own and packet.pts is not None
             stamp = packet.pts if packet.pts is not None else packet.dts
             stamps.append(len(stamps) if stamp is None else stamp)
     except (av.FFmpegError, OSError):
         pass  # a damaged tail: the packets before it still count (decoding decides truncation)
-    if not stamps:
-        return np.zeros(0)
-    times = np.sort(np.asarray(stamps, dtype=np.float64)) * float(stream.time_base or 1)
-    return times - times[0]
+    stamps = np.sort(np.asarray(stamps, dtype=np.int64))
+    return stamps, own and len(np.unique(stamps)) == len(stamps)
 
 
-def _probe(container, stream, path: str | Path) -> tuple[VideoInfo, np.ndarray]:
-    times = _frame_times(container, stream)
+def _probe(container, stream, path: str | Path) -> tuple[VideoInfo, np.ndarray, np.ndarray | None]:
+    """The recording's info, its frames' times (s, from the first frame, display order) and, where they name
+    each frame's place, the packets' pts (else None)."""
+    stamps, own = _frame_stamps(container, stream)
+    times = stamps.astype(np.float64) * float(stream.time_base or 1)
+    times = times - times[0] if len(times) else times
     if len(times) == 0:
         raise VideoError("no frame could be decoded (the recording holds no video packets)")
     rate = float(stream.average_rate or stream.guessed_rate or 0)
@@ -91,7 +95,7 @@ def _probe(container, stream, path: str | Path) -> tuple[VideoInfo, np.ndarray]:
     fps = rate if rate > 0 and math.isfinite(rate) else (len(times) / duration if duration > 0 else 0.0)
     info = VideoInfo(str(path), fps, int(stream.width), int(stream.height), len(times), duration,
                      max(0, int(stream.frames or 0)))
-    return info, times
+    return info, times, stamps if own else None
 
 
 def probe_video(path: str | Path) -> VideoInfo:
@@ -221,24 +225,64 @@ def to_bgr(frame) -> np.ndarray:
     return FramePixels.decoded(frame).bgr()
 
 
-def _decode(path: str | Path, places: dict[int, list[tuple[int, int]]],
-            convert: FrameConverter) -> Iterator[tuple[int, object]]:
+def h264_disposable(stream) -> Callable[[object], bool] | None:
+    """For an H.264 stream in length-prefixed (MP4) form: a test of whether a packet is a frame no other frame
+    refers to (every slice's nal_ref_idc is 0), which need not be decoded unless it is sampled. None for any
+    other stream (VP8 and VP9, what browsers record, refer to every frame but their hidden ones)."""
+    extradata = bytes(stream.codec_context.extradata or b"")
+    if stream.codec_context.name != "h264" or len(extradata) < 5 or extradata[0] != 1:
+        return None
+    size = (extradata[4] & 3) + 1  # avcC: the bytes of each NAL unit's length
+
+    def disposable(packet) -> bool:
+        data, i, slices = memoryview(packet), 0, 0
+        while i + size < len(data):
+            header = data[i + size]
+            if header & 0x1F in (1, 5):  # a slice of a picture
+                if header & 0x60:  # nal_ref_idc: another frame refers to it
+                    return False
+                slices += 1
+            i += size + int.from_bytes(data[i : i + size], "big")
+        return slices > 0
+
+    return disposable
+
+
+def _decode(path: str | Path, places: dict[int, list[tuple[int, int]]], convert: FrameConverter,
+            stamps: np.ndarray | None = None) -> Iterator[tuple[int, object]]:
     """Decode in display order, yielding (frame number, ``convert(frame, places)``) for the frame numbers in
-    ``places``."""
+    ``places``. Given the frames' pts (``stamps``, display order), an H.264 frame that is neither sampled nor
+    referred to by another frame is not decoded at all (about a third of x264's frames, a third of the
+    decoding time): each decoded frame's pts then names its place."""
     import av
 
     container, stream = _open(path)
     stream.thread_type = "AUTO"
     stream.codec_context.thread_count = _DECODE_THREADS["n"]
     last = max(places) if places else -1
-    n = 0
+    disposable = h264_disposable(stream) if stamps is not None else None
     try:
-        for frame in container.decode(stream):
-            if n in places:
-                yield n, convert(frame, places[n])
-            n += 1
-            if n > last:
-                return
+        if disposable is None:
+            n = 0
+            for frame in container.decode(stream):
+                if n in places:
+                    yield n, convert(frame, places[n])
+                n += 1
+                if n > last:
+                    return
+            return
+        place = {int(stamp): n for n, stamp in enumerate(stamps.tolist())}
+        left = len(places)
+        for packet in container.demux(stream):
+            if packet.size and place.get(packet.pts) not in places and disposable(packet):
+                continue
+            for frame in packet.decode():
+                n = place.get(frame.pts, -1)
+                if n in places:
+                    yield n, convert(frame, places[n])
+                    left -= 1
+                    if not left:
+                        return
     except (av.FFmpegError, OSError):
         return  # the caller sees which frames never came
     finally:
@@ -264,15 +308,15 @@ def iter_segments(
     """
     container, stream = _open(path)
     try:
-        info, times = _probe(container, stream, path)
+        info, times, stamps = _probe(container, stream, path)
     finally:
         container.close()
     announced = max(info.n_frames, info.header_frames)
-    return info, _segment_frames(path, times, segments, n_samples, announced, convert)
+    return info, _segment_frames(path, times, segments, n_samples, announced, convert, stamps)
 
 
 def _segment_frames(path, times: np.ndarray, segments, n_samples: int, announced: int,
-                    convert: FrameConverter) -> Iterator[SegmentFrames]:
+                    convert: FrameConverter, stamps: np.ndarray | None = None) -> Iterator[SegmentFrames]:
     plan: list[SegmentFrames] = []
     for k, (start, end) in enumerate(segments):
         try:
@@ -291,7 +335,7 @@ def _segment_frames(path, times: np.ndarray, segments, n_samples: int, announced
     current = next(queue, None)
     for s in (p for p in plan if p.error is not None):
         yield s
-    for n, pixels in _decode(path, places, convert):
+    for n, pixels in _decode(path, places, convert, stamps):
         decoded = n + 1
         for k in {k for k, _ in places[n]}:
             got[k][n] = pixels
