@@ -185,11 +185,13 @@ def test_frames_convert_as_swscale_does_and_each_reaches_convert_with_its_places
     assert sorted(p for places in seen for p in places) == [(k, p) for k in range(3) for p in range(10)]
 
 
-def test_an_h264_frame_no_other_refers_to_is_decoded_only_when_sampled(tmp_path: Path) -> None:
+def test_an_h264_frame_no_other_refers_to_is_decoded_only_when_sampled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """x264's B-frames that no frame refers to are left undecoded unless sampled, and every segment still gets
-    exactly the frames a full decode has at its places; a browser's VP8 is decoded whole."""
+    exactly the frames a full decode has at its places (also when a decoder leaves a frame without its pts);
+    a browser's VP8 is decoded whole."""
     import av
 
+    from sales_ability.data import video
     from sales_ability.data.video import h264_disposable, iter_segments, write_video
 
     rng = np.random.default_rng(5)
@@ -211,6 +213,21 @@ def test_an_h264_frame_no_other_refers_to_is_decoded_only_when_sampled(tmp_path:
         for segment in segments:
             assert segment.error is None
             assert all(np.array_equal(got, whole[i]) for got, i in zip(segment.frames, segment.frame_index.tolist(), strict=True))
+
+    def unplaced_after_two(*args):  # a decoder that leaves a frame without its pts, after two sampled frames
+        frames = needed(*args)
+        yield next(frames)
+        yield next(frames)
+        raise video._Unplaced
+
+    needed = video._frames_needed
+    monkeypatch.setattr(video, "_frames_needed", unplaced_after_two)
+    with av.open(str(clips["libx264"])) as container:
+        whole = [f.to_ndarray() for f in container.decode(video=0)]
+    _, segments = iter_segments(clips["libx264"], [(0.0, None)], 20, lambda frame, places: frame.to_ndarray())
+    (segment,) = list(segments)  # the rest decoded again, counting frames: the same frames
+    assert segment.error is None and len(segment.frames) == 20
+    assert all(np.array_equal(got, whole[i]) for got, i in zip(segment.frames, segment.frame_index.tolist(), strict=True))
 
 
 def test_a_crop_converts_only_its_square_and_gets_the_whole_frames_pixels() -> None:

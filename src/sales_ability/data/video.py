@@ -248,45 +248,61 @@ def h264_disposable(stream) -> Callable[[object], bool] | None:
     return disposable
 
 
+class _Unplaced(Exception):
+    """A decoded frame whose pts names no frame of the recording: its place can only be counted."""
+
+
+def _frames_counted(container, stream, places: dict) -> Iterator[tuple[int, object]]:
+    last = max(places) if places else -1
+    for n, frame in enumerate(container.decode(stream)):
+        if n > last:
+            return
+        if n in places:
+            yield n, frame
+
+
+def _frames_needed(container, stream, places: dict, stamps: np.ndarray, disposable) -> Iterator[tuple[int, object]]:
+    place = {int(stamp): n for n, stamp in enumerate(stamps.tolist())}
+    for packet in container.demux(stream):
+        if packet.size and place.get(packet.pts) not in places and disposable(packet):
+            continue
+        for frame in packet.decode():
+            n = place.get(frame.pts)
+            if n is None:
+                raise _Unplaced
+            if n in places:
+                yield n, frame
+
+
 def _decode(path: str | Path, places: dict[int, list[tuple[int, int]]], convert: FrameConverter,
             stamps: np.ndarray | None = None) -> Iterator[tuple[int, object]]:
     """Decode in display order, yielding (frame number, ``convert(frame, places)``) for the frame numbers in
     ``places``. Given the frames' pts (``stamps``, display order), an H.264 frame that is neither sampled nor
     referred to by another frame is not decoded at all (about a third of x264's frames, a third of the
-    decoding time): each decoded frame's pts then names its place."""
+    decoding time): each decoded frame's pts then names its place (should a decoder leave a frame without
+    one, the rest is decoded again, counting frames)."""
     import av
 
-    container, stream = _open(path)
-    stream.thread_type = "AUTO"
-    stream.codec_context.thread_count = _DECODE_THREADS["n"]
-    last = max(places) if places else -1
-    disposable = h264_disposable(stream) if stamps is not None else None
-    try:
-        if disposable is None:
-            n = 0
-            for frame in container.decode(stream):
-                if n in places:
-                    yield n, convert(frame, places[n])
-                n += 1
-                if n > last:
+    left, skipping = dict(places), stamps is not None
+    while True:
+        container, stream = _open(path)
+        stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = _DECODE_THREADS["n"]
+        disposable = h264_disposable(stream) if skipping else None
+        try:
+            frames = _frames_needed(container, stream, left, stamps, disposable) if disposable else \
+                _frames_counted(container, stream, left)
+            for n, frame in frames:
+                yield n, convert(frame, left.pop(n))
+                if not left:
                     return
             return
-        place = {int(stamp): n for n, stamp in enumerate(stamps.tolist())}
-        left = len(places)
-        for packet in container.demux(stream):
-            if packet.size and place.get(packet.pts) not in places and disposable(packet):
-                continue
-            for frame in packet.decode():
-                n = place.get(frame.pts, -1)
-                if n in places:
-                    yield n, convert(frame, places[n])
-                    left -= 1
-                    if not left:
-                        return
-    except (av.FFmpegError, OSError):
-        return  # the caller sees which frames never came
-    finally:
-        container.close()
+        except _Unplaced:
+            skipping = False  # decode again from the start, counting frames
+        except (av.FFmpegError, OSError):
+            return  # the caller sees which frames never came
+        finally:
+            container.close()
 
 
 def iter_segments(
