@@ -78,7 +78,7 @@ def _frame_stamps(container, stream) -> tuple[np.ndarray, bool]:
     except (av.FFmpegError, OSError):
         pass  # a damaged tail: the packets before it still count (decoding decides truncation)
     stamps = np.sort(np.asarray(stamps, dtype=np.int64))
-    return stamps, own and len(np.unique(stamps)) == len(stamps)
+    return stamps, own and bool(np.all(np.diff(stamps) > 0))  # sorted: distinct when strictly rising
 
 
 def _probe(container, stream, path: str | Path) -> tuple[VideoInfo, np.ndarray, np.ndarray | None]:
@@ -165,27 +165,30 @@ class FramePixels:
     which reads the frame's colour tags; the two ways differ only in how chroma is upsampled (mean 0.85 of 255).
     """
 
-    __slots__ = ("height", "width", "_i420", "_bgr")
+    __slots__ = ("_i420", "_bgr")
 
-    def __init__(self, height: int, width: int, i420: np.ndarray | None = None, bgr: np.ndarray | None = None) -> None:
-        self.height, self.width, self._i420, self._bgr = height, width, i420, bgr
+    def __init__(self, i420: np.ndarray | None = None, bgr: np.ndarray | None = None) -> None:
+        self._i420, self._bgr = i420, bgr  # I420: the Y plane's rows, then U's and V's (height * 3/2 rows)
 
     @classmethod
     def decoded(cls, frame) -> FramePixels:
         """A PyAV video frame's pixels."""
         if (frame.format.name == "yuv420p" and frame.colorspace in _BT601 and frame.color_range != 2
                 and frame.width % 2 == 0 and frame.height % 2 == 0):
-            return cls(frame.height, frame.width, i420=frame.to_ndarray())
+            return cls(i420=frame.to_ndarray())
         return cls.of_bgr(frame.to_ndarray(format="bgr24"))
 
     @classmethod
     def of_bgr(cls, bgr: np.ndarray) -> FramePixels:
         """Pixels already in BGR (a frame read elsewhere, a test's drawing)."""
-        return cls(bgr.shape[0], bgr.shape[1], bgr=bgr)
+        return cls(bgr=bgr)
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.height, self.width
+        """Height and width."""
+        if self._bgr is not None:
+            return self._bgr.shape[:2]
+        return self._i420.shape[0] * 2 // 3, self._i420.shape[1]
 
     def bgr(self) -> np.ndarray:
         """The whole frame in BGR (converted once, then kept)."""
@@ -199,7 +202,7 @@ class FramePixels:
         """Luma: a 4:2:0 frame's own Y plane (studio range: the tracker's normalised correlation ignores gain and
         offset), else the BGR frame's gray."""
         if self._i420 is not None:
-            return self._i420[: self.height]
+            return self._i420[: self.shape[0]]
         import cv2
 
         return cv2.cvtColor(self._bgr, cv2.COLOR_BGR2GRAY)
@@ -210,7 +213,7 @@ class FramePixels:
             return self._bgr[y0:y1, x0:x1]
         import cv2
 
-        h, w = self.height, self.width
+        h, w = self.shape
         ax0, ay0, ax1, ay1 = x0 & ~1, y0 & ~1, min(w, x1 + (x1 & 1)), min(h, y1 + (y1 & 1))  # even: whole 2x2 blocks
         chroma = self._i420.reshape(-1)[h * w :]  # U then V, each (h/2, w/2), back to back
         u, v = chroma[: h * w // 4].reshape(h // 2, w // 2), chroma[h * w // 4 :].reshape(h // 2, w // 2)
