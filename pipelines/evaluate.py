@@ -12,10 +12,10 @@ STAGE = "evaluate"
 
 
 def main(model_dir: str, pretrain_dir: str, faces: str, pretrain_faces: str, kb_file: str, metrics_file: str,
-         predictions_file: str, applicants_file: str, plots_dir: str, candidate_file: str) -> None:
+         predictions_file: str, applicants_file: str, plots_dir: str, candidate_file: str, labelled_file: str) -> None:
     report = run_evaluate(Path(model_dir), Path(pretrain_dir), Path(faces), Path(pretrain_faces), Path(kb_file),
                           Path(metrics_file), Path(predictions_file), Path(applicants_file), Path(plots_dir), load_params(),
-                          Path(candidate_file))
+                          Path(candidate_file), Path(labelled_file))
     test = report["test"]
     print(f"evaluate: test mean accuracy {test['mean_accuracy']:.4f} vs baseline {test['baseline_mean_accuracy']:.4f}")
     iv = test["intervals"]

@@ -11,9 +11,9 @@ from sales_ability.stages.validate_outcomes import run_validate_outcomes
 STAGE = "validate_outcomes"
 
 
-def main(model_dir: str, faces: str, kb_file: str, raw_dir: str, out_dir: str, metrics_file: str) -> None:
+def main(model_dir: str, labelled_file: str, kb_file: str, raw_dir: str, out_dir: str, metrics_file: str) -> None:
     params = load_params()
-    report = run_validate_outcomes(Path(model_dir), Path(faces), Path(kb_file), Path(raw_dir), Path(out_dir), Path(metrics_file),
+    report = run_validate_outcomes(Path(model_dir), Path(labelled_file), Path(kb_file), Path(raw_dir), Path(out_dir), Path(metrics_file),
                                    params.demo.collected_seed, params.intervals.coverage)
     for outcome, text in report["verdicts"].items():
         print(f"validate_outcomes: {outcome}: {text}")

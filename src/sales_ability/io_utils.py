@@ -77,6 +77,12 @@ def write_csv_atomic(path: str | Path, frame: pd.DataFrame) -> None:
     write_text_atomic(path, frame.to_csv(index=False))
 
 
+def write_parquet_atomic(path: str | Path, frame: pd.DataFrame) -> None:
+    """Write a DataFrame as Parquet (no index; the dtypes travel with it) to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+
+
 @contextlib.contextmanager
 def file_lock(path: str | Path | None) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path`` (created if missing) across threads and processes; None: no lock."""

@@ -4,10 +4,12 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from sales_ability.data.face_tensors import read_face_tensors
+from sales_ability.traits import TRAITS
 from tests.conftest import run_in_project as _run
 
 # The run's one `dvc repro` (tests/conftest.py::reproduced_template) is built by the first worker to ask, and
@@ -71,6 +73,12 @@ def test_repro_trains_evaluates_and_registers(reproduced_project: tuple[Path, di
     pd.testing.assert_frame_equal(predictions[["participant_id", "gender", "age_band"]], expected, check_dtype=False)
     assert {"openness", "openness_low", "openness_high", "true_openness", "true_neuroticism"} <= set(predictions.columns)
     assert (predictions["openness_low"] <= predictions["openness"]).all()
+    # the model's outputs for every labelled segment, which validate_outcomes reads instead of loading the model
+    labelled = pd.read_parquet(root / "reports/predictions_labelled.parquet")
+    assert sorted(labelled["clip_id"]) == sorted(manifest.index) and labelled["split"].nunique() >= 4
+    raw = [f"model_{t}" for t in TRAITS] if "model_openness" in predictions.columns else list(TRAITS)
+    test_rows = labelled[labelled["split"] == "test"].set_index("clip_id").loc[predictions["clip_id"], list(TRAITS)]
+    np.testing.assert_allclose(test_rows.to_numpy(), predictions[raw].to_numpy(), atol=1e-6)
     intervals = test["intervals"]  # calibrated on the calibration people, measured on test, per segment and per applicant
     assert intervals["nominal"] == 0.9 and intervals["calibration_segments"] >= 1
     assert 0 <= intervals["segments"]["sales_score"]["coverage"] <= 1 and intervals["applicants"]["n"] >= 1

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from sales_ability.config import Params
-from sales_ability.io_utils import write_csv_atomic, write_json_atomic
+from sales_ability.io_utils import write_csv_atomic, write_json_atomic, write_parquet_atomic
 from sales_ability.knowledge.applicants import rate_applicants
 from sales_ability.knowledge.intervals import fit_intervals, interval_coverage, people_needed, person_table, with_intervals
 from sales_ability.knowledge.quantile_map import map_traits, maps_predictions
@@ -29,19 +29,24 @@ from sales_ability.registry.tracking import dvc_tags, flatten_metrics, log_face_
 from sales_ability.traits import TRAITS
 
 
-def test_predictions(model_file: Path, faces: Path) -> pd.DataFrame:
-    """The labelled test clips of ``faces`` predicted by a saved model (``predict_clips``' table)."""
+def labelled_predictions(model_file: Path, faces: Path, split: str | None = None) -> pd.DataFrame:
+    """The labelled clips of ``faces`` (of one ``split``, or all) predicted by a saved model (``predict_clips``'
+    table)."""
     from sales_ability.model.predict import predict_clips
 
-    return predict_clips(model_file, faces, "test", labelled_only=True)
+    return predict_clips(model_file, faces, split, labelled_only=True)
 
 
-def test_report(model_dir: Path, faces: Path) -> tuple[pd.DataFrame, dict]:
-    """Test predictions of ``model_dir/model.keras`` and their regression report against the model's
-    training means (the constant predictor)."""
+def test_report(model_dir: Path, faces: Path, labelled: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
+    """Test predictions of ``model_dir/model.keras`` (taken from ``labelled``, the model's predictions of every
+    labelled clip, when given) and their regression report against the model's training means (the constant
+    predictor)."""
     from sales_ability.model.predict import traits_and_labels
 
-    predictions = test_predictions(model_dir / "model.keras", faces)
+    if labelled is None:
+        predictions = labelled_predictions(model_dir / "model.keras", faces, "test")
+    else:
+        predictions = labelled[labelled["split"] == "test"].reset_index(drop=True)
     means = list(json.loads((model_dir / "label_means.json").read_text()).values())
     report = regression_report(*traits_and_labels(predictions), means)
     report["people"] = people_report(predictions, means)  # the same figures per person, with bootstrap intervals
@@ -115,14 +120,20 @@ def run_evaluate(
     plots_dir: Path,
     params: Params,
     candidate_file: Path | None = None,
+    labelled_file: Path | None = None,
 ) -> dict:
     """Score the final model (and the pretrained one) on the test split, write the metrics (with interval
     coverage), the predictions (every segment with its participant, split and groups, predicted traits with
     their intervals, true traits), the test applicants and a figure, then log them with the MLflow Model
-    (``log_candidate``) and name that run in ``candidate_file``."""
+    (``log_candidate``) and name that run in ``candidate_file``. The model's own outputs for every labelled
+    clip of ``faces`` go to ``labelled_file`` (Parquet), so that the validate_outcomes stage reads them
+    instead of loading the model again."""
     from sales_ability.model.predict import traits_and_labels
 
-    predictions, test = test_report(model_dir, faces)  # Eq. 1 and friends: of the model's own outputs
+    labelled = labelled_predictions(model_dir / "model.keras", faces)  # every split: one predict for both stages
+    if labelled_file is not None:
+        write_parquet_atomic(labelled_file, labelled)
+    predictions, test = test_report(model_dir, faces, labelled)  # Eq. 1 and friends: of the model's own outputs
     kb = load_knowledge_base(kb_file)
     calibration = read_calibration(model_dir)
     if maps_predictions(kb, calibration):  # served traits: mapped onto the labels' distribution

@@ -18,19 +18,23 @@ from sales_ability.registry.tracking import stage_run
 OUTCOMES = ["quota", "noise_outcome"]
 
 
-def run_validate_outcomes(model_dir: Path, faces: Path, kb_file: Path, raw_dir: Path, out_dir: Path, metrics_file: Path,
-                          seed: int, coverage: float) -> dict:
+def run_validate_outcomes(model_dir: Path, labelled_file: Path, kb_file: Path, raw_dir: Path, out_dir: Path,
+                          metrics_file: Path, seed: int, coverage: float) -> dict:
     """Score every demo hire (all of phase 2's people, each the mean of their segments), plant their outcomes,
     and study whether the sales score predicts them, per sex and race/ethnicity too (the demo's self-reports in
-    ``raw_dir``); write ``validity.json``/``.html`` and the metrics."""
-    from sales_ability.model.predict import predict_clips
+    ``raw_dir``); write ``validity.json``/``.html`` and the metrics.
+
+    The segments' traits are the fine-tuned model's own outputs that the evaluate stage wrote (``labelled_file``,
+    every labelled segment), mapped with ``model_dir``'s calibration: no second load of the model."""
+    import pandas as pd
+
     from sales_ability.outcomes.profiles import profile_report
     from sales_ability.outcomes.study import validation_study
     from sales_ability.outcomes.report import log_study, study_metrics, write_study
 
     kb = load_knowledge_base(kb_file)
     calibration = read_calibration(model_dir)
-    segments = map_traits(predict_clips(model_dir / "model.keras", faces, labelled_only=True), kb, calibration)
+    segments = map_traits(pd.read_parquet(labelled_file), kb, calibration)
     hires = plant_outcomes(rate_applicants(segments, kb, fit_intervals(calibration, kb, coverage)), seed)
     groups = read_self_reports(raw_dir).rename(columns={"participant_id": "applicant_id"})
     hires = hires.merge(groups, on="applicant_id", how="left")
