@@ -137,28 +137,33 @@ def _project_env(root: Path) -> dict:
             "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
-@pytest.fixture(scope="session")
-def reproduced_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One `dvc repro` of the demo per `make test`, shared by the workers: the first to ask builds it behind a
-    file lock (pytest-xdist's pattern for a session fixture run once), the others wait for it. Never used in
-    place: each test file works on its own copy (``reproduced_project``), so files that change the project run
-    on different workers at once."""
+def once_per_run(tmp_path_factory: pytest.TempPathFactory, name: str, build) -> Path:
+    """``build(folder)`` once per `make test`, shared by the workers: the first to ask builds ``folder`` behind a
+    file lock (pytest-xdist's pattern for a session fixture run once), the others wait for it; a failure is
+    recorded for them instead of being repeated by every worker."""
     from filelock import FileLock
 
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the run's folder, above the workers'
-    root, failed = shared / "reproduced", shared / "reproduced.failed"
-    with FileLock(str(shared / "reproduced.lock")):
-        if failed.is_file():  # one worker's failure, not repeated by every worker
-            pytest.fail(f"the session's dvc repro failed in another worker:\n{failed.read_text()}")
-        if not (shared / "reproduced.done").is_file():
+    folder, failed, done = shared / name, shared / f"{name}.failed", shared / f"{name}.done"
+    with FileLock(str(shared / f"{name}.lock")):
+        if failed.is_file():
+            pytest.fail(f"the run's {name} failed in another worker:\n{failed.read_text()}")
+        if not done.is_file():
             try:
-                _reproduce(copy_project(root), _project_env(root))
+                build(folder)
             except Exception as error:  # a failed step or a timeout: recorded for the workers that wait
                 failed.write_text(f"{type(error).__name__}: {error}")
                 raise
-            (shared / "reproduced.done").touch()
-    return root
+            done.touch()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def reproduced_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One `dvc repro` of the demo per `make test` (``once_per_run``). Never used in place: each test file works
+    on its own copy (``reproduced_project``), so files that change the project run on different workers at once."""
+    return once_per_run(tmp_path_factory, "reproduced", lambda root: _reproduce(copy_project(root), _project_env(root)))
 
 
 @pytest.fixture(scope="module")
@@ -182,10 +187,8 @@ def run_in_project(cmd: list[str], root: Path, env: dict) -> subprocess.Complete
 DAG_RUNNER = Path(__file__).parent / "dags" / "dag_runner.py"
 
 
-@pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    home = tmp_path_factory.mktemp("airflow_home")
-    env = {
+def _airflow_env(home: Path) -> dict:
+    return {
         **os.environ,
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -195,13 +198,27 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
     }
-    airflow = str(Path(sys.executable).parent / "airflow")
+
+
+def _migrate_airflow(home: Path) -> None:
+    """An Airflow metadata database as a deployment leaves it: migrated, with the training pool."""
+    home.mkdir(parents=True)
+    env, airflow = _airflow_env(home), str(Path(sys.executable).parent / "airflow")
     migrate = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=600)
     assert migrate.returncode == 0, migrate.stderr[-2000:]
     pool = subprocess.run([airflow, "pools", "set", "sales_ability_training", "1", "one dvc repro at a time"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert pool.returncode == 0, pool.stderr[-2000:]
-    return env
+
+
+@pytest.fixture(scope="module")
+def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """An Airflow home of this test file's own, whose database is a copy of the run's one migrated database
+    (``airflow db migrate`` once per `make test`, not once per file)."""
+    migrated = once_per_run(tmp_path_factory, "airflow_migrated", _migrate_airflow)
+    home = tmp_path_factory.mktemp("airflow_home")
+    shutil.copy2(migrated / "airflow.db", home / "airflow.db")
+    return _airflow_env(home)
 
 
 def run_dag(dag_id: str, conf: dict, env: dict, keep_retries: bool = False, answer: dict | None = None) -> dict:
