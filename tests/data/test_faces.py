@@ -26,15 +26,15 @@ def _face(side: int, which: int) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(patch), (side, side), interpolation=cv2.INTER_CUBIC)
 
 
-def _frames(second_face_from: int | None, applicant: bool = True) -> list[np.ndarray]:
-    """A 15 s segment's 60 sampled frames: the applicant (90 px) on the left; from ``second_face_from`` on a
-    larger face (130 px), which the detector is more sure of, stands on the right, as a person stepping in
-    behind the applicant would."""
+def _frames(second_face_from: int | None, applicant: bool = True, applicant_from: int = 0) -> list[np.ndarray]:
+    """A 15 s segment's 60 sampled frames: the applicant (90 px) on the left, from frame ``applicant_from`` on;
+    from ``second_face_from`` on a larger face (130 px), which the detector is more sure of, stands on the right,
+    as a person stepping in behind the applicant would."""
     mine, theirs = _face(90, 4), _face(130, 0)
     frames = []
     for i in range(N_FRAMES):
         frame = np.full((HEIGHT, WIDTH, 3), 120, np.uint8)
-        if applicant:
+        if applicant and i >= applicant_from:
             x = 30 + int(4 * np.sin(i / 5))  # a little sway
             frame[70:160, x:x + 90] = mine
         if second_face_from is not None and i >= second_face_from:
@@ -53,6 +53,41 @@ class CountingDetector(YuNetDetector):
     def detect_batch(self, images):
         self.images += len(images)
         return super().detect_batch(images)
+
+
+class MissingFirst(CountingDetector):
+    """YuNet that misses every face on the first ``misses`` images it is asked about (as it can a low-contrast
+    face)."""
+
+    def __init__(self, misses: int) -> None:
+        super().__init__()
+        self.misses = misses
+
+    def detect_batch(self, images):
+        asked_before = self.images
+        found = super().detect_batch(images)
+        return [[] if asked_before + k < self.misses else faces for k, faces in enumerate(found)]
+
+
+def test_a_face_missed_on_the_first_keyframe_is_followed_back_to_the_segments_start() -> None:
+    """Forwards alone, a miss on the first keyframe left the whole first interval faceless (cropped at the
+    nearest found box and flagged); the box is now followed backwards from the next keyframe's detection."""
+    from sales_ability.data.faces import box_iou
+
+    frames = _frames(second_face_from=None)
+    reference = locate_faces(frames, YuNetDetector(), detect_every=DETECT_EVERY)
+    detector = MissingFirst(misses=1)
+    track = locate_faces(frames, detector, detect_every=DETECT_EVERY)
+    assert reference.found.all() and track.found.all()
+    iou = [box_iou(tuple(a), tuple(b)) for a, b in zip(reference.boxes, track.boxes, strict=True)]
+    assert min(iou[:DETECT_EVERY]) >= 0.8, iou[:DETECT_EVERY]
+    assert track.detector_calls == detector.images == reference.detector_calls  # no detector call more
+
+
+def test_following_back_stops_where_the_applicant_was_not_yet_in_the_picture() -> None:
+    """The applicant steps in at frame 5: the frames before stay faceless (no box follows into the wall)."""
+    track = locate_faces(_frames(second_face_from=None, applicant_from=5), YuNetDetector(), detect_every=DETECT_EVERY)
+    assert not track.found[:5].any() and track.found[5:].all(), track.found
 
 
 def test_the_scene_tempts_a_tracker_that_takes_the_most_confident_face() -> None:

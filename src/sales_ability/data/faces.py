@@ -6,7 +6,9 @@ between by template matching. The applicant is the face that persists across tho
 is only ever taken when it continues the box being followed, so a second face (a person walking behind, a
 photo on the wall) never takes over. When tracking is lost the detector runs once on that frame; after
 that the frame counts as faceless until the next keyframe, which bounds the detector's calls per segment at
-twice the keyframes.
+twice the keyframes. Frames just before a face is found again (or first found) are followed backwards from
+it, so a detection missed on a keyframe costs the frames the face really was not visible in, not a whole
+interval.
 """
 
 from __future__ import annotations
@@ -299,6 +301,7 @@ def follow_face(prepared: list[PreparedFrame], detector: FaceDetector, detect_ma
     applicant = applicant_keyframes(key_dets)
     boxes = np.full((n, 4), np.nan, np.float32)
     found = np.zeros(n, bool)
+    followed: list[Box | None] = [None] * n  # the applicant's box per frame, in the detector's pixels
     box: Box | None = None  # the applicant's box in the previous frame (None: not seen since the last keyframe)
     for i in range(n):
         new_box: Box | None = None
@@ -317,9 +320,18 @@ def follow_face(prepared: list[PreparedFrame], detector: FaceDetector, detect_ma
                     image = _detector_view(prepared[i].pixels.bgr(), detect_max_side)
                     following = _nearest(box, detector.detect_batch([image])[0])
                     new_box = following.box if following is not None else None
-        box = new_box
-        if box is not None:
-            boxes[i] = np.array(box, np.float32) / scale
+        box = followed[i] = new_box
+    # Frames before the face was (again) found, say a low-contrast face the detector missed on a segment's first
+    # keyframe: the box is followed backwards from where it was found, by the same template matching (no detector
+    # call), so that one missed detection does not leave a whole keyframe interval faceless.
+    for i in range(n - 2, -1, -1):
+        if followed[i] is None and followed[i + 1] is not None:
+            tracked, score = _track(prepared[i + 1].gray, prepared[i].gray, followed[i + 1])
+            if score >= track_min_score:
+                followed[i] = tracked
+    for i, seen in enumerate(followed):
+        if seen is not None:
+            boxes[i] = np.array(seen, np.float32) / scale
             found[i] = True
     return FaceTrack(boxes=boxes, found=found, detector_calls=calls)
 
