@@ -299,11 +299,9 @@ def follow_face(prepared: list[PreparedFrame], detector: FaceDetector, detect_ma
     key_dets = {i: p.faces for i, p in enumerate(prepared) if p.keyframe}
     calls = len(key_dets)
     applicant = applicant_keyframes(key_dets)
-    boxes = np.full((n, 4), np.nan, np.float32)
-    found = np.zeros(n, bool)
     followed: list[Box | None] = [None] * n  # the applicant's box per frame, in the detector's pixels
-    box: Box | None = None  # the applicant's box in the previous frame (None: not seen since the last keyframe)
     for i in range(n):
+        box = followed[i - 1] if i else None  # None: not seen since the last keyframe
         new_box: Box | None = None
         if i in applicant:
             new_box = applicant[i].box
@@ -320,7 +318,7 @@ def follow_face(prepared: list[PreparedFrame], detector: FaceDetector, detect_ma
                     image = _detector_view(prepared[i].pixels.bgr(), detect_max_side)
                     following = _nearest(box, detector.detect_batch([image])[0])
                     new_box = following.box if following is not None else None
-        box = followed[i] = new_box
+        followed[i] = new_box
     # Frames before the face was (again) found, say a low-contrast face the detector missed on a segment's first
     # keyframe: the box is followed backwards from where it was found, by the same template matching (no detector
     # call), so that one missed detection does not leave a whole keyframe interval faceless.
@@ -329,10 +327,8 @@ def follow_face(prepared: list[PreparedFrame], detector: FaceDetector, detect_ma
             tracked, score = _track(prepared[i + 1].gray, prepared[i].gray, followed[i + 1])
             if score >= track_min_score:
                 followed[i] = tracked
-    for i, seen in enumerate(followed):
-        if seen is not None:
-            boxes[i] = np.array(seen, np.float32) / scale
-            found[i] = True
+    found = np.array([b is not None for b in followed], bool)
+    boxes = np.array([b if b is not None else (np.nan,) * 4 for b in followed], np.float32).reshape(n, 4) / np.float32(scale)
     return FaceTrack(boxes=boxes, found=found, detector_calls=calls)
 
 

@@ -85,10 +85,10 @@ def _probe(container, stream, path: str | Path) -> tuple[VideoInfo, np.ndarray, 
     """The recording's info, its frames' times (s, from the first frame, display order) and, where they name
     each frame's place, the packets' pts (else None)."""
     stamps, own = _frame_stamps(container, stream)
-    times = stamps.astype(np.float64) * float(stream.time_base or 1)
-    times = times - times[0] if len(times) else times
-    if len(times) == 0:
+    if len(stamps) == 0:
         raise VideoError("no frame could be decoded (the recording holds no video packets)")
+    times = stamps.astype(np.float64) * float(stream.time_base or 1)
+    times = times - times[0]
     rate = float(stream.average_rate or stream.guessed_rate or 0)
     step = float(np.median(np.diff(times))) if len(times) > 1 else (1 / rate if rate > 0 else 0.0)
     duration = float(times[-1] + step)
