@@ -126,12 +126,18 @@ def score_videos(
     settings = model.featurize_settings(featurize_params)
     intervals = fit_intervals(model.calibration, kb, coverage)
     manifest = manifest_from_inputs(inputs, settings, applicant_ids)
-    summary = featurize_manifest(manifest, out_dir / "faces", settings, workers, progress)
+    # Keras takes seconds to import: it loads in a thread while the videos are featurized (decoding and detection
+    # leave a share of the cores free), and only once the model, the tracking server and the featurize settings
+    # have been checked, so that those errors still come in about a second.
+    keras_loading = _import_in_background("sales_ability.model.predict") if len(manifest) else None
+    try:
+        summary = featurize_manifest(manifest, out_dir / "faces", settings, workers, progress)
+    finally:
+        if keras_loading is not None:
+            keras_loading.join()
     rejects = pd.DataFrame(summary.rejects, columns=list(REJECT_COLUMNS))
     if summary.kept:
-        # Keras (seconds to import) only once there is something to predict: a missing model, an unreachable
-        # tracking server or other featurize settings fail before it, in about a second
-        from sales_ability.model.predict import predict_clips
+        from sales_ability.model.predict import predict_clips  # loaded above; an import error surfaces here
 
         predictions = map_traits(predict_clips(model.file, out_dir / "faces"), kb, model.calibration)  # as served
         strips = face_strips(out_dir / "faces")
@@ -161,6 +167,23 @@ def score_videos(
     write_json_atomic(out_dir / "done.json", {"shard_id": out_dir.name, "applicants": [  # what was scored, for the database
         {"applicant_id": a, "videos": [{"path": str(p), "sha256": hashes[p]} for p in paths]} for a, paths in owners.items()]})
     return ScoreSummary(scored=len(results), rejected=len(rejects), out_dir=out_dir, applicants=len(applicants))
+
+
+def _import_in_background(module: str):
+    """A started thread importing ``module``, for the caller to join; an error is left for the caller's own
+    import of the module to raise."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001 - the caller's own import raises it where it belongs
+            pass
+
+    thread = threading.Thread(target=load, name=f"import {module}")
+    thread.start()
+    return thread
 
 
 def _hash_or_empty(path: str | Path) -> str:
