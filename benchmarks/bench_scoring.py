@@ -1,10 +1,13 @@
-"""Batch scoring throughput (clips per minute) on demo clips: one shard task, against two shard tasks in
-parallel processes (what the DAG's mapped `score_shard` tasks get from LocalExecutor with parallelism 2),
-and against featurize's own rate on the same clips (a process that only featurizes them). Each task pays its
-own start-up (Keras, model load), as a real task does."""
+"""Batch scoring throughput (clips per minute): one shard task against featurize's own rate on the same videos (a
+process that only featurizes them), on two workloads: 16 small demo clips (also as two shard tasks in parallel
+processes, what the DAG's mapped `score_shard` tasks get from LocalExecutor with parallelism 2), and a shard of
+the deployment's default size (`SALES_ABILITY_SHARD_SIZE`, 8 videos) of 60 s 640x480 VP8 answers, as the
+website uploads them. Each task pays its own start-up (Keras, the model's load), as a real task does."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -14,12 +17,11 @@ from pathlib import Path
 CLIPS = 16
 
 _FEATURIZE = """
-import sys
-from pathlib import Path
+import json, sys
 from sales_ability.config import FeaturizeParams
 from sales_ability.data.datasets import manifest_from_inputs
 from sales_ability.data.featurize import featurize_manifest
-featurize_manifest(manifest_from_inputs([Path(sys.argv[1])]), sys.argv[2], FeaturizeParams(), progress=False)
+featurize_manifest(manifest_from_inputs(json.loads(sys.argv[1])), sys.argv[2], FeaturizeParams(), progress=False)
 """
 
 _TASK = """
@@ -30,10 +32,25 @@ score_shard(json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4])
 
 
 def _shard(paths: list[Path], shard_id: str) -> str:
-    import json
+    """A shard as the listing writes it: one applicant per folder of answers, else per loose clip."""
+    applicants: dict[str, list[dict]] = {}
+    for p in paths:
+        owner = p.parent.name if p.stem.startswith("answer_") else p.stem
+        applicants.setdefault(owner, []).append({"path": str(p), "sha256": f"{owner}-{p.stem}"})
+    return json.dumps({"shard_id": shard_id, "applicants": [{"applicant_id": a, "videos": v} for a, v in applicants.items()]})
 
-    return json.dumps({"shard_id": shard_id, "applicants": [{"applicant_id": p.stem, "videos": [{"path": str(p), "sha256": p.stem}]}
-                                                            for p in paths]})
+
+def _answers(folder: Path, videos: int) -> list[Path]:
+    """``videos`` answers of 60 s, 640x480 (one encoded, the others copies), four per applicant folder."""
+    from benchmarks.bench_featurize import make_answer
+
+    first = make_answer(folder / "applicant_0" / "answer_1.webm")
+    paths = [first]
+    for i in range(1, videos):
+        path = folder / f"applicant_{i // 4}" / f"answer_{i % 4 + 1}.webm"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        paths.append(Path(shutil.copyfile(first, path)))
+    return paths
 
 
 def main() -> None:
@@ -44,10 +61,14 @@ def main() -> None:
     from sales_ability.knowledge.rate import paper_knowledge_base, save_knowledge_base
     from sales_ability.model.network import build_model
     from sales_ability.model.training import save_model
+    from sales_ability.settings import Settings
 
+    shard_size = Settings.model_fields["shard_size"].default
+    table = Table(title="batch scoring: one shard task (its start-up included) against featurize alone, small model")
+    for column, justify in (("videos", "left"), ("setup", "left"), ("seconds", "right"), ("videos/min", "right")):
+        table.add_column(column, justify=justify)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        clips = [c.path for c in write_demo_dataset(tmp / "inbox", clips=CLIPS, seed=2)]
         save_model(build_model("small"), tmp / "model.keras")
         save_knowledge_base(paper_knowledge_base(), tmp / "kb.json")
 
@@ -59,18 +80,22 @@ def main() -> None:
                 assert p.wait() == 0
             return time.perf_counter() - start
 
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", _FEATURIZE, str(tmp / "inbox"), str(tmp / "faces")], check=True)
-        featurize_only = time.perf_counter() - start
-        one = run([clips], tmp / "out1")
-        two = run([clips[: CLIPS // 2], clips[CLIPS // 2 :]], tmp / "out2")
-    table = Table(title=f"batch scoring: {CLIPS} demo clips (320x240, 64 frames), small model")
-    table.add_column("setup")
-    table.add_column("seconds", justify="right")
-    table.add_column("clips/min", justify="right")
-    table.add_row("1 shard task", f"{one:.1f}", f"{CLIPS / one * 60:.0f}")
-    table.add_row("2 shard tasks in parallel", f"{two:.1f}", f"{CLIPS / two * 60:.0f}  ({one / two:.2f} x)")
-    table.add_row("featurize only, 1 process (its own rate)", f"{featurize_only:.1f}",
-                  f"{CLIPS / featurize_only * 60:.0f}  (1 shard task = {featurize_only / one:.2f} x of it)")
+        def featurize_only(paths: list[Path], out: Path) -> float:
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", _FEATURIZE, json.dumps([str(p) for p in paths]), str(out)], check=True)
+            return time.perf_counter() - start
+
+        workloads = {f"{CLIPS} demo clips (320x240, 64 frames)": [c.path for c in write_demo_dataset(tmp / "inbox", clips=CLIPS, seed=2)],
+                     f"{shard_size} answers of 60 s, 640x480 VP8 (4 segments each)": _answers(tmp / "answers", shard_size)}
+        for n, (label, videos) in enumerate(workloads.items()):
+            alone = featurize_only(videos, tmp / f"faces{n}")
+            one = run([videos], tmp / f"out{n}")
+            rows = [("featurize only, 1 process (its own rate)", alone, ""),
+                    ("1 shard task", one, f"  ({alone / one:.2f} x featurize's rate)")]
+            if n == 0:
+                two = run([videos[: len(videos) // 2], videos[len(videos) // 2 :]], tmp / f"out{n}b")
+                rows.append(("2 shard tasks in parallel", two, f"  ({one / two:.2f} x one task)"))
+            for setup, seconds, note in rows:
+                table.add_row(label, setup, f"{seconds:.1f}", f"{len(videos) / seconds * 60:.1f}{note}")
     Console().print(table)
-    Console().print("target: a shard task scores at >= 0.8 x the rate featurize alone reaches on the same clips")
+    Console().print("target: a shard task scores at >= 0.8 x the rate featurize alone reaches on the same videos")
