@@ -54,6 +54,18 @@ def _best_of(fn, repeat: int = 3) -> float:
     return min(times)
 
 
+def _interleaved(measures: dict, rounds: int) -> dict:
+    """The best time of each of ``measures`` (name -> function), taking them in turns ``rounds`` times."""
+    best = dict.fromkeys(measures, float("inf"))
+    for _ in range(rounds):
+        for name, fn in measures.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+ANSWER_ROUNDS = 5
 DEEPPERSONALITY_S_PER_CLIP = 360.0  # dlib on every frame, about 6 minutes per 15 s clip (issue #33's anchor)
 
 
@@ -159,20 +171,30 @@ def answer_main() -> None:
         tmp = Path(tmp)
         answer = make_answer(tmp / "applicant" / "answer_1.webm")
         rows = manifest_from_inputs([answer.parent], params).to_dict("records")
-        floor = _best_of(lambda: decode_all_frames(answer))
-        by_threads = {}  # the same decode with a fixed number of threads: is FFmpeg's choice the fastest here?
-        for threads in (1, 2):
-            set_decode_threads(threads)
-            by_threads[threads] = _best_of(lambda: decode_all_frames(answer))
-        set_decode_threads(0)
-        fastest = min(floor, *by_threads.values())
         bounds = [(r["start_s"], r["end_s"]) for r in rows]
-        one_pass = _best_of(lambda: list(iter_segments(answer, bounds, params.n_frames)[1]))
-        timings = {}
-        for name in ("yunet", "mtcnn"):
-            detector = _warm(name)
-            timings[name] = _best_of(lambda: featurize_recording(rows, params.model_copy(update={"detector": name}), detector))
-    table = Table(title=f"featurize per answer: one 60 s 640x480 30 fps WebM answer, {len(rows)} segments (best of 3)")
+
+        def decode_with(threads: int):
+            def decode() -> None:
+                set_decode_threads(threads)
+                try:
+                    decode_all_frames(answer)
+                finally:
+                    set_decode_threads(0)
+            return decode
+
+        yunet, mtcnn = _warm("yunet"), _warm("mtcnn")
+        # taken in turns, so that a machine that slows down or speeds up meanwhile moves every figure alike
+        best = _interleaved({
+            "floor": decode_with(0), 1: decode_with(1), 2: decode_with(2),  # FFmpeg's choice of threads; 1; 2
+            "one_pass": lambda: list(iter_segments(answer, bounds, params.n_frames)[1]),
+            "yunet": lambda: featurize_recording(rows, params.model_copy(update={"detector": "yunet"}), yunet),
+            "mtcnn": lambda: featurize_recording(rows, params.model_copy(update={"detector": "mtcnn"}), mtcnn),
+        }, ANSWER_ROUNDS)
+        floor, one_pass, timings = best["floor"], best["one_pass"], {"yunet": best["yunet"], "mtcnn": best["mtcnn"]}
+        by_threads = {threads: best[threads] for threads in (1, 2)}
+        fastest = min(floor, *by_threads.values())
+    table = Table(title=f"featurize per answer: one 60 s 640x480 30 fps WebM answer, {len(rows)} segments (best of "
+                        f"{ANSWER_ROUNDS}, each measure taken in turn)")
     table.add_column("measure")
     table.add_column("seconds", justify="right")
     table.add_column("ratio", justify="right")
