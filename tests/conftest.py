@@ -15,6 +15,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # JAX compiles every op and step with XLA; in these tiny runs compiling is most of the time, and XLA's CPU backend
 # without LLVM's optimisations compiles about a third faster (the results are the same; only speed differs)
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+# make test runs three workers and their stage processes on two cores: TensorFlow's own thread pools per process
+# only add to that contention, and the tests' tiny models gain little from them. With one thread each, make test
+# took 365 s and 380 s against 405 s and 381 s (ABBA order, docs/measurements.md, 2026-12-07): a few percent, within
+# the machine's drift; the product keeps TensorFlow's defaults.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 # registered versions fetched by the tests stay in this session's own cache (and its subprocesses')
 os.environ.setdefault("SALES_ABILITY_MODEL_CACHE", __import__("tempfile").mkdtemp(prefix="sales-ability-model-cache-"))
 # never the project's own store (the Makefile exports it): a test's runs and models go to this session's store
