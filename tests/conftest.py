@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 # make test runs three workers and their stage processes on two cores: TensorFlow's own thread pools per process
 # only add to that contention, and the tests' tiny models gain little from them. With one thread each, make test
-# took 365 s and 380 s against 405 s and 381 s (ABBA order, docs/measurements.md, 2026-12-07): a few percent, within
+# took 365 s and 380 s against 405 s and 381 s (ABBA order; docs/measurements.md, sixth session): a few percent, within
 # the machine's drift; the product keeps TensorFlow's defaults.
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
