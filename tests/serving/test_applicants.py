@@ -133,6 +133,36 @@ def test_model_with_other_segmentation_is_refused(tiny_model: Path) -> None:
         model.featurize_settings(FeaturizeParams(clip_seconds=4.0, detector="mtcnn"))
 
 
+def test_a_configuration_error_fails_before_keras_is_imported(tiny_model: Path, demo_dir: Path, tmp_path: Path) -> None:
+    """Scoring loads Keras (seconds) in a thread while it featurizes, but only after the model and its featurize
+    settings are checked: a missing model or other settings are refused in a process that never imported Keras."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = (
+        "import sys\n"
+        "from sales_ability.config import FeaturizeParams\n"
+        "from sales_ability.errors import ModelError\n"
+        "from sales_ability.knowledge.rate import paper_knowledge_base\n"
+        "from sales_ability.serving.scoring import score_videos\n"
+        "for model, params in ((sys.argv[2], None), (sys.argv[3], FeaturizeParams())):\n"
+        "    try:\n"
+        "        score_videos([sys.argv[1]], sys.argv[4], paper_knowledge_base(), model, params, progress=False)\n"
+        "    except ModelError as err:\n"
+        "        print('refused:', err)\n"
+        "print('keras imported:', 'keras' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(demo_dir / "p000_c0.mp4"), str(tmp_path / "no_such_model.keras"),
+                          str(tiny_model), str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    refusals = [line for line in run.stdout.splitlines() if line.startswith("refused:")]
+    assert len(refusals) == 2, run.stdout
+    assert "clip_seconds (model 4.0, given 15.0)" in refusals[1]
+    assert "keras imported: False" in run.stdout
+
+
 def test_no_segment_is_shorter_than_three_quarters_of_clip_seconds() -> None:
     """The floor the website enforces at upload is the shortest segment cutting makes: above it, every
     answer is seen at the training's density or close to it (at most 15 / 11.25 times it)."""
