@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection
 from sales_ability.data.applicant_folder import ANSWER_NAME
 from sales_ability.data.face_tensors import REJECTS_FILE
 from sales_ability.errors import SalesAbilityError
-from sales_ability.io_utils import atomic_path, read_csv_neutralised, write_csv_neutralised, write_json_atomic
+from sales_ability.io_utils import read_csv_neutralised, write_csv_neutralised, write_json_atomic, write_parquet_atomic
 from sales_ability.results import store as db
 from sales_ability.serving.scoring import APPLICANTS_FILE, STRIPS_FILE
 from sales_ability.settings import settings
@@ -152,8 +152,7 @@ def scrub_shard(folder: Path, applicant_ids: set[str]) -> bool:
 
 
 def _write_frame(path: Path, frame: pd.DataFrame, csv: Path | None = None) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
+    write_parquet_atomic(path, frame)
     if csv is not None and csv.exists():
         write_csv_neutralised(csv, frame)
 

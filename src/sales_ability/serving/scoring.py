@@ -20,10 +20,10 @@ from sales_ability.data.face_tensors import REJECTS_FILE, REJECT_COLUMNS, frames
 from sales_ability.data.featurize import featurize_manifest
 from sales_ability.errors import ModelError
 from sales_ability.io_utils import (
-    atomic_path,
     content_hash,
     write_csv_neutralised,
     write_json_atomic,
+    write_parquet_atomic,
     write_text_atomic,
 )
 from sales_ability.knowledge.applicants import APPLICANT_COLUMNS, rate_applicants
@@ -213,13 +213,10 @@ def write_results(results: pd.DataFrame, rejects: pd.DataFrame, out_dir: Path, k
     strips = strips if strips is not None else pd.DataFrame(columns=list(STRIP_COLUMNS))
     applicants = (applicants if applicants is not None else pd.DataFrame()).reindex(columns=applicant_columns())
     applicants = applicants.sort_values(["sales_score", "applicant_id"], ascending=[False, True], ignore_index=True)
-    with atomic_path(out_dir / "results.parquet") as tmp:
-        results.to_parquet(tmp, index=False)
-    with atomic_path(out_dir / APPLICANTS_FILE) as tmp:
-        applicants.to_parquet(tmp, index=False)
+    write_parquet_atomic(out_dir / "results.parquet", results)
+    write_parquet_atomic(out_dir / APPLICANTS_FILE, applicants)
     write_csv_neutralised(out_dir / "applicants.csv", applicants)  # ids are the applicants' own: never a formula
-    with atomic_path(out_dir / STRIPS_FILE) as tmp:
-        strips.reindex(columns=list(STRIP_COLUMNS)).to_parquet(tmp, index=False)
+    write_parquet_atomic(out_dir / STRIPS_FILE, strips.reindex(columns=list(STRIP_COLUMNS)))
     write_csv_neutralised(out_dir / "results.csv", results)
     write_csv_neutralised(out_dir / REJECTS_FILE, rejects.reindex(columns=list(REJECT_COLUMNS)))
     if report:
