@@ -2,7 +2,10 @@
 process that only featurizes them), on two workloads: 16 small demo clips (also as two shard tasks in parallel
 processes, what the DAG's mapped `score_shard` tasks get from LocalExecutor with parallelism 2), and a shard of
 the deployment's default size (`SALES_ABILITY_SHARD_SIZE`, 8 videos) of 60 s 640x480 VP8 answers, as the
-website uploads them. Each task pays its own start-up (Keras, the model's load), as a real task does."""
+website uploads them. Each task pays its own start-up (Keras, the model's load), as a task on a worker without the
+preload does. Both workloads are also run as Airflow's Celery worker runs them with the deployment's preload
+(sales_ability.operations.celery_config): one worker process imports the scoring stack once, then each task is a
+process forked from it, featurize alone and the shard task alike, in turns, best of two."""
 
 from __future__ import annotations
 
@@ -28,6 +31,40 @@ _TASK = """
 import json, sys
 from sales_ability.operations.batch import score_shard
 score_shard(json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4])
+"""
+
+
+# a Celery worker with the deployment's preload: it imports the scoring stack once, then runs each job in a process
+# forked from itself (as Airflow 3's supervisor forks each task) and prints the jobs' seconds as one JSON line
+_WARM_WORKER = """
+import json, os, sys, time
+import sales_ability.operations.worker_preload
+from sales_ability.config import FeaturizeParams
+from sales_ability.data.datasets import manifest_from_inputs
+from sales_ability.data.featurize import featurize_manifest
+from sales_ability.operations.batch import score_shard
+
+def run(job):
+    if job["kind"] == "featurize":
+        featurize_manifest(manifest_from_inputs(job["videos"]), job["out"], FeaturizeParams(), progress=False)
+    else:
+        score_shard(json.loads(job["shard"]), job["out"], job["kb"], job["model"])
+
+def forked(job):
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            run(job)
+            os._exit(0)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            os._exit(1)
+    assert os.waitpid(pid, 0)[1] == 0, job["kind"]
+    return time.perf_counter() - start
+
+print("SECONDS " + json.dumps([forked(job) for job in json.loads(sys.argv[1])]))
 """
 
 
@@ -95,6 +132,18 @@ def main() -> None:
             if n == 0:
                 two = run([videos[: len(videos) // 2], videos[len(videos) // 2 :]], tmp / f"out{n}b")
                 rows.append(("2 shard tasks in parallel", two, f"  ({one / two:.2f} x one task)"))
+            # the deployment's worker: it preloads once, and each task is a process forked from it
+            jobs = [job for r in range(2) for job in (
+                {"kind": "featurize", "videos": [str(p) for p in videos], "out": str(tmp / f"warm_faces{n}_{r}")},
+                {"kind": "shard", "shard": _shard(videos, f"warm{n}_{r}"), "out": str(tmp / "warm_out"),
+                 "kb": str(tmp / "kb.json"), "model": str(tmp / "model.keras")})]
+            printed = subprocess.run([sys.executable, "-c", _WARM_WORKER, json.dumps(jobs)], check=True,
+                                     capture_output=True, text=True).stdout
+            seconds = json.loads(printed.split("SECONDS ")[-1])
+            warm_alone, warm_task = min(seconds[0::2]), min(seconds[1::2])
+            rows += [("featurize only, forked from a preloaded worker", warm_alone, ""),
+                     ("1 shard task, forked from a preloaded worker", warm_task,
+                      f"  ({warm_alone / warm_task:.2f} x featurize's rate there)")]
             for setup, seconds, note in rows:
                 table.add_row(label, setup, f"{seconds:.1f}", f"{len(videos) / seconds * 60:.1f}{note}")
     Console().print(table)

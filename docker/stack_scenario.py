@@ -151,6 +151,19 @@ class Api:
         return self.get(f"/dags/{dag}/dagRuns/{run_id}/taskInstances", limit=100)["task_instances"]
 
 
+def shard_task_starts(logs: Path, run_id: str) -> dict[str, str]:
+    """Per score_shard log of ``run_id``: "preloaded" (forked from a worker that imported the scoring stack), "cold",
+    or "unsaid" (the task's start line is missing)."""
+    starts = {}
+    for path in sorted(logs.glob("dag_id=*/run_id=*/task_id=score_shard/**/*.log")):
+        if path.relative_to(logs).parts[1] != f"run_id={run_id}":
+            continue
+        text = path.read_text(errors="replace")
+        starts[str(path.relative_to(logs))] = ("preloaded" if "the worker preloaded the scoring stack" in text
+                                               else "cold" if "starting cold" in text else "unsaid")
+    return starts
+
+
 def ledger(url: str) -> pd.DataFrame:
     """The ledger (one row per video that reached an outcome), read from the results database in PostgreSQL."""
     from sales_ability.results import store as db
@@ -254,6 +267,8 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
         "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{ports['redis']}/0",
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://{pg}/{settings['POSTGRES_DB']}",
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+        # each worker imports the scoring stack once; the shard tasks forked from it start warm
+        "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "sales_ability.operations.celery_config.CELERY_CONFIG",
         # a killed worker's task is noticed within half a minute and retried after 5 s (not the DAG's minutes)
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
@@ -346,8 +361,9 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
         tis = api.task_instances(BATCH, batch_run["dag_run_id"])
         if state != "success":
             raise RuntimeError(f"batch run {batch_run['dag_run_id']}: {state} {[(t['task_id'], t['map_index'], t['state']) for t in tis]}")
-    mapped = [{"map_index": t["map_index"], "hostname": t["hostname"], "state": t["state"], "try_number": t["try_number"]}
-              for t in tis if t["task_id"] == "score_shard"]
+    mapped = [{"map_index": t["map_index"], "hostname": t["hostname"], "state": t["state"], "try_number": t["try_number"],
+               "duration_s": t.get("duration")} for t in tis if t["task_id"] == "score_shard"]
+    shard_starts = shard_task_starts(root / "airflow" / "logs", batch_run["dag_run_id"])
     first = ledger(results_url)
     with step("batch_rerun"):
         rerun = api.trigger(BATCH)
@@ -410,7 +426,7 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
             "run_type": batch_run["run_type"], "inbox_videos": inbox_files, "shard_size": 2,
             "mapped_tasks": mapped, "hostnames": sorted({m["hostname"] for m in mapped}),
             "scored": int((first["outcome"] == "scored").sum()), "rejected": int((first["outcome"] == "rejected").sum()),
-            "rerun_scored_new": rerun_new,
+            "rerun_scored_new": rerun_new, "shard_task_starts": shard_starts,
         },
         "worker_killed": {
             "worker": victim, "pid": victim_pid, "new_videos": KILL_CLIPS,
@@ -433,6 +449,8 @@ def run_scenario(stack: Stack, settings: dict, start_postgres, start_s3) -> dict
         "the batch run was started by that Asset": batch_run["run_type"] == "asset_triggered",
         "mapped shard tasks ran on both workers": len({m["hostname"] for m in mapped}) == 2,
         "results and rejects account for every inbox file": len(first) == inbox_files,
+        "every shard task started warm, forked from a worker that preloaded the scoring stack":
+            len(shard_starts) == len(mapped) > 0 and set(shard_starts.values()) == {"preloaded"},
         "a second run scores nothing": rerun_new == 0,
         "after the worker kill every video is in the ledger exactly once": expected == int(counts.size) and not (counts > 1).any(),
         "model artifacts are in the S3 bucket": mlflow_objects > 0,

@@ -62,6 +62,24 @@ def test_health_checks_and_scalable_worker(compose: dict) -> None:
     assert worker["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
 
 
+def test_workers_preload_the_scoring_stack_before_forking_tasks(compose: dict) -> None:
+    """Every Airflow component (and the stack test) names one Celery config: Airflow's own plus the preload module
+    in Celery's ``imports``, which only a worker imports (at its start, before it forks), never the scheduler."""
+    from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
+    import importlib
+
+    airflow = [s for n, s in compose["services"].items() if n.startswith("airflow-")]
+    names = {s["environment"]["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] for s in airflow}
+    assert len(names) == 1
+    name = names.pop()
+    assert f'"AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "{name}"' in (DOCKER / "stack_scenario.py").read_text()
+    module, _, attribute = name.rpartition(".")
+    config = getattr(importlib.import_module(module), attribute)  # as Airflow's conf.getimport reads it
+    assert config["imports"] == ("sales_ability.operations.worker_preload",)
+    assert {k: v for k, v in config.items() if k != "imports"} == DEFAULT_CELERY_CONFIG  # nothing else changed
+    assert "sales_ability.operations.worker_preload" not in __import__("sys").modules  # naming it imports nothing
+
+
 def test_airflow_components_share_one_jwt_secret(compose: dict) -> None:
     airflow = [s for n, s in compose["services"].items() if n.startswith("airflow-")]
     secrets = {s["environment"]["AIRFLOW__API_AUTH__JWT_SECRET"] for s in airflow}

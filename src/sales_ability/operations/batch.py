@@ -269,6 +269,7 @@ def score_shard(shard: dict, outbox: str | Path, kb_file: str | Path | None, mod
     folder = Path(outbox) / "shards" / shard["shard_id"]
     if (folder / "done.json").is_file():  # a retry or re-run of a finished shard
         return str(folder)
+    log.info("shard %s: %s", shard["shard_id"], _start_note())
     shard = {**shard, "applicants": _still_here(shard, database_url)}
     model_uri = shard.get("model_uri") or model_uri  # the version the listing pinned for the whole run
     project = load_params(params_file) if params_file and Path(params_file).is_file() else None
@@ -285,6 +286,15 @@ def score_shard(shard: dict, outbox: str | Path, kb_file: str | Path | None, mod
             raise ScoringConfigError(str(err)) from None
     write_json_atomic(folder / "done.json", shard)  # the listing's names and hashes win
     return str(folder)
+
+
+def _start_note() -> str:
+    """Whether this task starts warm: forked from a worker that preloaded the scoring stack (celery_config)."""
+    import sys
+
+    if "sales_ability.operations.worker_preload" in sys.modules:
+        return "the worker preloaded the scoring stack (Keras, MLflow, featurize)"
+    return "starting cold: this task imports Keras and MLflow itself (see sales_ability.operations.celery_config)"
 
 
 def _still_here(shard: dict, database_url: str | None) -> list[dict]:
