@@ -59,25 +59,26 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """12 demo clips of 3 participants (64 frames each)."""
+    """12 demo clips of 3 participants (64 frames each), written once per `make test` (``once_per_run``) and
+    only read by the tests (each copies what it changes)."""
     from sales_ability.data.demo_data import write_demo_dataset
 
-    out = tmp_path_factory.mktemp("demo")
-    write_demo_dataset(out, clips=12, clips_per_participant=4, seed=11)
-    return out
+    return once_per_run(tmp_path_factory, "demo", lambda out: write_demo_dataset(out, clips=12, clips_per_participant=4,
+                                                                                 seed=11))
 
 
 @pytest.fixture(scope="session")
 def featurized_demo(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo clips featurized with the default parameters (shards of 5)."""
+    """The demo clips featurized with the default parameters (shards of 5), once per `make test`, read only."""
     from sales_ability.config import FeaturizeParams
     from sales_ability.data.datasets import demo_manifest
     from sales_ability.data.featurize import featurize_manifest
 
-    out = tmp_path_factory.mktemp("faces")
-    summary = featurize_manifest(demo_manifest(demo_dir), out, FeaturizeParams(shard_size=5), progress=False)
-    assert summary.kept == 12 and summary.rejected == 0
-    return out
+    def featurize(out: Path) -> None:
+        summary = featurize_manifest(demo_manifest(demo_dir), out, FeaturizeParams(shard_size=5), progress=False)
+        assert summary.kept == 12 and summary.rejected == 0
+
+    return once_per_run(tmp_path_factory, "faces", featurize)
 
 
 @pytest.fixture()
@@ -265,19 +266,19 @@ def face_y4m(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def chrome_takes(face_y4m: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+def chrome_takes(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Three real headless-Chromium MediaRecorder takes of a face (VP9 + Opus WebM, no Duration, no Cues):
-    5, 5.5 and 9 s."""
-    from tests.recordings import chromium_recordings
+    5, 5.5 and 9 s, recorded once per `make test` (``once_per_run``) for the files that read them."""
+    from tests.recordings import chromium_recordings, demo_face_y4m
 
-    work = tmp_path_factory.mktemp("chrome")
-    takes = chromium_recordings(face_y4m, [5.0, 5.5, 9.0], work)
-    paths = []
-    for i, data in enumerate(takes):
-        path = work / f"take_{i}.webm"
-        path.write_bytes(data)
-        paths.append(path)
-    return paths
+    def record(work: Path) -> None:
+        work.mkdir(parents=True, exist_ok=True)
+        face = demo_face_y4m(work / "face.y4m", seconds=4.0, fps=30)
+        for i, data in enumerate(chromium_recordings(face, [5.0, 5.5, 9.0], work)):
+            (work / f"take_{i}.webm").write_bytes(data)
+
+    work = once_per_run(tmp_path_factory, "chrome_takes", record)
+    return [work / f"take_{i}.webm" for i in range(3)]
 
 
 @pytest.fixture(scope="session")
