@@ -138,11 +138,12 @@ def _tables(url: str) -> list[pd.DataFrame]:
         return [db.read_table(conn, t) for t in (db.segments, db.applicants, db.videos, db.rejects)]
 
 
-def test_configuration_errors_fail_at_once_and_a_fresh_install_is_green(airflow_env: dict, tmp_path: Path,
-                                                                        demo_dir: Path) -> None:
+def test_configuration_errors_fail_at_once_are_notified_and_a_fresh_install_is_green(
+        airflow_env: dict, tmp_path: Path, demo_dir: Path, alert_sinks: dict) -> None:
     """One Airflow process, seven runs: a fresh install's batch scoring (no inbox, knowledge base or model yet) is
     green with nothing to score; a missing explicit inbox or knowledge base, a missing project folder, a folder
     without dvc.yaml and a remote the project does not define each fail at once, retries configured and unused;
+    the missing project folder's failure is notified by webhook and e-mail (the only run with the alert settings);
     a retraining with nothing new ingests, skips the repro and proposes nothing."""
     fresh = tmp_path / "fresh"
     fresh.mkdir()
@@ -167,6 +168,8 @@ def test_configuration_errors_fail_at_once_and_a_fresh_install_is_green(airflow_
         if name == "unknown_remote":
             (project / "dvc.yaml").write_text("stages: {}\n")
             env["SALES_ABILITY_DVC_REMOTE"] = "nowhere"
+        if name == "no_project":
+            env.update(alert_sinks["env"])
         runs.append({"dag_id": "sales_ability_retraining", "conf": {"project_dir": str(project)}, "keep_retries": True,
                      "env": env})
     nothing_new = tmp_path / "nothing_new"  # a DVC project as recorded, and a website with nobody complete yet
@@ -195,6 +198,17 @@ def test_configuration_errors_fail_at_once_and_a_fresh_install_is_green(airflow_
         assert result["tasks"][failed] == "failed" and result["tries"][failed] == 1, (name, result)
         assert result["configured_retries"][failed] >= 1
         assert result["tasks"]["reproduce"] in ("upstream_failed", "None"), (name, result)  # nothing was reproduced
+
+    # the missing project's failure, notified: one webhook post and one e-mail for its failed task
+    task_posts = [p for p in alert_sinks["posts"] if p["task_id"] == "champion_before"]
+    assert len(task_posts) == 1, alert_sinks["posts"]
+    post = task_posts[0]
+    assert post["dag_id"] == "sales_ability_retraining" and "project folder not found" in post["reason"]
+    assert post["text"].startswith("[sales-ability] sales_ability_retraining: task champion_before failed")
+    mails = [m for m in alert_sinks["mails"] if "task champion_before failed" in m["Subject"]]
+    assert len(mails) == 1 and mails[0]["To"] == "mlops@example.test"
+    body = "".join(part.get_payload(decode=True).decode() for part in mails[0].walk() if part.get_content_maintype() == "text")
+    assert "project folder not found" in body and "<pre>" in body  # Airflow's SmtpNotifier, the notice's own text
 
     # nothing new: the ingest records the (empty) collected folder, `dvc status` is clean, nothing is trained
     assert unchanged["state"] == "success", unchanged
@@ -236,18 +250,3 @@ def alert_sinks():
         yield {"env": {"SALES_ABILITY_ALERT_WEBHOOK": url,  # the e-mail goes through an Airflow connection
                        "AIRFLOW_CONN_SALES_ABILITY_SMTP": f"smtp://{relay}?disable_ssl=true&disable_tls=true",
                        "SALES_ABILITY_ALERT_EMAIL_TO": "mlops@example.test"}, "posts": posts, "mails": mails}
-
-
-def test_a_failed_run_is_notified_by_webhook_and_email(airflow_env: dict, alert_sinks: dict, tmp_path: Path) -> None:
-    env = {**airflow_env, **alert_sinks["env"]}
-    result = run_dag("sales_ability_retraining", {"project_dir": str(tmp_path / "missing")}, env, keep_retries=True)
-    assert result["state"] == "failed"
-    task_posts = [p for p in alert_sinks["posts"] if p["task_id"] == "champion_before"]
-    assert len(task_posts) == 1, alert_sinks["posts"]
-    post = task_posts[0]
-    assert post["dag_id"] == "sales_ability_retraining" and "project folder not found" in post["reason"]
-    assert post["text"].startswith("[sales-ability] sales_ability_retraining: task champion_before failed")
-    mails = [m for m in alert_sinks["mails"] if "task champion_before failed" in m["Subject"]]
-    assert len(mails) == 1 and mails[0]["To"] == "mlops@example.test"
-    body = "".join(part.get_payload(decode=True).decode() for part in mails[0].walk() if part.get_content_maintype() == "text")
-    assert "project folder not found" in body and "<pre>" in body  # Airflow's SmtpNotifier, the notice's own text
