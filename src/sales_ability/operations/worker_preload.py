@@ -41,12 +41,5 @@ def preload(modules: tuple[str, ...] = SCORING_STACK) -> float:
     return time.perf_counter() - start
 
 
-def preloaded() -> bool:
-    """Whether this process (or the worker it was forked from) preloaded the scoring stack."""
-    return _PRELOADED
-
-
-_PRELOADED = False
-_SECONDS = preload()
-_PRELOADED = True
-log.info("sales-ability: the scoring stack is preloaded for shard tasks (%.1f s)", _SECONDS)
+# at import, which is all the worker does with this module (score_shard's log says whether its process has it)
+log.info("sales-ability: the scoring stack is preloaded for shard tasks (%.1f s)", preload())
