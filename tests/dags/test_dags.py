@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO, run_dag, run_dags
+from tests.conftest import REPO, run_dags
 
 
 def test_dagbag_imports_with_tags_retries_and_docs(airflow_env: dict) -> None:
