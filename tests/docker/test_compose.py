@@ -80,6 +80,30 @@ def test_workers_preload_the_scoring_stack_before_forking_tasks(compose: dict) -
     assert "sales_ability.operations.worker_preload" not in __import__("sys").modules  # naming it imports nothing
 
 
+def test_a_failed_preload_never_stops_the_worker_and_each_shard_task_says_how_it_started(monkeypatch) -> None:
+    """A module that cannot be imported is reported, not raised (the worker's other tasks need none of them), and
+    a shard task's first log line says whether its worker preloaded the stack, failed to, or has no preload."""
+    import sys
+    import types
+
+    from sales_ability.operations.batch import _start_note
+    from sales_ability.operations.celery_config import preload
+
+    seconds, failed = preload(("json", "sales_ability_no_such_module", "csv"))
+    assert seconds >= 0 and len(failed) == 1
+    assert failed[0].startswith("sales_ability_no_such_module: ModuleNotFoundError")
+    assert "csv" in sys.modules  # the imports after a failure still happen
+
+    monkeypatch.delitem(sys.modules, "sales_ability.operations.worker_preload", raising=False)
+    assert _start_note().startswith("starting cold")
+    worker = types.SimpleNamespace(FAILED=[])
+    monkeypatch.setitem(sys.modules, "sales_ability.operations.worker_preload", worker)
+    assert _start_note().startswith("the worker preloaded the scoring stack")
+    worker.FAILED = failed
+    assert _start_note().startswith("the worker's preload failed") and "sales_ability_no_such_module" in _start_note()
+    assert "the worker preloaded the scoring stack" not in _start_note()  # the stack test's check cannot match it
+
+
 def test_airflow_components_share_one_jwt_secret(compose: dict) -> None:
     airflow = [s for n, s in compose["services"].items() if n.startswith("airflow-")]
     secrets = {s["environment"]["AIRFLOW__API_AUTH__JWT_SECRET"] for s in airflow}

@@ -292,9 +292,12 @@ def _start_note() -> str:
     """Whether this task starts warm: forked from a worker that preloaded the scoring stack (celery_config)."""
     import sys
 
-    if "sales_ability.operations.worker_preload" in sys.modules:
-        return "the worker preloaded the scoring stack (Keras, MLflow, featurize)"
-    return "starting cold: this task imports Keras and MLflow itself (see sales_ability.operations.celery_config)"
+    preload = sys.modules.get("sales_ability.operations.worker_preload")
+    if preload is None:
+        return "starting cold: this task imports Keras and MLflow itself (see sales_ability.operations.celery_config)"
+    if preload.FAILED:
+        return f"the worker's preload failed, this task imports these itself: {'; '.join(preload.FAILED)}"
+    return "the worker preloaded the scoring stack (Keras, MLflow, featurize)"
 
 
 def _still_here(shard: dict, database_url: str | None) -> list[dict]:
