@@ -19,43 +19,36 @@ from pathlib import Path
 
 CLIPS = 16
 
-_FEATURIZE = """
-import json, sys
-from sales_ability.config import FeaturizeParams
-from sales_ability.data.datasets import manifest_from_inputs
-from sales_ability.data.featurize import featurize_manifest
-featurize_manifest(manifest_from_inputs(json.loads(sys.argv[1])), sys.argv[2], FeaturizeParams(), progress=False)
-"""
+def run_job(job: dict) -> None:
+    """One job as a task runs it: featurize the videos alone, or score a shard (heavy imports inside)."""
+    if job["kind"] == "featurize":
+        from sales_ability.config import FeaturizeParams
+        from sales_ability.data.datasets import manifest_from_inputs
+        from sales_ability.data.featurize import featurize_manifest
 
-_TASK = """
-import json, sys
-from sales_ability.operations.batch import score_shard
-score_shard(json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4])
-"""
+        featurize_manifest(manifest_from_inputs(job["videos"]), job["out"], FeaturizeParams(), progress=False)
+    else:
+        from sales_ability.operations.batch import score_shard
 
+        score_shard(job["shard"], job["out"], job["kb"], job["model"])
+
+
+# a task on a worker without the preload: a fresh process per job
+_COLD = "import json, sys; from benchmarks.bench_scoring import run_job; run_job(json.loads(sys.argv[1]))"
 
 # a Celery worker with the deployment's preload: it imports the scoring stack once, then runs each job in a process
 # forked from itself (as Airflow 3's supervisor forks each task) and prints the jobs' seconds as one JSON line
 _WARM_WORKER = """
 import json, os, sys, time
 import sales_ability.operations.worker_preload
-from sales_ability.config import FeaturizeParams
-from sales_ability.data.datasets import manifest_from_inputs
-from sales_ability.data.featurize import featurize_manifest
-from sales_ability.operations.batch import score_shard
-
-def run(job):
-    if job["kind"] == "featurize":
-        featurize_manifest(manifest_from_inputs(job["videos"]), job["out"], FeaturizeParams(), progress=False)
-    else:
-        score_shard(json.loads(job["shard"]), job["out"], job["kb"], job["model"])
+from benchmarks.bench_scoring import run_job
 
 def forked(job):
     start = time.perf_counter()
     pid = os.fork()
     if pid == 0:
         try:
-            run(job)
+            run_job(job)
             os._exit(0)
         except BaseException:
             import traceback
@@ -68,13 +61,13 @@ print("SECONDS " + json.dumps([forked(job) for job in json.loads(sys.argv[1])]))
 """
 
 
-def _shard(paths: list[Path], shard_id: str) -> str:
+def _shard(paths: list[Path], shard_id: str) -> dict:
     """A shard as the listing writes it: one applicant per folder of answers, else per loose clip."""
     applicants: dict[str, list[dict]] = {}
     for p in paths:
         owner = p.parent.name if p.stem.startswith("answer_") else p.stem
         applicants.setdefault(owner, []).append({"path": str(p), "sha256": f"{owner}-{p.stem}"})
-    return json.dumps({"shard_id": shard_id, "applicants": [{"applicant_id": a, "videos": v} for a, v in applicants.items()]})
+    return {"shard_id": shard_id, "applicants": [{"applicant_id": a, "videos": v} for a, v in applicants.items()]}
 
 
 def _answers(folder: Path, videos: int) -> list[Path]:
@@ -109,34 +102,35 @@ def main() -> None:
         save_model(build_model("small"), tmp / "model.keras")
         save_knowledge_base(paper_knowledge_base(), tmp / "kb.json")
 
-        def run(shards: list[list[Path]], outbox: Path) -> float:
+        def shard_job(videos: list[Path], shard_id: str, outbox: Path) -> dict:
+            return {"kind": "shard", "shard": _shard(videos, shard_id), "out": str(outbox), "kb": str(tmp / "kb.json"),
+                    "model": str(tmp / "model.keras")}
+
+        def featurize_job(videos: list[Path], out: Path) -> dict:
+            return {"kind": "featurize", "videos": [str(p) for p in videos], "out": str(out)}
+
+        def cold(jobs: list[dict]) -> float:
+            """Seconds for ``jobs``, each in a fresh process of its own, all at once."""
             start = time.perf_counter()
-            procs = [subprocess.Popen([sys.executable, "-c", _TASK, _shard(s, f"s{i}"), str(outbox), str(tmp / "kb.json"), str(tmp / "model.keras")])
-                     for i, s in enumerate(shards)]
+            procs = [subprocess.Popen([sys.executable, "-c", _COLD, json.dumps(job)]) for job in jobs]
             for p in procs:
                 assert p.wait() == 0
-            return time.perf_counter() - start
-
-        def featurize_only(paths: list[Path], out: Path) -> float:
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "-c", _FEATURIZE, json.dumps([str(p) for p in paths]), str(out)], check=True)
             return time.perf_counter() - start
 
         workloads = {f"{CLIPS} demo clips (320x240, 64 frames)": [c.path for c in write_demo_dataset(tmp / "inbox", clips=CLIPS, seed=2)],
                      f"{shard_size} answers of 60 s, 640x480 VP8 (4 segments each)": _answers(tmp / "answers", shard_size)}
         for n, (label, videos) in enumerate(workloads.items()):
-            alone = featurize_only(videos, tmp / f"faces{n}")
-            one = run([videos], tmp / f"out{n}")
+            alone = cold([featurize_job(videos, tmp / f"faces{n}")])
+            one = cold([shard_job(videos, "s0", tmp / f"out{n}")])
             rows = [("featurize only, 1 process (its own rate)", alone, ""),
                     ("1 shard task", one, f"  ({alone / one:.2f} x featurize's rate)")]
             if n == 0:
-                two = run([videos[: len(videos) // 2], videos[len(videos) // 2 :]], tmp / f"out{n}b")
+                half = len(videos) // 2
+                two = cold([shard_job(videos[:half], "s0", tmp / f"out{n}b"), shard_job(videos[half:], "s1", tmp / f"out{n}b")])
                 rows.append(("2 shard tasks in parallel", two, f"  ({one / two:.2f} x one task)"))
             # the deployment's worker: it preloads once, and each task is a process forked from it
-            jobs = [job for r in range(2) for job in (
-                {"kind": "featurize", "videos": [str(p) for p in videos], "out": str(tmp / f"warm_faces{n}_{r}")},
-                {"kind": "shard", "shard": _shard(videos, f"warm{n}_{r}"), "out": str(tmp / "warm_out"),
-                 "kb": str(tmp / "kb.json"), "model": str(tmp / "model.keras")})]
+            jobs = [job for r in range(2) for job in (featurize_job(videos, tmp / f"warm_faces{n}_{r}"),
+                                                      shard_job(videos, f"warm{n}_{r}", tmp / "warm_out"))]
             printed = subprocess.run([sys.executable, "-c", _WARM_WORKER, json.dumps(jobs)], check=True,
                                      capture_output=True, text=True).stdout
             seconds = json.loads(printed.split("SECONDS ")[-1])
