@@ -10,7 +10,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
-from keras import ops
 
 from sales_ability.io_utils import atomic_path, write_csv_atomic
 from sales_ability.model.feed import FaceTensorDataset
