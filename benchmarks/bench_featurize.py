@@ -223,16 +223,16 @@ def answer_main() -> None:
     table.add_column("ratio", justify="right")
     table.add_column("CPU s", justify="right")
 
-    def row(label: str, name) -> None:
+    def add_measure(label: str, name) -> None:
         table.add_row(label, f"{best[name]:.3f}", f"{best[name] / floor:.2f} x floor", f"{cpu[name]:.2f}")
 
-    row("decode the answer once (floor; FFmpeg's choice of threads, as featurize decodes)", "floor")
+    add_measure("decode the answer once (floor; FFmpeg's choice of threads, as featurize decodes)", "floor")
     for threads in by_threads:
-        row(f"decode the answer once, {threads} decoder thread{'s' if threads > 1 else ''}", threads)
-    row(f"read the sampled frames of all {len(rows)} segments, one pass", "one_pass")
-    row(f"featurize all {len(rows)} segments, YuNet (ours): read + detect + track + crop", "yunet")
-    row("the same, YuNet's answers replayed from a cache: all but the detections' cost", "replayed")
-    row(f"featurize all {len(rows)} segments, MTCNN (selectable)", "mtcnn")
+        add_measure(f"decode the answer once, {threads} decoder thread{'s' if threads > 1 else ''}", threads)
+    add_measure(f"read the sampled frames of all {len(rows)} segments, one pass", "one_pass")
+    add_measure(f"featurize all {len(rows)} segments, YuNet (ours): read + detect + track + crop", "yunet")
+    add_measure("the same, YuNet's answers replayed from a cache: all but the detections' cost", "replayed")
+    add_measure(f"featurize all {len(rows)} segments, MTCNN (selectable)", "mtcnn")
     Console().print(table)
     Console().print(f"target: featurize per answer <= 1.3 x decoding it once; against the fastest decode above "
                     f"({fastest:.3f} s) featurize is {best['yunet'] / fastest:.2f} x. On {os.cpu_count()} cores "
