@@ -4,9 +4,6 @@ The 6-minute goal for `make test` on two cores is a CPU budget (about 720 CPU-se
 wall time: by command (a pipeline stage, the CLI, dvc, a pytest worker) and by the heaviest library each process
 imported (TensorFlow's import alone costs about 9 s of CPU). Processes that replace PYTHONPATH (the JAX tests'
 children) and non-Python processes (Chromium) are not counted: the total is a lower bound.
-
-The machine's own speed moves (the same tests took a quarter more CPU an hour later), so the report ends with a
-fixed reference workload's CPU before and after the tests, and the tests' CPU in that workload's units.
 """
 
 from __future__ import annotations
@@ -59,31 +56,6 @@ def summarize(records: list[dict]) -> tuple[dict[str, list[float]], dict[str, li
     return dict(by_command), dict(by_library)
 
 
-def reference_cpu_s(rounds: int = 3) -> float:
-    """CPU seconds of a fixed workload (the interpreter and NumPy, one thread), best of ``rounds``: how fast this
-    machine is right now. The same tests have taken a quarter more CPU an hour later on the same machine, so a run's
-    CPU means little without it."""
-    import numpy as np
-
-    values = np.random.default_rng(0).random(1_000_000)
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.process_time()
-        sum(i * i for i in range(1_000_000))
-        for _ in range(5):
-            np.sort(values)
-        best = min(best, time.process_time() - start)
-    return best
-
-
-def speed_line(before_s: float, after_s: float, total_cpu_s: float) -> str:
-    """The machine-speed line of the report: the reference workload before and after the tests, and the tests' CPU
-    counted in that workload's units, which runs at different hours (or on other machines) can compare."""
-    reference = (before_s + after_s) / 2
-    return (f"reference workload (benchmarks.test_cpu.reference_cpu_s): {before_s:.3f} CPU s before the tests, "
-            f"{after_s:.3f} s after; the recorded CPU is {total_cpu_s / reference:.0f} of its units")
-
-
 app = typer.Typer(add_completion=False)
 
 
@@ -101,11 +73,9 @@ def main(
     log = Path(tempfile.mkdtemp(prefix="test-cpu-")) / "processes.jsonl"
     env = {**os.environ, "PROCESS_CPU_LOG": str(log),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(HOOK), os.environ.get("PYTHONPATH")]))}
-    before = reference_cpu_s()
     started = time.time()
     tests = subprocess.run([sys.executable, "-m", "pytest", *args], env=env)
     wall = time.time() - started
-    after = reference_cpu_s()
     records = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
     by_command, by_library = summarize(records)
     total = sum(cpu for _, cpu in by_command.values())
@@ -120,7 +90,6 @@ def main(
         console.print(table)
     console.print(f"{len(records)} Python processes, {total:.0f} CPU s recorded in {wall:.0f} s of wall time "
                   f"({total / wall if wall else 0:.2f} cores busy on average; log: {log})")
-    console.print(speed_line(before, after, total))
     raise typer.Exit(tests.returncode)
 
 
