@@ -154,13 +154,15 @@ class Api:
 def shard_task_starts(logs: Path, run_id: str) -> dict[str, str]:
     """Per score_shard log of ``run_id``: "preloaded" (forked from a worker that imported the scoring stack), "cold",
     or "unsaid" (the task's start line is missing)."""
+    from sales_ability.operations.batch import STARTED_COLD, STARTED_PRELOADED
+
     starts = {}
     for path in sorted(logs.glob("dag_id=*/run_id=*/task_id=score_shard/**/*.log")):
         if path.relative_to(logs).parts[1] != f"run_id={run_id}":
             continue
         text = path.read_text(errors="replace")
-        starts[str(path.relative_to(logs))] = ("preloaded" if "the worker preloaded the scoring stack" in text
-                                               else "cold" if "starting cold" in text else "unsaid")
+        starts[str(path.relative_to(logs))] = ("preloaded" if STARTED_PRELOADED in text
+                                               else "cold" if STARTED_COLD in text else "unsaid")
     return starts
 
 

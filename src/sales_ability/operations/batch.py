@@ -288,16 +288,21 @@ def score_shard(shard: dict, outbox: str | Path, kb_file: str | Path | None, mod
     return str(folder)
 
 
+# How a shard task's first log line says it started; the stack test reads its logs for these.
+STARTED_PRELOADED = "the worker preloaded the scoring stack"
+STARTED_COLD = "starting cold"
+
+
 def _start_note() -> str:
     """Whether this task starts warm: forked from a worker that preloaded the scoring stack (celery_config)."""
     import sys
 
     preload = sys.modules.get("sales_ability.operations.worker_preload")
     if preload is None:
-        return "starting cold: this task imports Keras and MLflow itself (see sales_ability.operations.celery_config)"
+        return f"{STARTED_COLD}: this task imports Keras and MLflow itself (see sales_ability.operations.celery_config)"
     if preload.FAILED:
         return f"the worker's preload failed, this task imports these itself: {'; '.join(preload.FAILED)}"
-    return "the worker preloaded the scoring stack (Keras, MLflow, featurize)"
+    return f"{STARTED_PRELOADED} (Keras, MLflow, featurize)"
 
 
 def _still_here(shard: dict, database_url: str | None) -> list[dict]:
