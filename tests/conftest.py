@@ -81,13 +81,39 @@ def featurized_demo(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return once_per_run(tmp_path_factory, "faces", featurize)
 
 
+def _empty_mlflow_store(folder: Path) -> None:
+    """An MLflow SQLite store holding MLflow's tables and its default experiment, as a first use leaves it."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    folder.mkdir(parents=True)
+    SqlAlchemyStore(f"sqlite:///{folder / 'mlflow.db'}", str(folder / "mlruns")).engine.dispose()
+
+
+def empty_mlflow_store(db_file: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``db_file`` as a new, empty MLflow store; returns its URI. A first use of a SQLite store runs MLflow's
+    migrations (about 1.3 CPU s, and make test opened a dozen): so they run once per `make test`
+    (``once_per_run``) and each store starts as a copy. A test's own runs go to experiments it creates, whose
+    artifacts lie where the test says; experiment 0's folder is the run's template folder."""
+    template = once_per_run(tmp_path_factory, "mlflow_store", _empty_mlflow_store) / "mlflow.db"
+    if not db_file.exists():
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(template, db_file)
+    return f"sqlite:///{db_file}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The session's store (MLFLOW_TRACKING_URI above) starts as a copy of the empty one, like every other."""
+    empty_mlflow_store(Path(os.environ["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///")), tmp_path_factory)
+
+
 @pytest.fixture()
-def isolated_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def isolated_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
     """A fresh SQLite MLflow store for one test: the variable, and MLflow's in-process URI, which an earlier
     test's ``mlflow.set_tracking_uri`` in the same worker would otherwise keep (it outranks the variable)."""
     import mlflow
 
-    session_uri, uri = os.environ["MLFLOW_TRACKING_URI"], f"sqlite:///{tmp_path / 'mlflow.db'}"
+    session_uri, uri = os.environ["MLFLOW_TRACKING_URI"], empty_mlflow_store(tmp_path / "mlflow.db", tmp_path_factory)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     yield uri
@@ -170,7 +196,11 @@ def once_per_run(tmp_path_factory: pytest.TempPathFactory, name: str, build) -> 
 def reproduced_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One `dvc repro` of the demo per `make test` (``once_per_run``). Never used in place: each test file works
     on its own copy (``reproduced_project``), so files that change the project run on different workers at once."""
-    return once_per_run(tmp_path_factory, "reproduced", lambda root: _reproduce(copy_project(root), _project_env(root)))
+    def reproduce(root: Path) -> None:
+        empty_mlflow_store(root / "mlflow.db", tmp_path_factory)  # _project_env's store
+        _reproduce(copy_project(root), _project_env(root))
+
+    return once_per_run(tmp_path_factory, "reproduced", reproduce)
 
 
 @pytest.fixture(scope="module")
@@ -225,6 +255,7 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict:
     migrated = once_per_run(tmp_path_factory, "airflow_migrated", _migrate_airflow)
     home = tmp_path_factory.mktemp("airflow_home")
     shutil.copy2(migrated / "airflow.db", home / "airflow.db")
+    empty_mlflow_store(home / "mlflow.db", tmp_path_factory)  # _airflow_env's store
     return _airflow_env(home)
 
 

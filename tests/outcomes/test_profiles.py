@@ -79,7 +79,8 @@ def test_an_offered_profile_is_a_knowledge_base_a_scorer_rates_with_and_names(tm
     assert "role profile quota (AE-2027)" in html and "Williams" in html
 
 
-def test_an_adopted_profile_becomes_the_knowledge_base_the_next_candidate_carries(tmp_path, monkeypatch) -> None:
+def test_an_adopted_profile_becomes_the_knowledge_base_the_next_candidate_carries(tmp_path, monkeypatch,
+                                                                                  isolated_mlflow: str) -> None:
     """params knowledge_base.profile: the fit_thresholds stage writes a knowledge base that scores with the
     profile (and so travels in the candidate's bundle to promotion); anything but a profile is refused."""
     import pytest
@@ -96,7 +97,6 @@ def test_an_adopted_profile_becomes_the_knowledge_base_the_next_candidate_carrie
     assert offered["quota"]["file"] == str(tmp_path / "profiles" / "profile_quota.json")
     labels = pd.DataFrame(rng.beta(4, 4, (200, 5)), columns=list(TRAITS)).assign(split="train", clip_id=[f"c{i}" for i in range(200)])
     labels.to_csv("train.csv", index=False)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     params = KnowledgeBaseParams(distributions=["beta"], profile="profiles/profile_quota.json")
     run_fit_thresholds(Path("train.csv"), Path("kb.json"), Path("kb.png"), params)
     kb = load_knowledge_base("kb.json")

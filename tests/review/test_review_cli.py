@@ -39,11 +39,10 @@ def test_accounts_and_requisitions_from_the_command_line(workspace: dict, tmp_pa
     assert {a["applicant_id"] for a in body["applicants"]} == {"ann_k", "bob_k", "cyd_k", "dan_k", "eve_k", "fay_k"}
 
 
-def test_oversight_goes_to_mlflow_without_applicant_ids(workspace: dict, tmp_path: Path, monkeypatch) -> None:
+def test_oversight_goes_to_mlflow_without_applicant_ids(workspace: dict, tmp_path: Path, isolated_mlflow: str) -> None:
     import mlflow
 
     url = workspace["url"]
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     session = Session("rita", "recruiter", "x", None)
     requisition = find_requisition(url, "REQ-1")
     for applicant, choice in (("ann_k", "advance"), ("bob_k", "reject"), ("cyd_k", "advance")):
