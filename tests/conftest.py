@@ -101,12 +101,6 @@ def empty_mlflow_store(db_file: Path, tmp_path_factory: pytest.TempPathFactory) 
     return f"sqlite:///{db_file}"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _session_mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """The session's store (MLFLOW_TRACKING_URI above) starts as a copy of the empty one, like every other."""
-    empty_mlflow_store(Path(os.environ["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///")), tmp_path_factory)
-
-
 @pytest.fixture()
 def isolated_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
     """A fresh SQLite MLflow store for one test: the variable, and MLflow's in-process URI, which an earlier
