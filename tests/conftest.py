@@ -57,6 +57,14 @@ def repo_root() -> Path:
     return REPO
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each worker works in a folder of its own, not in the checkout: what code writes relative to the working
+    directory (MLflow's default artifact root ``./mlruns``, a project's default ``results.db``) stays in the run's
+    temporary folder instead of mixing the tests' runs and models into the demo's ``mlruns``."""
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """12 demo clips of 3 participants (64 frames each), written once per `make test` (``once_per_run``) and
