@@ -100,8 +100,8 @@ def _empty_mlflow_store(folder: Path) -> None:
 def empty_mlflow_store(db_file: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     """``db_file`` as a new, empty MLflow store; returns its URI. A first use of a SQLite store runs MLflow's
     migrations (about 1.3 CPU s, and make test opened a dozen): so they run once per `make test`
-    (``once_per_run``) and each store starts as a copy. A test's own runs go to experiments it creates, whose
-    artifacts lie where the test says; experiment 0's folder is the run's template folder."""
+    (``once_per_run``) and each store starts as a copy. Experiments created later keep their artifacts under the
+    working directory that creates them (``_outside_the_checkout``); experiment 0's are under the template's folder."""
     template = once_per_run(tmp_path_factory, "mlflow_store", _empty_mlflow_store) / "mlflow.db"
     if not db_file.exists():
         db_file.parent.mkdir(parents=True, exist_ok=True)
