@@ -58,11 +58,14 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> None:
+def _outside_the_checkout(tmp_path_factory: pytest.TempPathFactory):
     """Each worker works in a folder of its own, not in the checkout: what code writes relative to the working
     directory (MLflow's default artifact root ``./mlruns``, a project's default ``results.db``) stays in the run's
     temporary folder instead of mixing the tests' runs and models into the demo's ``mlruns``."""
+    checkout = os.getcwd()
     os.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    os.chdir(checkout)
 
 
 @pytest.fixture(scope="session")
@@ -97,16 +100,17 @@ def _empty_mlflow_store(folder: Path) -> None:
     SqlAlchemyStore(f"sqlite:///{folder / 'mlflow.db'}", str(folder / "mlruns")).engine.dispose()
 
 
-def empty_mlflow_store(db_file: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """``db_file`` as a new, empty MLflow store; returns its URI. A first use of a SQLite store runs MLflow's
+def empty_mlflow_store(uri: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The SQLite file of ``uri`` as a new, empty MLflow store (one that exists is kept); returns ``uri``. A first use of a SQLite store runs MLflow's
     migrations (about 1.3 CPU s, and make test opened a dozen): so they run once per `make test`
     (``once_per_run``) and each store starts as a copy. Experiments created later keep their artifacts under the
     working directory that creates them (``_outside_the_checkout``); experiment 0's are under the template's folder."""
     template = once_per_run(tmp_path_factory, "mlflow_store", _empty_mlflow_store) / "mlflow.db"
+    db_file = Path(uri.removeprefix("sqlite:///"))
     if not db_file.exists():
         db_file.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(template, db_file)
-    return f"sqlite:///{db_file}"
+    return uri
 
 
 @pytest.fixture()
@@ -115,7 +119,7 @@ def isolated_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_fa
     test's ``mlflow.set_tracking_uri`` in the same worker would otherwise keep (it outranks the variable)."""
     import mlflow
 
-    session_uri, uri = os.environ["MLFLOW_TRACKING_URI"], empty_mlflow_store(tmp_path / "mlflow.db", tmp_path_factory)
+    session_uri, uri = os.environ["MLFLOW_TRACKING_URI"], empty_mlflow_store(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path_factory)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     yield uri
@@ -199,8 +203,9 @@ def reproduced_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One `dvc repro` of the demo per `make test` (``once_per_run``). Never used in place: each test file works
     on its own copy (``reproduced_project``), so files that change the project run on different workers at once."""
     def reproduce(root: Path) -> None:
-        empty_mlflow_store(root / "mlflow.db", tmp_path_factory)  # _project_env's store
-        _reproduce(copy_project(root), _project_env(root))
+        env = _project_env(root)
+        empty_mlflow_store(env["MLFLOW_TRACKING_URI"], tmp_path_factory)
+        _reproduce(copy_project(root), env)
 
     return once_per_run(tmp_path_factory, "reproduced", reproduce)
 
@@ -257,8 +262,9 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict:
     migrated = once_per_run(tmp_path_factory, "airflow_migrated", _migrate_airflow)
     home = tmp_path_factory.mktemp("airflow_home")
     shutil.copy2(migrated / "airflow.db", home / "airflow.db")
-    empty_mlflow_store(home / "mlflow.db", tmp_path_factory)  # _airflow_env's store
-    return _airflow_env(home)
+    env = _airflow_env(home)
+    empty_mlflow_store(env["MLFLOW_TRACKING_URI"], tmp_path_factory)
+    return env
 
 
 def run_dag(dag_id: str, conf: dict, env: dict, keep_retries: bool = False, answer: dict | None = None) -> dict:
