@@ -84,6 +84,7 @@ def test_jax_runs_without_tensorflow(on_jax: dict) -> None:
 def test_jax_trains_with_the_parquet_feed_and_round_trips_a_saved_model(on_jax: dict) -> None:
     result = _ok(on_jax["train_and_save"])
     assert result["backend"] == "jax"
+    assert result["jit_compile"]  # the params' jit_compile: false is TensorFlow's; JAX without jit runs op by op
     assert result["fit"]["epochs_run"] == 2 and result["fit"]["train_clips"] == 6
     assert result["changed"] == result["n_weights"]  # every weight moved: the step trained the whole model
     assert result["reload_diff"] < 2e-6  # same weights (XLA may reorder float sums), both rounded to 1e-6
@@ -93,7 +94,7 @@ def test_jax_trains_with_the_parquet_feed_and_round_trips_a_saved_model(on_jax: 
 def test_a_tensorflow_trained_model_predicts_the_same_on_jax(tensorflow_trained: tuple[Path, dict], on_jax: dict) -> None:
     folder, trained = tensorflow_trained
     trained = _ok(trained)
-    assert trained["backend"] == "tensorflow"
+    assert trained["backend"] == "tensorflow" and not trained["jit_compile"]  # TensorFlow's graph, no XLA
     predicted = _ok(on_jax["predict_tensorflow_model"])
     assert predicted["backend"] == "jax"
     jax_pred = pd.read_csv(folder / "predictions.csv").set_index("clip_id")
