@@ -3,7 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock requirements-jax.lock pyproject.toml | cksum | cut -d' ' -f1)
+# JAX's own folder (requirements-jax.lock): on PYTHONPATH only where Keras runs on JAX
+JAX_PACKAGES := $(abspath $(VENV))/jax
 export PATH := $(BIN):$(PATH)
 export MLFLOW_TRACKING_URI ?= sqlite:///$(abspath mlflow.db)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -16,10 +18,12 @@ export PYTHONWARNINGS ?= ignore::DeprecationWarning
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-jax.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip uninstall -q -y jax jaxlib 2>/dev/null || true  # a venv from before JAX had its own folder
+	rm -rf $(JAX_PACKAGES) && $(BIN)/python -m pip install -q --no-deps --target $(JAX_PACKAGES) -r requirements-jax.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $@
@@ -75,7 +79,7 @@ bench: install  ## benchmarks: featurize speed (ratios measured in one run)
 	$(BIN)/python -m benchmarks
 
 bench-gpu: install  ## the real trainer on JAX vs the bare model, per batch size (GPU when JAX has one; BENCH_ARGS="--help")
-	KERAS_BACKEND=jax $(BIN)/python -m benchmarks.bench_gpu $(BENCH_ARGS)
+	KERAS_BACKEND=jax PYTHONPATH=$(JAX_PACKAGES) $(BIN)/python -m benchmarks.bench_gpu $(BENCH_ARGS)
 
 FI_LABELS ?= ../shared/data/first_impressions_v2/annotation_training.pkl
 reproduce-table4: install  ## fitted thresholds vs the paper's Table IV with bin shares (FI_LABELS=...pkl)

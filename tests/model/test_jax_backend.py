@@ -33,10 +33,15 @@ sys.meta_path.insert(0, NoTensorFlow())
 """
 
 
+# `make install` puts JAX in a folder of its own (requirements-jax.lock), on the path only of the JAX processes
+JAX_PACKAGES = Path(sys.prefix) / "jax"
+
+
 def _python(backend: str, code: str, *args: str) -> dict:
     """Run ``code`` under ``KERAS_BACKEND=backend`` (TensorFlow unimportable under JAX); it prints one JSON line
     starting with ``RESULT``."""
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu",
+    path = [str(REPO), str(JAX_PACKAGES)] if backend == "jax" else [str(REPO)]
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": os.pathsep.join(path), "JAX_PLATFORMS": "cpu",
            "CUDA_VISIBLE_DEVICES": ""}
     prelude = BLOCK_TENSORFLOW if backend == "jax" else ""
     proc = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code), *args], cwd=REPO, env=env,
@@ -123,3 +128,13 @@ def test_bench_gpu_runs_end_to_end_on_a_cpu(on_jax: dict) -> None:
         assert abs(row["trainer_over_bare"] - row["trainer_clips_per_s"] / row["bare_clips_per_s"]) < 0.01  # from unrounded rates
         assert row["predict_clips_per_s"] > 0 and row["first_step_s"] > 0 and row["peak_memory_mib"] > 0
     assert "trainer / bare" in result["printed"] and f"figures -> {result['out']}" in result["printed"].replace("\n", "")
+
+
+def test_keras_on_tensorflow_does_not_load_jax() -> None:
+    """TensorFlow imports JAX whenever it can find it (`tensorflow.lite`), 0.3-0.7 CPU s in every process that
+    loads Keras: `make install` keeps JAX in its own folder, on the path of the JAX processes only."""
+    import keras
+
+    assert keras.backend.backend() == "tensorflow"  # make test's workers, as every stage and CLI process
+    assert "jax" not in sys.modules, "JAX is in the venv itself: run `make install` (requirements-jax.lock)"
+    assert (JAX_PACKAGES / "jax").is_dir()
