@@ -136,5 +136,5 @@ def test_keras_on_tensorflow_does_not_load_jax() -> None:
     import keras
 
     assert keras.backend.backend() == "tensorflow"  # make test's workers, as every stage and CLI process
-    assert "jax" not in sys.modules, "JAX is in the venv itself: run `make install` (requirements-jax.lock)"
-    assert (JAX_PACKAGES / "jax").is_dir()
+    assert "jax" not in sys.modules, "JAX is in the venv itself: pip uninstall jax jaxlib (make install: .venv/jax)"
+    assert (JAX_PACKAGES / "jax").is_dir(), f"{JAX_PACKAGES}: no JAX; make install puts it there"
