@@ -2,8 +2,9 @@
 
 The 6-minute goal for `make test` on two cores is a CPU budget (about 720 CPU-seconds), so this reports CPU, not
 wall time: by command (a pipeline stage, the CLI, dvc, a pytest worker) and by the heaviest library each process
-imported (TensorFlow's import alone costs about 9 s of CPU). Processes that replace PYTHONPATH (the JAX tests'
-children) and non-Python processes (Chromium) are not counted: the total is a lower bound.
+imported (`import keras` on TensorFlow alone costs 4-5 CPU s; docs/measurements.md). Processes that replace
+PYTHONPATH (the JAX tests' children) and non-Python processes (Chromium) are not counted: the total is a lower
+bound.
 """
 
 from __future__ import annotations
