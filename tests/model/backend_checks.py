@@ -42,8 +42,8 @@ def train_and_save(folder: Path) -> dict:
     prediction = test[list(TRAITS)].to_numpy()
     reloaded = predict_clips(load_model(folder / "model.keras"), faces, "test", labelled_only=True)[list(TRAITS)]
     np.save(folder / "pred.npy", prediction)
-    return {"backend": keras.backend.backend(), "jit_compile": bool(model.jit_compile), "fit": fit, "changed": changed,
-            "n_weights": len(before),
+    return {"backend": keras.backend.backend(), "jit_compile": bool(model.jit_compile), "fit": fit,
+            "changed": changed, "n_weights": len(before),
             "reload_diff": float(np.abs(prediction - reloaded.to_numpy()).max()), "ids": test["clip_id"].tolist(),
             "finite": bool(np.isfinite(prediction).all())}
 
