@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from sales_ability.results import store as db
+from sales_ability.review import accounts
 from sales_ability.review.accounts import create_account
 from sales_ability.review.requisitions import assign, create_requisition, record_application
 from sales_ability.traits import TRAITS
@@ -55,6 +56,16 @@ def _applicant_row(applicant: str, score: float, half: float, version: str, when
     for t in TRAITS:
         row.update({t: 0.5, f"{t}_low": 0.4, f"{t}_high": 0.6, f"score_{t}": 5, f"score_{t}_low": 4, f"score_{t}_high": 6})
     return row
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2id with argon2-cffi's parameters for tests (``profiles.CHEAPEST``) in these tests' own process: the
+    product's defaults cost 0.14 CPU s a hash, and these tests make about fifty. The product keeps its defaults
+    (the CLI processes of test_review_cli.py use them); what is tested is the same: hash, verify, lock-out."""
+    from argon2 import PasswordHasher, profiles
+
+    monkeypatch.setattr(accounts, "_hasher", lambda: PasswordHasher.from_parameters(profiles.CHEAPEST))
 
 
 @pytest.fixture()
