@@ -21,6 +21,10 @@ os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 # the machine's drift; the product keeps TensorFlow's defaults.
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+# scikit-learn's OpenMP threads (KMeans, PCA) spin between parallel regions by default, which on two cores shared
+# by three workers takes CPU from the others: three `rate` stages at once took 16.6 and 15.6 CPU s spinning, 14.6
+# and 14.7 waiting passively (ABAB; docs/measurements.md, twelfth session). YuNetDetector sets the same for itself.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # registered versions fetched by the tests stay in this session's own cache (and its subprocesses')
 os.environ.setdefault("SALES_ABILITY_MODEL_CACHE", __import__("tempfile").mkdtemp(prefix="sales-ability-model-cache-"))
 # never the project's own store (the Makefile exports it): a test's runs and models go to this session's store
