@@ -27,6 +27,15 @@ def test_accounts_and_requisitions_from_the_command_line(workspace: dict, tmp_pa
     made = cli("review", "account", "create", "nina", "--role", "recruiter", "--password-stdin", "--database-url", url,
                stdin="a long enough password\n")
     assert made.returncode == 0, made.stdout + made.stderr
+    from argon2 import PasswordHasher
+    from sqlalchemy import select
+
+    from sales_ability.results import store as db
+
+    with db.engine(url).connect() as conn:
+        stored = conn.execute(select(db.accounts.c.password_hash).where(db.accounts.c.username == "nina")).scalar_one()
+    product = PasswordHasher()  # the command hashes at argon2-cffi's defaults (only the tests' own process is cheap)
+    assert stored.startswith(f"$argon2id$v=19$m={product.memory_cost},t={product.time_cost},p={product.parallelism}$")
     again = cli("review", "account", "create", "nina", "--password-stdin", "--database-url", url, stdin="a long enough password\n")
     assert again.returncode == 2 and "exists already" in again.stdout
     opened = cli("review", "requisition", "create", "REQ-9", "--title", "Key accounts", "--recruiter", "nina", "--database-url", url)
