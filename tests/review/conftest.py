@@ -14,7 +14,6 @@ import pytest
 from PIL import Image
 
 from sales_ability.results import store as db
-from sales_ability.review import accounts
 from sales_ability.review.accounts import create_account
 from sales_ability.review.requisitions import assign, create_requisition, record_application
 from sales_ability.traits import TRAITS
@@ -65,7 +64,7 @@ def cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     (the CLI processes of test_review_cli.py use them); what is tested is the same: hash, verify, lock-out."""
     from argon2 import PasswordHasher, profiles
 
-    monkeypatch.setattr(accounts, "_hasher", lambda: PasswordHasher.from_parameters(profiles.CHEAPEST))
+    monkeypatch.setattr("sales_ability.review.accounts._hasher", lambda: PasswordHasher.from_parameters(profiles.CHEAPEST))
 
 
 @pytest.fixture()

@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from argon2 import PasswordHasher
+from sqlalchemy import select
+
+from sales_ability.results import store as db
 from sales_ability.review.accounts import Session
 from sales_ability.review.decisions import record_decision
 from sales_ability.review.oversight import log_oversight, oversight
@@ -27,11 +31,6 @@ def test_accounts_and_requisitions_from_the_command_line(workspace: dict, tmp_pa
     made = cli("review", "account", "create", "nina", "--role", "recruiter", "--password-stdin", "--database-url", url,
                stdin="a long enough password\n")
     assert made.returncode == 0, made.stdout + made.stderr
-    from argon2 import PasswordHasher
-    from sqlalchemy import select
-
-    from sales_ability.results import store as db
-
     with db.engine(url).connect() as conn:
         stored = conn.execute(select(db.accounts.c.password_hash).where(db.accounts.c.username == "nina")).scalar_one()
     product = PasswordHasher()  # the command hashes at argon2-cffi's defaults (only the tests' own process is cheap)
